@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults (SQLite, in-process index): enrol four people from
+# photos, identify them in other photos (one with three faces, one of them not enrolled),
+# verify two photos, and write annotated images. Everything lands under build/demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export FACEGATE_DATA_DIR="$PWD/build/demo"
+rm -rf "$FACEGATE_DATA_DIR"
+mkdir -p "$FACEGATE_DATA_DIR"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "facegate enroll-dir examples/gallery (one folder per person, consent recorded)"
+facegate enroll-dir examples/gallery --consent-purpose "facegate demo" --consent-expires 30d --consent-by demo
+
+step "facegate people list"
+facegate people list
+
+step "facegate identify (exit code 5 means someone was not recognised: the child is not enrolled)"
+set +e
+facegate identify examples/probes/obama.jpg examples/probes/biden.jpg examples/probes/alex-lacamoire2.jpg \
+  examples/probes/two_people.jpg examples/probes/obama_and_biden.jpg --annotate "$FACEGATE_DATA_DIR/annotated"
+code=$?
+set -e
+[ "$code" -eq 0 ] || [ "$code" -eq 5 ] || exit "$code"
+
+step "facegate verify (1:1): two different photos of Barack Obama"
+facegate verify examples/probes/obama.jpg examples/gallery/Barack_Obama/obama2.jpg
+
+step "facegate detect --annotate: boxes, landmarks and names"
+facegate detect examples/probes/two_people.jpg --annotate "$FACEGATE_DATA_DIR/two_people.annotated.jpg"
+
+step "done"
+echo "annotated images: $FACEGATE_DATA_DIR/annotated/ and $FACEGATE_DATA_DIR/two_people.annotated.jpg"

@@ -1,0 +1,84 @@
+"""facegate: consent-based face recognition for access control and identity verification.
+
+from facegate import FaceEngine, Gallery, Consent
+gallery = Gallery.open()
+gallery.enroll("Alice", ["alice.jpg"], Consent("door access", expires, recorded_by="reception"))
+for face in gallery.identify("door.jpg"):
+    print(face.name or "unknown", face.score)
+"""
+
+from __future__ import annotations
+
+from facegate.errors import (
+    BadImage,
+    ConsentExpired,
+    ConsentMissing,
+    FacegateError,
+    FaceQualityTooLow,
+    ImageTooLarge,
+    NoFaceFound,
+    PersonNotFound,
+    TooManyFaces,
+    WrongKey,
+)
+from facegate.gallery.gallery import FaceIdentification, Gallery
+from facegate.gallery.people import Consent, Person
+from facegate.match import Verification
+from facegate.settings import Settings, load_settings
+from facegate.vision.decode import ImageInput
+from facegate.vision.engine import FaceEngine
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadImage",
+    "Consent",
+    "ConsentExpired",
+    "ConsentMissing",
+    "FaceEngine",
+    "FaceIdentification",
+    "FaceQualityTooLow",
+    "FacegateError",
+    "Gallery",
+    "ImageTooLarge",
+    "NoFaceFound",
+    "Person",
+    "PersonNotFound",
+    "Settings",
+    "TooManyFaces",
+    "Verification",
+    "WrongKey",
+    "identify",
+    "load_settings",
+    "verify",
+]
+
+_default_engine: FaceEngine | None = None
+
+
+def _engine() -> FaceEngine:
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = FaceEngine()
+    return _default_engine
+
+
+def verify(a: ImageInput, b: ImageInput, *, engine: FaceEngine | None = None) -> Verification:
+    """Are the largest faces of two photos the same person, at the configured false-match rate?"""
+    from facegate.match import shipped_calibration
+    from facegate.match import verify as verify_embeddings
+
+    engine = engine or _engine()
+    fa = engine.largest_face(a, "first image")
+    fb = engine.largest_face(b, "second image")
+    assert fa.embedding is not None and fb.embedding is not None
+    s = engine.settings.match
+    from facegate.match import Calibration
+
+    cal = Calibration.load(s.calibration_file) if s.calibration_file else shipped_calibration(engine.space)
+    return verify_embeddings(fa.embedding, fb.embedding, cal.threshold(s.target_fmr), s.target_fmr)
+
+
+def identify(image: ImageInput, gallery: Gallery) -> list[FaceIdentification]:
+    """Who is in this photo? Same as `gallery.identify(image)`."""
+    return gallery.identify(image)

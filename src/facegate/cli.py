@@ -1,0 +1,539 @@
+"""The `facegate` command line: enrol, identify, verify, manage people, draw detections.
+
+Every command takes `--json`; exit codes are those of `facegate.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from facegate.errors import ConfigError, ExitCode, FacegateError, NoFaceFound
+from facegate.gallery.gallery import Gallery
+from facegate.gallery.people import Consent
+from facegate.settings import load_settings
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
+
+app = typer.Typer(
+    name="facegate",
+    help="Consent-based face recognition: enrol people, identify and verify faces.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+people_app = typer.Typer(help="List, show and delete enrolled people.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+T = TypeVar("T")
+
+
+def emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        human()
+
+
+@contextmanager
+def handled(as_json: bool) -> Iterator[None]:
+    """Turn facegate's typed errors into a message and their exit code."""
+    try:
+        yield
+    except FacegateError as exc:
+        if as_json:
+            sys.stdout.write(json.dumps(exc.to_dict(), default=str) + "\n")
+        else:
+            err.print(f"[red]error[/red] ({exc.code}): {exc.message}", highlight=False)
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
+def open_gallery() -> Gallery:
+    return Gallery.open(load_settings())
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$")
+
+
+def parse_when(text: str, *, now: datetime | None = None) -> datetime:
+    """An ISO date or datetime, or a duration from now: 30d, 12w, 6m, 2y."""
+    now = now or datetime.now(UTC)
+    m = _DURATION.match(text)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        days = {"d": 1, "w": 7, "m": 30, "y": 365}[unit] * n
+        return now + timedelta(days=days)
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"cannot read {text!r} as a date, a datetime or a duration like 365d") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def make_consent(
+    purpose: str | None,
+    expires: str | None,
+    given_at: str | None,
+    recorded_by: str | None,
+    evidence: str | None,
+) -> Consent | None:
+    if purpose is None and expires is None:
+        return None
+    if not purpose or not expires:
+        raise ConfigError("consent needs both --consent-purpose and --consent-expires")
+    return Consent(
+        purpose=purpose,
+        expires_at=parse_when(expires),
+        given_at=parse_when(given_at) if given_at else datetime.now(UTC),
+        recorded_by=recorded_by or getpass.getuser(),
+        evidence_ref=evidence,
+    )
+
+
+ConsentPurpose = Annotated[
+    str | None, typer.Option("--consent-purpose", help="What the person consented to, e.g. 'door access'.")
+]
+ConsentExpires = Annotated[
+    str | None, typer.Option("--consent-expires", help="When consent ends: a date (2027-12-31) or 365d, 2y.")
+]
+ConsentGiven = Annotated[
+    str | None, typer.Option("--consent-given-at", help="When it was given (default: now).")
+]
+ConsentBy = Annotated[
+    str | None, typer.Option("--consent-by", help="Who recorded it (default: your user name).")
+]
+ConsentEvidence = Annotated[
+    str | None, typer.Option("--consent-evidence", help="Reference to the signed form or record.")
+]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@app.command()
+def enroll(
+    name: Annotated[str, typer.Argument(help="The person's name.")],
+    images: Annotated[list[Path], typer.Argument(help="Photos showing only this person.")],
+    consent_purpose: ConsentPurpose = None,
+    consent_expires: ConsentExpires = None,
+    consent_given_at: ConsentGiven = None,
+    consent_by: ConsentBy = None,
+    consent_evidence: ConsentEvidence = None,
+    external_id: Annotated[str | None, typer.Option(help="Your own id for this person.")] = None,
+    person_id: Annotated[str | None, typer.Option("--person-id", help="Add photos to this person.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol a person from photos: every photo must show one good face, or nothing is written."""
+    with handled(as_json):
+        consent = make_consent(
+            consent_purpose, consent_expires, consent_given_at, consent_by, consent_evidence
+        )
+        with open_gallery() as gallery:
+            result = gallery.enroll(name, list(images), consent, person_id=person_id, external_id=external_id)
+
+        def human() -> None:
+            p = result.person
+            out.print(
+                f"enrolled [bold]{p.name}[/bold] ({p.id}): {len(result.template_ids)} template(s) added"
+            )
+            for d in result.duplicates:
+                out.print(f"  skipped {d}: already enrolled")
+
+        emit(as_json, result.to_dict(), human)
+
+
+def _person_dirs(root: Path) -> list[tuple[str, list[Path]]]:
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    found = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        photos = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            found.append((d.name.replace("_", " "), photos))
+    if not found:
+        raise NoFaceFound(f"{root} has no person folders with photos (expected DIR/<name>/<photo>)")
+    return found
+
+
+@app.command("enroll-dir")
+def enroll_dir(
+    directory: Annotated[Path, typer.Argument(help="One folder per person, named after them.")],
+    consent_purpose: ConsentPurpose = None,
+    consent_expires: ConsentExpires = None,
+    consent_given_at: ConsentGiven = None,
+    consent_by: ConsentBy = None,
+    consent_evidence: ConsentEvidence = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol everyone in DIR/<name>/*.jpg; refused photos are listed with the reason.
+
+    A folder whose name matches one enrolled person adds only the photos not enrolled yet,
+    so running it again after adding photos is safe.
+    """
+    with handled(as_json):
+        consent = make_consent(
+            consent_purpose, consent_expires, consent_given_at, consent_by, consent_evidence
+        )
+        folders = _person_dirs(directory)
+        summary: list[dict[str, Any]] = []
+        with open_gallery() as gallery, _progress() as bar:
+            task = bar.add_task("enrolling", total=sum(len(p) for _, p in folders))
+            for name, photos in folders:
+                existing = gallery.people(name)
+                pid = existing[0].id if len(existing) == 1 else None
+                try:
+                    result = gallery.enroll(
+                        name,
+                        photos,
+                        consent,
+                        person_id=pid,
+                        skip_bad=True,
+                        progress=lambda _label: bar.advance(task),
+                    )
+                    summary.append({"name": name, **result.to_dict()})
+                except FacegateError as exc:
+                    summary.append(
+                        {"name": name, "person": None, "templates_added": 0, "error": exc.to_dict()}
+                    )
+        refused = [(s["name"], r) for s in summary for r in s.get("refused", [])]
+        failed = [s for s in summary if s.get("error")]
+
+        def human() -> None:
+            t = Table(title=f"enrolled from {directory}")
+            for col in ("person", "added", "refused", "status"):
+                t.add_column(col)
+            for s in summary:
+                status = s["error"]["message"] if s.get("error") else "ok"
+                t.add_row(s["name"], str(s["templates_added"]), str(len(s.get("refused", []))), status)
+            out.print(t)
+            for name, r in refused:
+                out.print(f"  refused {r['source']} ({name}): {r['message']}", highlight=False)
+
+        emit(as_json, {"people": summary, "refused": len(refused), "failed": len(failed)}, human)
+        if failed and len(failed) == len(summary):
+            raise typer.Exit(int(ExitCode.REFUSED))
+
+
+def _identify_one(gallery: Gallery, image: Path, annotate_to: Path | None) -> tuple[dict[str, Any], ExitCode]:
+    from facegate.vision.annotate import MATCH, UNKNOWN, annotate, save_annotated
+
+    try:
+        faces = gallery.identify(image)
+    except FacegateError as exc:
+        return {"image": str(image), **exc.to_dict()}, exc.exit_code
+    if annotate_to is not None:
+        labels = [f"{f.name} {f.score:.2f}" if f.name else "unknown" for f in faces]
+        colours = [MATCH if f.name else UNKNOWN for f in faces]
+        pic = annotate(gallery.engine.load(image), [f.face for f in faces], labels, colours)
+        save_annotated(pic, annotate_to)
+    code = ExitCode.OK
+    if not faces:
+        code = ExitCode.NO_FACE
+    elif any(f.result.decision == "unknown" for f in faces):
+        code = ExitCode.UNKNOWN
+    return {"image": str(image), "faces": [f.to_dict() for f in faces]}, code
+
+
+def _worst(codes: list[ExitCode]) -> ExitCode:
+    for c in (ExitCode.BAD_INPUT, ExitCode.SECURITY, ExitCode.NO_FACE, ExitCode.UNKNOWN):
+        if c in codes:
+            return c
+    return max(codes, default=ExitCode.OK)
+
+
+@app.command()
+def identify(
+    images: Annotated[list[Path], typer.Argument(help="Photos to search the gallery for.")],
+    annotate_to: Annotated[
+        Path | None, typer.Option("--annotate", help="Write an annotated copy (a folder for several photos).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who is in these photos? Exit 0 if every face was recognised, 4 no face, 5 someone unknown."""
+    with handled(as_json):
+        results, codes = [], []
+        with open_gallery() as gallery:
+            threshold = gallery.threshold
+            for image in images:
+                target = annotate_to
+                if annotate_to is not None and len(images) > 1:
+                    target = annotate_to / f"{image.stem}.annotated.jpg"
+                res, code = _identify_one(gallery, image, target)
+                results.append(res)
+                codes.append(code)
+
+        def human() -> None:
+            for res in results:
+                if "error" in res:
+                    err.print(f"{res['image']}: [red]{res['message']}[/red]", highlight=False)
+                    continue
+                if not res["faces"]:
+                    out.print(f"{res['image']}: no face found")
+                for i, f in enumerate(res["faces"]):
+                    best = f["candidates"][0] if f["candidates"] else None
+                    if f["decision"] == "match" and best is not None:
+                        what = f"[green]{f['person']['name']}[/green] (score {best['score']:.2f})"
+                    else:
+                        hint = f", closest {best['name']} {best['score']:.2f}" if best else ""
+                        what = f"[red]unknown[/red] ({f['reason'].replace('_', ' ')}{hint})"
+                    out.print(f"{res['image']} face {i + 1}: {what}", highlight=False)
+            out.print(f"[dim]threshold {threshold:.3f}[/dim]")
+
+        emit(as_json, {"results": results, "threshold": threshold}, human)
+        raise typer.Exit(int(_worst(codes)))
+
+
+@app.command()
+def verify(
+    first: Annotated[Path, typer.Argument(help="A photo (e.g. a selfie).")],
+    second: Annotated[Path | None, typer.Argument(help="Another photo (e.g. an ID photo).")] = None,
+    person: Annotated[
+        str | None, typer.Option("--person", help="Verify FIRST against an enrolled person.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Is it the same person? Exit 0 if yes, 5 if not."""
+    with handled(as_json):
+        if (second is None) == (person is None):
+            raise ConfigError("give either a second photo or --person ID")
+        if person is not None:
+            with open_gallery() as gallery:
+                result = gallery.verify_person(first, person)
+        else:
+            from facegate import verify as verify_photos
+
+            assert second is not None
+            result = verify_photos(first, second)
+
+        def human() -> None:
+            verdict = "[green]same person[/green]" if result.same_person else "[red]not the same person[/red]"
+            out.print(
+                f"{verdict}: score {result.score:.3f}, threshold {result.threshold:.3f} "
+                f"(false-match rate {result.target_fmr:g})",
+                highlight=False,
+            )
+
+        emit(as_json, result.to_dict(), human)
+        raise typer.Exit(int(ExitCode.OK if result.same_person else ExitCode.UNKNOWN))
+
+
+@app.command()
+def detect(
+    image: Annotated[Path, typer.Argument(help="A photo.")],
+    annotate_to: Annotated[
+        Path | None, typer.Option("--annotate", help="Write an annotated copy here.")
+    ] = None,
+    names: Annotated[
+        bool, typer.Option("--names/--no-names", help="Label faces with enrolled names.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find faces: boxes, landmarks, quality; with --annotate, draw them (and names)."""
+    from facegate.vision.annotate import MATCH, NEUTRAL, UNKNOWN, annotate, save_annotated
+    from facegate.vision.engine import FaceEngine
+
+    with handled(as_json):
+        settings = load_settings()
+        engine = FaceEngine(settings)
+        analysed = engine.detect(image)
+        faces = analysed.faces
+        labels: list[str | None] = [f"{f.score:.2f}" for f in faces]
+        colours = [NEUTRAL] * len(faces)
+        idents: list[dict[str, Any]] = []
+        if names and faces and _gallery_exists(settings):
+            with Gallery.open(settings, engine=engine) as gallery:
+                if len(gallery):
+                    engine.embed(faces)
+                    decisions = gallery.search(__import__("numpy").stack([f.embedding for f in faces]))
+                    labels = [d.person.name if d.person else "unknown" for d in decisions]
+                    colours = [MATCH if d.person else UNKNOWN for d in decisions]
+                    idents = [
+                        {"decision": d.decision, "name": d.person.name if d.person else None}
+                        for d in decisions
+                    ]
+        if annotate_to is not None:
+            save_annotated(annotate(analysed.image, faces, labels, colours), annotate_to)
+        payload = {
+            "image": str(image),
+            "width": analysed.width,
+            "height": analysed.height,
+            "faces": [{**f.to_dict(), **(idents[i] if idents else {})} for i, f in enumerate(faces)],
+            "annotated": str(annotate_to) if annotate_to else None,
+        }
+
+        def human() -> None:
+            out.print(f"{image}: {len(faces)} face(s)")
+            for i, f in enumerate(faces):
+                q = f.quality
+                label = f" {labels[i]}" if idents else ""
+                out.print(
+                    f"  {i + 1}.{label} box {f.box.left},{f.box.top} {f.box.width}x{f.box.height} "
+                    f"score {f.score:.2f}, sharpness {q.sharpness:.2f}, frontal {q.frontal:.2f}, "
+                    f"brightness {q.brightness:.2f}",
+                    highlight=False,
+                )
+            if annotate_to:
+                out.print(f"annotated image: {annotate_to}")
+
+        emit(as_json, payload, human)
+        if not faces:
+            raise typer.Exit(int(ExitCode.NO_FACE))
+
+
+def _gallery_exists(settings: Any) -> bool:
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).exists()
+    return True
+
+
+@people_app.command("list")
+def people_list(
+    name: Annotated[str | None, typer.Option(help="Only people with this exact name.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everyone enrolled, with template counts and consent status."""
+    with handled(as_json), open_gallery() as gallery:
+        people = gallery.people(name)
+
+        def human() -> None:
+            t = Table(title=f"{len(people)} people")
+            for col in ("id", "name", "templates", "consent until", "consent"):
+                t.add_column(col)
+            for p in people:
+                until = p.consent.expires_at.date().isoformat() if p.consent else "-"
+                t.add_row(
+                    p.id,
+                    p.name,
+                    str(p.templates),
+                    until,
+                    "valid" if p.consent_valid else "[red]not valid[/red]",
+                )
+            out.print(t)
+
+        emit(as_json, {"people": [p.to_dict() for p in people]}, human)
+
+
+@people_app.command("show")
+def people_show(person_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """One person: consent records and templates (never the templates' contents)."""
+    with handled(as_json), open_gallery() as gallery:
+        p = gallery.person(person_id)
+        templates = gallery.templates(person_id)
+        consents = gallery.store.consents(person_id)
+        payload = {
+            **p.to_dict(),
+            "consent_records": [
+                {
+                    "purpose": c.purpose,
+                    "given_at": c.given_at.isoformat(),
+                    "expires_at": c.expires_at.isoformat(),
+                    "recorded_by": c.recorded_by,
+                    "evidence_ref": c.evidence_ref,
+                    "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+                }
+                for c in consents
+            ],
+            "template_list": [
+                {
+                    "id": t.id,
+                    "model": t.space,
+                    "face_px": t.face_px,
+                    "sharpness": round(t.sharpness, 3),
+                    "frontal": round(t.frontal, 3),
+                    "brightness": round(t.brightness, 3),
+                    "created_at": t.created_at.isoformat(),
+                }
+                for t in templates
+            ],
+        }
+
+        def human() -> None:
+            out.print(f"[bold]{p.name}[/bold] ({p.id}), enrolled {p.created_at:%Y-%m-%d %H:%M} UTC")
+            for c in consents:
+                state = (
+                    "withdrawn"
+                    if c.withdrawn_at
+                    else ("valid" if c.valid_at(datetime.now(UTC)) else "expired")
+                )
+                out.print(
+                    f"  consent: {c.purpose!r}, {c.given_at:%Y-%m-%d} to {c.expires_at:%Y-%m-%d}, "
+                    f"recorded by {c.recorded_by} [{state}]",
+                    highlight=False,
+                )
+            for t in templates:
+                out.print(
+                    f"  template {t.id}: {t.face_px} px, sharpness {t.sharpness:.2f}, "
+                    f"frontal {t.frontal:.2f}",
+                    highlight=False,
+                )
+
+        emit(as_json, payload, human)
+
+
+@people_app.command("delete")
+def people_delete(
+    person_id: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a person with every template, face chip and consent record."""
+    with handled(as_json), open_gallery() as gallery:
+        p = gallery.person(person_id)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError("deleting needs confirmation: run in a terminal or pass --yes")
+            typer.confirm(f"Delete {p.name} ({p.id}) and all {p.templates} template(s)?", abort=True)
+        d = gallery.delete(person_id)
+        payload = {
+            "deleted": d.person_id,
+            "templates": d.templates,
+            "consent_records": d.consent_records,
+        }
+        emit(
+            as_json,
+            payload,
+            lambda: out.print(
+                f"deleted {p.name} ({d.person_id}): {d.templates} template(s), "
+                f"{d.consent_records} consent record(s)"
+            ),
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Evaluation: calibration of thresholds from impostor scores, verification metrics."""

@@ -1,0 +1,399 @@
+"""Gallery: enrolled, consenting people, their encrypted templates, and search over them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facegate.errors import (
+    ConsentMissing,
+    EmbeddingSpaceMismatch,
+    FacegateError,
+    NoFaceFound,
+)
+from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
+from facegate.gallery.index import VectorIndex, make_index
+from facegate.gallery.people import Consent, Deletion, NewTemplate, Person, TemplateInfo
+from facegate.gallery.store import SqlStore
+from facegate.match import (
+    Calibration,
+    OpenSetDecision,
+    Verification,
+    best_per_person,
+    cosine,
+    decide,
+    shipped_calibration,
+)
+from facegate.settings import Settings, load_settings
+from facegate.vision.decode import ImageInput
+from facegate.vision.engine import FaceEngine
+from facegate.vision.types import Face
+
+
+@dataclass
+class Refusal:
+    source: str
+    error: FacegateError
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, **self.error.to_dict()}
+
+
+@dataclass
+class Enrolment:
+    person: Person
+    template_ids: list[int]
+    refused: list[Refusal] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "person": self.person.to_dict(),
+            "templates_added": len(self.template_ids),
+            "refused": [r.to_dict() for r in self.refused],
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass
+class FaceIdentification:
+    face: Face
+    result: OpenSetDecision
+
+    @property
+    def name(self) -> str | None:
+        return self.result.person.name if self.result.person else None
+
+    @property
+    def score(self) -> float | None:
+        return self.result.candidates[0].score if self.result.candidates else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.face.to_dict(),
+            "decision": self.result.decision,
+            "reason": self.result.reason,
+            "person": self.result.person.to_dict() if self.result.person else None,
+            "candidates": [c.to_dict() for c in self.result.candidates],
+        }
+
+
+def _source_name(source: ImageInput, i: int) -> str:
+    return str(source) if isinstance(source, (str, Path)) else f"image[{i}]"
+
+
+def _source_digest(source: ImageInput, image: np.ndarray) -> str:
+    if isinstance(source, (str, Path)):
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(source)).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _encode_chip(chip: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(chip).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+class Gallery:
+    """The enrolled people and the search index over their templates.
+
+    >>> gallery = Gallery.open()
+    >>> gallery.enroll("Alice", ["alice.jpg"], consent)
+    >>> [f.name for f in gallery.identify("door.jpg")]
+    ['Alice']
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqlStore,
+        cipher: TemplateCipher,
+        engine: FaceEngine | None = None,
+        calibration: Calibration | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.cipher = cipher
+        self._engine = engine
+        self._calibration = calibration
+        self._lock = threading.RLock()
+        self._owner: dict[int, str] = {}
+        self._names: dict[str, str] = {}
+        self._consent: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
+        self.index: VectorIndex = make_index(128)
+
+    # --- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        engine: FaceEngine | None = None,
+        database_url: str | None = None,
+        secret_key: str | None = None,
+    ) -> Gallery:
+        """Open (creating if needed) the gallery in the configured database and rebuild its index."""
+        settings = settings or load_settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if secret_key is None:
+            secret_key = (
+                settings.secret_key.get_secret_value()
+                if settings.secret_key is not None
+                else load_or_create_key_file(settings.key_file)
+            )
+        store = SqlStore(database_url or settings.resolved_database_url)
+        store.migrate()
+        cipher = TemplateCipher(secret_key)
+        store.bind_key(cipher.key_check)
+        gallery = cls(settings, store, cipher, engine)
+        gallery.rebuild_index()
+        return gallery
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> FaceEngine:
+        if self._engine is None:
+            self._engine = FaceEngine(self.settings)
+        return self._engine
+
+    @property
+    def space(self) -> str:
+        # Without a loaded engine, assume the default model's space: opening a gallery to list
+        # or delete people must not cost a model load.
+        return self._engine.space if self._engine is not None else "dlib_resnet_v1"
+
+    @property
+    def calibration(self) -> Calibration:
+        if self._calibration is None:
+            path = self.settings.match.calibration_file
+            self._calibration = Calibration.load(path) if path else shipped_calibration(self.space)
+        return self._calibration
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold(self.settings.match.target_fmr)
+
+    def rebuild_index(self) -> None:
+        """Decrypt every template of the engine's space into a fresh index."""
+        with self._lock:
+            ids: list[int] = []
+            vecs: list[np.ndarray] = []
+            owner: dict[int, str] = {}
+            for tid, pid, ct in self.store.templates(self.space):
+                vecs.append(np.frombuffer(self.cipher.decrypt(ct, f"{pid}:{tid}"), dtype=np.float32))
+                ids.append(tid)
+                owner[tid] = pid
+            s = self.settings.index
+            index = make_index(128, s.backend, len(ids), s.approximate_above)
+            if ids:
+                index.add(np.array(ids, np.int64), np.stack(vecs))
+            self.index = index
+            self._owner = owner
+            self._refresh_people()
+
+    def _refresh_people(self) -> None:
+        self._names = {p.id: p.name for p in self.store.people()}
+        self._consent = self.store.consent_windows()
+
+    def consent_valid(self, person_id: str, when: datetime | None = None) -> bool:
+        when = when or datetime.now(UTC)
+        return any(
+            given <= when < expires and (withdrawn is None or withdrawn > when)
+            for given, expires, withdrawn in self._consent.get(person_id, [])
+        )
+
+    # --- enrolment ---------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        name: str,
+        images: Sequence[ImageInput],
+        consent: Consent | None = None,
+        *,
+        person_id: str | None = None,
+        external_id: str | None = None,
+        skip_bad: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> Enrolment:
+        """Enrol a new person (or add photos to `person_id`) from photos showing one face each.
+
+        All-or-nothing by default: any refused photo raises and nothing is written. With
+        `skip_bad`, refused photos are reported in the result and the rest are enrolled.
+        """
+        if not images:
+            raise NoFaceFound("no images given to enrol")
+        now = datetime.now(UTC)
+        if consent is not None:
+            consent.check(now)
+        elif person_id is None or not self.consent_valid(person_id, now):
+            raise ConsentMissing(
+                "enrolment needs a consent record (purpose, expiry, who recorded it)"
+                + (" and this person's consent is not valid now" if person_id else "")
+            )
+        known = self.store.known_sources(person_id) if person_id else set()
+        faces: list[tuple[Face, str]] = []
+        refused: list[Refusal] = []
+        duplicates: list[str] = []
+        for i, source in enumerate(images):
+            label = _source_name(source, i)
+            try:
+                image = self.engine.load(source)
+                digest = _source_digest(source, image)
+                if digest in known:
+                    duplicates.append(label)
+                    continue
+                faces.append((self.engine.enrolment_face(image, label), digest))
+                known.add(digest)
+            except FacegateError as exc:
+                if not skip_bad:
+                    raise
+                refused.append(Refusal(label, exc))
+            finally:
+                if progress:
+                    progress(label)
+        if not faces:
+            if refused:
+                raise refused[0].error
+            if person_id is None:
+                raise NoFaceFound("no new photos to enrol (all were already enrolled)")
+            return Enrolment(self.store.person(person_id), [], refused, duplicates)
+        return self._store_enrolment(name, faces, consent, person_id, external_id, refused, duplicates)
+
+    def _store_enrolment(
+        self,
+        name: str,
+        faces: list[tuple[Face, str]],
+        consent: Consent | None,
+        person_id: str | None,
+        external_id: str | None,
+        refused: list[Refusal],
+        duplicates: list[str],
+    ) -> Enrolment:
+        drafts = [
+            NewTemplate(
+                space=self.engine.space,
+                embedding=np.asarray(f.embedding, np.float32).tobytes(),
+                chip_jpeg=_encode_chip(f.chip) if self.settings.gallery.keep_face_chips else None,
+                source_sha256=digest,
+                face_px=f.quality.size_px,
+                sharpness=f.quality.sharpness,
+                frontal=f.quality.frontal,
+                brightness=f.quality.brightness,
+            )
+            for f, digest in faces
+        ]
+        with self._lock:
+            pid, tids = self.store.enrol(person_id, name, external_id, consent, drafts, self.cipher.encrypt)
+            vectors = np.stack([np.asarray(f.embedding, np.float32) for f, _ in faces])
+            self.index.add(np.array(tids, np.int64), vectors)
+            for tid in tids:
+                self._owner[tid] = pid
+            self._refresh_people()
+        return Enrolment(self.store.person(pid), tids, refused, duplicates)
+
+    # --- people ------------------------------------------------------------------------------
+
+    def people(self, name: str | None = None) -> list[Person]:
+        return self.store.people(name)
+
+    def person(self, person_id: str) -> Person:
+        return self.store.person(person_id)
+
+    def templates(self, person_id: str) -> list[TemplateInfo]:
+        self.store.person(person_id)  # PersonNotFound if absent
+        return self.store.template_infos(person_id)
+
+    def face_chip(self, template_id: int) -> np.ndarray | None:
+        pid, ct = self.store.chip(template_id)
+        if ct is None:
+            return None
+        data = self.cipher.decrypt(ct, f"{pid}:{template_id}:chip")
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+    def delete(self, person_id: str) -> Deletion:
+        """Delete a person with every template, chip and consent record; drop them from the index."""
+        with self._lock:
+            deletion = self.store.delete_person(person_id)
+            self.index.remove(np.array(deletion.template_ids, np.int64))
+            for tid in deletion.template_ids:
+                self._owner.pop(tid, None)
+            self._refresh_people()
+        return deletion
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    # --- search ------------------------------------------------------------------------------
+
+    def _check_space(self) -> None:
+        other = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
+        if other and not self._owner:
+            raise EmbeddingSpaceMismatch(
+                f"the gallery's templates were made by {', '.join(other)}, not {self.space}; "
+                "re-enrol or switch the embedder back"
+            )
+
+    def search(self, embeddings: np.ndarray, k: int | None = None) -> list[OpenSetDecision]:
+        """Open-set decisions for embeddings (one per row)."""
+        k = k or self.settings.match.top_k
+        threshold = self.threshold
+        margin = self.settings.match.ambiguity_margin
+        emb = np.atleast_2d(np.asarray(embeddings, np.float32))
+        now = datetime.now(UTC)
+        with self._lock:
+            # Ask for more templates than people: a person may hold several of the top hits.
+            depth = min(max(k * 8, 32), max(len(self.index), 1))
+            scores, ids = self.index.search(emb, depth)
+            owner = {t: p for t, p in self._owner.items() if self.consent_valid(p, now)}
+            names = dict(self._names)
+        return [
+            decide(best_per_person(scores[i], ids[i], owner, names, k), threshold, margin)
+            for i in range(len(emb))
+        ]
+
+    def identify(self, image: ImageInput, *, max_faces: int | None = None) -> list[FaceIdentification]:
+        """Who is in this photo? One result per face, largest face first."""
+        self._check_space()
+        result = self.engine.analyse(image, max_faces or self.settings.gallery.max_faces_per_image)
+        if not result.faces:
+            return []
+        decisions = self.search(np.stack([f.embedding for f in result.faces if f.embedding is not None]))
+        return [FaceIdentification(f, d) for f, d in zip(result.faces, decisions, strict=True)]
+
+    def verify_person(self, image: ImageInput, person_id: str) -> Verification:
+        """1:1 against an enrolled person: the photo's largest face vs their best template."""
+        self.store.person(person_id)
+        if not self.consent_valid(person_id):
+            raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
+        face = self.engine.largest_face(image)
+        assert face.embedding is not None
+        vectors = [
+            np.frombuffer(self.cipher.decrypt(ct, f"{pid}:{tid}"), dtype=np.float32)
+            for tid, pid, ct in self.store.templates(self.space, person_id)
+        ]
+        if not vectors:
+            raise NoFaceFound(f"person {person_id} has no templates for {self.space}")
+        score = max(cosine(face.embedding, v) for v in vectors)
+        return Verification(score, score >= self.threshold, self.threshold, self.settings.match.target_fmr)
+
+    def enrolled_ids(self) -> Iterable[str]:
+        return set(self._owner.values())

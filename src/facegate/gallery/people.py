@@ -1,0 +1,124 @@
+"""The gallery's domain objects: people, their consent records and templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from facegate.errors import ConsentExpired, ConsentMissing
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A person's consent to be enrolled: who, for what, from when, until when, recorded by whom."""
+
+    purpose: str
+    expires_at: datetime
+    recorded_by: str
+    given_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    subject_name: str | None = None  # defaults to the person's name
+    evidence_ref: str | None = None  # e.g. a signed form's document number
+    withdrawn_at: datetime | None = None
+
+    def check(self, now: datetime | None = None) -> None:
+        """Raise unless this consent allows enrolment now."""
+        now = now or datetime.now(UTC)
+        for name, value in (("given_at", self.given_at), ("expires_at", self.expires_at)):
+            if value.tzinfo is None:
+                raise ConsentMissing(f"consent {name} must carry a time zone")
+        if not self.purpose.strip():
+            raise ConsentMissing("consent needs a purpose")
+        if not self.recorded_by.strip():
+            raise ConsentMissing("consent needs the name of whoever recorded it")
+        if self.given_at > now:
+            raise ConsentMissing(f"consent is dated in the future ({self.given_at.isoformat()})")
+        if self.withdrawn_at is not None and self.withdrawn_at <= now:
+            raise ConsentExpired(f"consent was withdrawn on {self.withdrawn_at.isoformat()}")
+        if self.expires_at <= now:
+            raise ConsentExpired(f"consent expired on {self.expires_at.isoformat()}")
+        if self.expires_at <= self.given_at:
+            raise ConsentMissing("consent expires before it was given")
+
+    def valid_at(self, when: datetime) -> bool:
+        if self.withdrawn_at is not None and self.withdrawn_at <= when:
+            return False
+        return self.given_at <= when < self.expires_at
+
+
+@dataclass(frozen=True)
+class ConsentRecord(Consent):
+    id: int = 0
+    person_id: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """What is known of a template without decrypting it."""
+
+    id: int
+    space: str
+    face_px: int
+    sharpness: float
+    frontal: float
+    brightness: float
+    created_at: datetime
+    has_chip: bool
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    external_id: str | None
+    created_at: datetime
+    templates: int
+    consent: ConsentRecord | None  # the most recent record
+
+    @property
+    def consent_valid(self) -> bool:
+        return self.consent is not None and self.consent.valid_at(datetime.now(UTC))
+
+    def to_dict(self) -> dict[str, object]:
+        c = self.consent
+        return {
+            "id": self.id,
+            "name": self.name,
+            "external_id": self.external_id,
+            "created_at": self.created_at.isoformat(),
+            "templates": self.templates,
+            "consent": None
+            if c is None
+            else {
+                "purpose": c.purpose,
+                "given_at": c.given_at.isoformat(),
+                "expires_at": c.expires_at.isoformat(),
+                "recorded_by": c.recorded_by,
+                "evidence_ref": c.evidence_ref,
+                "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+                "valid": self.consent_valid,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class NewTemplate:
+    """A template to store; the store seals `embedding` and `chip_jpeg` before writing."""
+
+    space: str
+    embedding: bytes  # float32, L2-normalised
+    chip_jpeg: bytes | None
+    source_sha256: str
+    face_px: int
+    sharpness: float
+    frontal: float
+    brightness: float
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What deleting a person removed."""
+
+    person_id: str
+    templates: int
+    consent_records: int
+    template_ids: list[int]

@@ -1,0 +1,329 @@
+"""The gallery's persistent store on SQLAlchemy: SQLite by default, PostgreSQL by URL.
+
+Every write that belongs together (a person, their consent and their templates) happens in
+one transaction, so a crash leaves the whole enrolment or none of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from facegate.errors import ConfigError, PersonNotFound, WrongKey
+from facegate.gallery.people import (
+    Consent,
+    ConsentRecord,
+    Deletion,
+    NewTemplate,
+    Person,
+    TemplateInfo,
+)
+from facegate.gallery.schema import ConsentRow, MetaRow, PersonRow, TemplateRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Encrypts plaintext for an owner label ("<person id>:<template id>[:chip]").
+Sealer = Callable[[bytes, str], bytes]
+
+
+class Store(Protocol):
+    """What the gallery needs from persistence; `SqlStore` is the implementation."""
+
+    def enrol(
+        self,
+        person_id: str | None,
+        name: str,
+        external_id: str | None,
+        consent: Consent | None,
+        templates: list[NewTemplate],
+        seal: Sealer,
+    ) -> tuple[str, list[int]]: ...
+
+    def delete_person(self, person_id: str) -> Deletion: ...
+
+    def person(self, person_id: str) -> Person: ...
+
+    def people(self, name: str | None = None) -> list[Person]: ...
+
+    def templates(self, space: str, person_id: str | None = None) -> Iterator[tuple[int, str, bytes]]: ...
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")  # an acknowledged enrolment survives power loss
+    cur.execute("PRAGMA secure_delete=ON")  # deleted templates are overwritten, not left in free pages
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _to_record(row: ConsentRow) -> ConsentRecord:
+    return ConsentRecord(
+        id=row.id,
+        person_id=row.person_id,
+        subject_name=row.subject_name,
+        purpose=row.purpose,
+        given_at=row.given_at,
+        expires_at=row.expires_at,
+        recorded_by=row.recorded_by,
+        evidence_ref=row.evidence_ref,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+class SqlStore:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception as exc:
+            raise ConfigError(f"invalid database URL: {exc}") from exc
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        elif parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
+            kwargs["pool_pre_ping"] = True
+        self.url = parsed
+        self.engine: Engine = create_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        return self.url.get_backend_name()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise ConfigError(
+                f"cannot open the database at {self.url!r}: {getattr(exc, 'orig', None) or exc}"
+            ) from exc
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- key check ---------------------------------------------------------------------------
+
+    def bind_key(self, key_check: str) -> None:
+        """Record the key's check value on first use; refuse a different key afterwards."""
+        with self.session() as s, s.begin():
+            row = s.get(MetaRow, "key_check")
+            if row is None:
+                s.add(MetaRow(key="key_check", value=key_check))
+            elif row.value != key_check:
+                raise WrongKey(
+                    "the secret key does not match the one this gallery was created with "
+                    "(check FACEGATE_SECRET_KEY or the key file)"
+                )
+
+    def replace_key_check(self, session: Session, key_check: str) -> None:
+        row = session.get(MetaRow, "key_check")
+        if row is None:
+            session.add(MetaRow(key="key_check", value=key_check))
+        else:
+            row.value = key_check
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        person_id: str | None,
+        name: str,
+        external_id: str | None,
+        consent: Consent | None,
+        templates: list[NewTemplate],
+        seal: Sealer,
+    ) -> tuple[str, list[int]]:
+        """Create (or extend) a person with consent and templates, all in one transaction.
+
+        Ciphertexts are bound to "<person>:<template id>" and ids come from the database, so
+        rows are inserted, then sealed, before the single commit.
+        """
+        with self.session() as s, s.begin():
+            if person_id is None:
+                person = PersonRow(id=str(uuid.uuid4()), name=name, external_id=external_id)
+                s.add(person)
+            else:
+                found = s.get(PersonRow, person_id)
+                if found is None:
+                    raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+                person = found
+            if consent is not None:
+                s.add(
+                    ConsentRow(
+                        person_id=person.id,
+                        subject_name=consent.subject_name or person.name,
+                        purpose=consent.purpose,
+                        given_at=consent.given_at,
+                        expires_at=consent.expires_at,
+                        recorded_by=consent.recorded_by,
+                        evidence_ref=consent.evidence_ref,
+                        withdrawn_at=consent.withdrawn_at,
+                    )
+                )
+            rows = [
+                TemplateRow(
+                    person_id=person.id,
+                    space=t.space,
+                    dim=len(t.embedding) // 4,
+                    embedding_ct=b"",
+                    source_sha256=t.source_sha256,
+                    face_px=t.face_px,
+                    sharpness=t.sharpness,
+                    frontal=t.frontal,
+                    brightness=t.brightness,
+                )
+                for t in templates
+            ]
+            s.add_all(rows)
+            s.flush()
+            for row, t in zip(rows, templates, strict=True):
+                owner = f"{person.id}:{row.id}"
+                row.embedding_ct = seal(t.embedding, owner)
+                row.chip_ct = seal(t.chip_jpeg, owner + ":chip") if t.chip_jpeg is not None else None
+            return person.id, [r.id for r in rows]
+
+    def delete_person(self, person_id: str) -> Deletion:
+        """Remove the person and everything derived from them, in one transaction."""
+        with self.session() as s, s.begin():
+            if s.get(PersonRow, person_id) is None:
+                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            template_ids = list(s.scalars(select(TemplateRow.id).where(TemplateRow.person_id == person_id)))
+            # Explicit deletes rather than trusting ON DELETE CASCADE alone: the counts go on
+            # the receipt, and a database with foreign keys off still loses every row.
+            n_templates = _rowcount(s.execute(delete(TemplateRow).where(TemplateRow.person_id == person_id)))
+            n_consents = _rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
+            s.execute(delete(PersonRow).where(PersonRow.id == person_id))
+        return Deletion(person_id, n_templates, n_consents, template_ids)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def _person(self, s: Session, row: PersonRow, n_templates: int) -> Person:
+        latest = s.scalars(
+            select(ConsentRow)
+            .where(ConsentRow.person_id == row.id)
+            .order_by(ConsentRow.created_at.desc(), ConsentRow.id.desc())
+            .limit(1)
+        ).first()
+        return Person(
+            id=row.id,
+            name=row.name,
+            external_id=row.external_id,
+            created_at=row.created_at,
+            templates=n_templates,
+            consent=_to_record(latest) if latest else None,
+        )
+
+    def person(self, person_id: str) -> Person:
+        with self.session() as s:
+            row = s.get(PersonRow, person_id)
+            if row is None:
+                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            n = s.scalar(select(func.count()).where(TemplateRow.person_id == person_id)) or 0
+            return self._person(s, row, int(n))
+
+    def people(self, name: str | None = None) -> list[Person]:
+        with self.session() as s:
+            counts = {
+                pid: n
+                for pid, n in s.execute(
+                    select(TemplateRow.person_id, func.count()).group_by(TemplateRow.person_id)
+                )
+            }
+            q = select(PersonRow).order_by(PersonRow.name, PersonRow.created_at)
+            if name is not None:
+                q = q.where(PersonRow.name == name)
+            return [self._person(s, r, int(counts.get(r.id, 0))) for r in s.scalars(q)]
+
+    def consents(self, person_id: str) -> list[ConsentRecord]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(ConsentRow).where(ConsentRow.person_id == person_id).order_by(ConsentRow.id)
+            )
+            return [_to_record(r) for r in rows]
+
+    def consent_windows(self) -> dict[str, list[tuple[datetime, datetime, datetime | None]]]:
+        """Every person's consent periods: (given_at, expires_at, withdrawn_at)."""
+        out: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
+        with self.session() as s:
+            for r in s.execute(
+                select(
+                    ConsentRow.person_id, ConsentRow.given_at, ConsentRow.expires_at, ConsentRow.withdrawn_at
+                )
+            ):
+                out.setdefault(r[0], []).append((r[1], r[2], r[3]))
+        return out
+
+    def template_infos(self, person_id: str) -> list[TemplateInfo]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(TemplateRow).where(TemplateRow.person_id == person_id).order_by(TemplateRow.id)
+            )
+            return [
+                TemplateInfo(
+                    r.id,
+                    r.space,
+                    r.face_px,
+                    r.sharpness,
+                    r.frontal,
+                    r.brightness,
+                    r.created_at,
+                    r.chip_ct is not None,
+                )
+                for r in rows
+            ]
+
+    def templates(self, space: str, person_id: str | None = None) -> Iterator[tuple[int, str, bytes]]:
+        """(template id, person id, encrypted embedding) for every template of a space."""
+        with self.session() as s:
+            q = select(TemplateRow.id, TemplateRow.person_id, TemplateRow.embedding_ct).where(
+                TemplateRow.space == space
+            )
+            if person_id is not None:
+                q = q.where(TemplateRow.person_id == person_id)
+            for tid, pid, ct in s.execute(q.execution_options(yield_per=2000)):
+                yield int(tid), pid, bytes(ct)
+
+    def chip(self, template_id: int) -> tuple[str, bytes | None]:
+        with self.session() as s:
+            row = s.get(TemplateRow, template_id)
+            if row is None:
+                raise PersonNotFound(f"no template with id {template_id}")
+            return row.person_id, row.chip_ct
+
+    def spaces(self) -> dict[str, int]:
+        with self.session() as s:
+            return {
+                sp: int(n)
+                for sp, n in s.execute(select(TemplateRow.space, func.count()).group_by(TemplateRow.space))
+            }
+
+    def known_sources(self, person_id: str) -> set[str]:
+        with self.session() as s:
+            return set(s.scalars(select(TemplateRow.source_sha256).where(TemplateRow.person_id == person_id)))

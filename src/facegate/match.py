@@ -1,0 +1,192 @@
+"""Matching: 1:1 verification and open-set 1:N identification on calibrated thresholds.
+
+Scores are cosine similarities of L2-normalised embeddings (1 = identical). A threshold is
+never a bare number: it is read from the model's calibration table for a target false-match
+rate (FMR), the share of impostor comparisons that would score above it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from facegate.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    fmr: float
+    threshold: float
+    impostor_pairs: int
+    fmr_ci95: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Score thresholds for target false-match rates, for one embedding space."""
+
+    space: str
+    points: tuple[CalibrationPoint, ...]
+    method: str = ""
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: Path | None = None, space: str = "dlib_resnet_v1") -> Calibration:
+        if path is None:
+            text = resources.files("facegate.data").joinpath(f"calibration_{space}.json").read_text()
+        else:
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise ConfigError(f"cannot read calibration file {path}: {exc}") from exc
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Calibration:
+        raw = data.get("points")
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError("calibration table has no points")
+        points = tuple(
+            sorted(
+                (
+                    CalibrationPoint(
+                        float(p["fmr"]), float(p["threshold"]), int(p["impostor_pairs"]), tuple(p["fmr_ci95"])
+                    )
+                    for p in raw
+                ),
+                key=lambda p: -p.fmr,
+            )
+        )
+        return cls(str(data["space"]), points, str(data.get("method", "")), str(data.get("source", "")))
+
+    @property
+    def min_fmr(self) -> float:
+        return self.points[-1].fmr
+
+    def threshold(self, target_fmr: float) -> float:
+        """The score at which impostors pass at `target_fmr` (log-linear between table rows)."""
+        if not 0 < target_fmr < 1:
+            raise ConfigError(f"target FMR must be between 0 and 1, got {target_fmr}")
+        pts = self.points
+        if target_fmr < pts[-1].fmr:
+            raise ConfigError(
+                f"target FMR {target_fmr:g} is below the lowest rate this model's calibration supports "
+                f"({pts[-1].fmr:g}, from {pts[-1].impostor_pairs} impostor pairs)"
+            )
+        if target_fmr >= pts[0].fmr:
+            return pts[0].threshold
+        for hi, lo in itertools.pairwise(pts):
+            if lo.fmr <= target_fmr <= hi.fmr:
+                t = (math.log(target_fmr) - math.log(hi.fmr)) / (math.log(lo.fmr) - math.log(hi.fmr))
+                return hi.threshold + t * (lo.threshold - hi.threshold)
+        return pts[-1].threshold  # pragma: no cover - the loop covers every case
+
+    def fmr_at(self, score: float) -> float:
+        """The false-match rate the table gives for a score (how surprising an impostor this high is)."""
+        pts = self.points
+        if score <= pts[0].threshold:
+            return pts[0].fmr
+        if score >= pts[-1].threshold:
+            return pts[-1].fmr
+        for hi, lo in itertools.pairwise(pts):
+            if hi.threshold <= score <= lo.threshold:
+                t = (score - hi.threshold) / max(lo.threshold - hi.threshold, 1e-12)
+                return math.exp(math.log(hi.fmr) + t * (math.log(lo.fmr) - math.log(hi.fmr)))
+        return pts[-1].fmr  # pragma: no cover
+
+
+@lru_cache(maxsize=8)
+def shipped_calibration(space: str) -> Calibration:
+    return Calibration.load(space=space)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, np.float32)
+    b = np.asarray(b, np.float32)
+    return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
+
+
+@dataclass(frozen=True)
+class Verification:
+    score: float
+    same_person: bool
+    threshold: float
+    target_fmr: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "score": round(self.score, 4),
+            "same_person": self.same_person,
+            "threshold": round(self.threshold, 4),
+            "target_fmr": self.target_fmr,
+        }
+
+
+def verify(a: np.ndarray, b: np.ndarray, threshold: float, target_fmr: float) -> Verification:
+    """1:1: are two embeddings the same person at this threshold?"""
+    score = cosine(a, b)
+    return Verification(score, score >= threshold, threshold, target_fmr)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person_id: str
+    name: str
+    score: float
+    template_id: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"person_id": self.person_id, "name": self.name, "score": round(self.score, 4)}
+
+
+Decision = Literal["match", "unknown"]
+Reason = Literal["match", "below_threshold", "ambiguous", "empty_gallery"]
+
+
+@dataclass(frozen=True)
+class OpenSetDecision:
+    decision: Decision
+    reason: Reason
+    person: Candidate | None
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def decide(candidates: list[Candidate], threshold: float, margin: float) -> OpenSetDecision:
+    """Open-set rule: the best person if they clear the threshold and stand clear of the next.
+
+    `candidates` are people (one entry per person, best template's score), best first.
+    """
+    if not candidates:
+        return OpenSetDecision("unknown", "empty_gallery", None, [])
+    best = candidates[0]
+    if best.score < threshold:
+        return OpenSetDecision("unknown", "below_threshold", None, candidates)
+    if len(candidates) > 1 and candidates[1].score >= threshold and best.score - candidates[1].score < margin:
+        # Two enrolled people both look like this face: saying either would be a guess.
+        return OpenSetDecision("unknown", "ambiguous", None, candidates)
+    return OpenSetDecision("match", "match", best, candidates)
+
+
+def best_per_person(
+    scores: np.ndarray, template_ids: np.ndarray, owner: dict[int, str], names: dict[str, str], k: int
+) -> list[Candidate]:
+    """Collapse template hits (best first) to the top `k` people, each at their best template."""
+    seen: dict[str, Candidate] = {}
+    for s, tid in zip(scores.tolist(), template_ids.tolist(), strict=True):
+        if tid < 0 or not math.isfinite(s):
+            continue
+        pid = owner.get(int(tid))
+        if pid is None or pid in seen:
+            continue
+        seen[pid] = Candidate(pid, names.get(pid, ""), float(s), int(tid))
+        if len(seen) == k:
+            break
+    return list(seen.values())

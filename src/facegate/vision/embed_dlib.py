@@ -1,0 +1,35 @@
+"""dlib's 128-D ResNet face embedder (99.38% on LFW), the reference backend."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dlib
+import numpy as np
+
+from facegate.vision.models import DLIB_RESNET, verified_path
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    out: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return out
+
+
+class DlibResNetEmbedder:
+    space = "dlib_resnet_v1"
+    dim = 128
+
+    def __init__(self, model_path: Path | None = None, jitters: int = 0) -> None:
+        self._net = dlib.face_recognition_model_v1(str(verified_path(DLIB_RESNET, model_path)))
+        self.jitters = jitters
+        self._lock = threading.Lock()  # the network reuses its activation buffers
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            raw = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips], self.jitters)
+        return l2_normalise(np.array(raw, dtype=np.float32))

@@ -1,0 +1,146 @@
+"""FaceEngine: pixels in, faces (boxes, landmarks, chips, quality, embeddings) out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegate.errors import NoFaceFound, TooManyFaces
+from facegate.settings import Settings, load_settings
+from facegate.vision.decode import DecodeLimits, ImageInput, load_image
+from facegate.vision.protocols import Aligner, Detector, Embedder
+from facegate.vision.quality import assess, require_quality
+from facegate.vision.types import Box, Face
+
+
+@dataclass
+class AnalysedImage:
+    """An image and the faces found in it, largest first."""
+
+    image: np.ndarray
+    faces: list[Face]
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+def default_detector(settings: Settings) -> Detector:
+    from facegate.vision.detect_dlib import HogDetector, MmodDetector
+
+    d = settings.detector
+    if d.backend == "cnn":
+        return MmodDetector(upsample=d.upsample, max_side=d.max_side, min_score=d.min_score)
+    return HogDetector(upsample=d.upsample, max_side=d.max_side, min_score=d.min_score)
+
+
+class FaceEngine:
+    """Detect, align, assess and embed faces.
+
+    >>> engine = FaceEngine()
+    >>> faces = engine.analyse("photo.jpg").faces
+    >>> faces[0].embedding.shape
+    (128,)
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        detector: Detector | None = None,
+        aligner: Aligner | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        started = time.perf_counter()
+        self.detector = detector or default_detector(self.settings)
+        if aligner is None:
+            from facegate.vision.align_dlib import DlibAligner
+
+            aligner = DlibAligner()
+        self.aligner = aligner
+        if embedder is None:
+            from facegate.vision.embed_dlib import DlibResNetEmbedder
+
+            embedder = DlibResNetEmbedder()
+        self.embedder = embedder
+        self.load_seconds = time.perf_counter() - started
+        self.limits = DecodeLimits(self.settings.images.max_bytes, self.settings.images.max_pixels)
+
+    @property
+    def space(self) -> str:
+        return self.embedder.space
+
+    def load(self, source: ImageInput) -> np.ndarray:
+        return load_image(source, self.limits)
+
+    def detect(self, source: ImageInput | np.ndarray) -> AnalysedImage:
+        """Faces with boxes, landmarks, chips and quality, but no embeddings yet."""
+        image = self.load(source)
+        h, w = image.shape[:2]
+        faces = []
+        for det in self.detector.detect(image):
+            marks = self.aligner.landmarks(image, det)
+            chip = self.aligner.chip(image, marks)
+            box = Box(
+                max(det.box.left, 0), max(det.box.top, 0), min(det.box.right, w), min(det.box.bottom, h)
+            )
+            faces.append(Face(box, det.score, marks, chip, assess(det.box, marks, chip)))
+        faces.sort(key=lambda f: -f.box.width * f.box.height)
+        return AnalysedImage(image, faces)
+
+    def embed(self, faces: list[Face]) -> None:
+        """Fill in `face.embedding` for every face, in one batch."""
+        if not faces:
+            return
+        vectors = self.embedder.embed([f.chip for f in faces])
+        for face, vec in zip(faces, vectors, strict=True):
+            face.embedding = vec
+
+    def analyse(self, source: ImageInput, max_faces: int | None = None) -> AnalysedImage:
+        """Detect and embed every face (the `max_faces` largest, if given)."""
+        result = self.detect(source)
+        if max_faces is not None:
+            result.faces = result.faces[:max_faces]
+        self.embed(result.faces)
+        return result
+
+    def enrolment_face(self, source: ImageInput, name: str = "image") -> Face:
+        """The single, good-enough face of an enrolment photo, embedded; else a typed error."""
+        result = self.detect(source)
+        if not result.faces:
+            raise NoFaceFound(f"{name}: no face found", source=name)
+        if len(result.faces) > 1:
+            raise TooManyFaces(
+                f"{name}: {len(result.faces)} faces found; an enrolment photo must show one person",
+                source=name,
+                faces=len(result.faces),
+            )
+        face = result.faces[0]
+        q = self.settings.quality
+        require_quality(
+            face.quality,
+            name,
+            min_face_px=q.min_face_px,
+            min_sharpness=q.min_sharpness,
+            min_frontal=q.min_frontal,
+            min_brightness=q.min_brightness,
+            max_brightness=q.max_brightness,
+        )
+        self.embed([face])
+        return face
+
+    def largest_face(self, source: ImageInput, name: str = "image") -> Face:
+        """The largest face, embedded (for 1:1 verification of a selfie or ID photo)."""
+        result = self.detect(source)
+        if not result.faces:
+            raise NoFaceFound(f"{name}: no face found", source=name)
+        face = result.faces[0]
+        self.embed([face])
+        return face

@@ -1,0 +1,196 @@
+"""The `facegate` command as a user runs it: real processes, real photos, exit codes, --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facegate.errors import ExitCode
+from tests.conftest import ALEX, BIDEN, GALLERY_PHOTOS, OBAMA, PROBES, SECRET
+from tests.unit.test_decode import png_bomb
+
+pytestmark = pytest.mark.cli
+
+FACEGATE = [sys.executable, "-m", "facegate.cli"]
+CONSENT = ["--consent-purpose", "door access", "--consent-expires", "365d", "--consent-by", "tests"]
+
+
+class Cli:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.env = {
+            **os.environ,
+            "FACEGATE_DATA_DIR": str(data_dir),
+            "FACEGATE_SECRET_KEY": SECRET,
+            "COLUMNS": "200",
+        }
+        self.env.pop("FACEGATE_CONFIG", None)
+        self.env.pop("FACEGATE_DATABASE_URL", None)
+
+    def __call__(self, *args: object, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*FACEGATE, *map(str, args)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=300,
+        )
+
+    def json(self, *args: object, code: int = 0) -> dict:  # type: ignore[type-arg]
+        r = self(*args, "--json")
+        assert r.returncode == code, (
+            f"exit {r.returncode}, expected {code}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+        )
+        return json.loads(r.stdout)
+
+    def rows(self, table: str) -> int:
+        db = self.data_dir / "facegate.db"
+        if not db.exists():
+            return 0
+        with sqlite3.connect(db) as c:
+            return int(c.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "data")
+
+
+def test_enrol_identify_show_delete(cli: Cli, tmp_path: Path) -> None:
+    out = cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)
+    pid = out["person"]["id"]
+    assert out["templates_added"] == 1 and out["person"]["consent"]["valid"]
+    cli.json("enroll", "Joe Biden", BIDEN, *CONSENT)
+
+    res = cli.json("identify", PROBES / "obama.jpg")
+    [face] = res["results"][0]["faces"]
+    assert face["decision"] == "match" and face["person"]["name"] == "Barack Obama"
+
+    annotated = tmp_path / "out.jpg"
+    res = cli.json("identify", PROBES / "obama_and_biden.jpg", "--annotate", annotated, code=ExitCode.UNKNOWN)
+    decisions = sorted(f["person"]["name"] if f["person"] else "?" for f in res["results"][0]["faces"])
+    assert decisions == ["?", "Barack Obama", "Joe Biden"]
+    assert Image.open(annotated).size == Image.open(PROBES / "obama_and_biden.jpg").size
+
+    people = cli.json("people", "list")["people"]
+    assert sorted(p["name"] for p in people) == ["Barack Obama", "Joe Biden"]
+    shown = cli.json("people", "show", pid)
+    assert shown["consent_records"][0]["purpose"] == "door access" and len(shown["template_list"]) == 1
+    assert "embedding" not in json.dumps(shown)
+
+    refused = cli("people", "delete", pid)  # no terminal, no --yes
+    assert refused.returncode == ExitCode.USAGE and "--yes" in refused.stderr
+    assert cli.rows("people") == 2
+    deleted = cli.json("people", "delete", pid, "--yes")
+    assert deleted["templates"] == 1
+    assert cli.rows("people") == 1 and cli.rows("templates") == 1
+    cli.json("people", "show", pid, code=ExitCode.NOT_FOUND)
+
+
+def test_human_output(cli: Cli) -> None:
+    r = cli("enroll", "Alex Lacamoire", ALEX, *CONSENT)
+    assert r.returncode == 0 and "enrolled Alex Lacamoire" in r.stdout
+    r = cli("identify", PROBES / "alex-lacamoire2.jpg")
+    assert r.returncode == 0 and "Alex Lacamoire" in r.stdout and "score" in r.stdout
+    r = cli("people", "list")
+    assert "Alex Lacamoire" in r.stdout and "valid" in r.stdout
+
+
+def test_verify_exit_codes(cli: Cli) -> None:
+    same = cli.json("verify", PROBES / "obama.jpg", OBAMA)
+    assert same["same_person"] and same["score"] >= same["threshold"]
+    other = cli.json("verify", PROBES / "biden.jpg", OBAMA, code=ExitCode.UNKNOWN)
+    assert not other["same_person"]
+    pid = cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)["person"]["id"]
+    assert cli.json("verify", PROBES / "obama.jpg", "--person", pid)["same_person"]
+
+
+def test_bad_input_gives_distinct_codes_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.jpg"
+    text.write_text("hello")
+    truncated = tmp_path / "truncated.jpg"
+    data = OBAMA.read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(30000, 30000))
+    noface = tmp_path / "wall.png"
+    Image.new("RGB", (400, 300), (120, 130, 140)).save(noface)
+    from tests.integration.test_engine import ten_face_photo
+
+    group = tmp_path / "group.jpg"
+    Image.fromarray(ten_face_photo()).save(group)
+
+    cases = [
+        (empty, ExitCode.BAD_INPUT, "bad_image"),
+        (text, ExitCode.BAD_INPUT, "bad_image"),
+        (truncated, ExitCode.BAD_INPUT, "bad_image"),
+        (bomb, ExitCode.BAD_INPUT, "image_too_large"),
+        (noface, ExitCode.NO_FACE, "no_face"),
+        (group, ExitCode.REFUSED, "too_many_faces"),
+    ]
+    for path, code, error in cases:
+        out = cli.json("enroll", "Somebody", path, *CONSENT, code=code)
+        assert out["error"] == error, path
+        assert path.name in out["message"]
+        assert cli.rows("people") == 0 and cli.rows("templates") == 0
+    # identify reports per image, with the worst exit code overall
+    res = cli.json("identify", noface, text, code=ExitCode.BAD_INPUT)
+    assert res["results"][0]["faces"] == [] and res["results"][1]["error"] == "bad_image"
+    assert cli("identify", noface).returncode == ExitCode.NO_FACE
+
+
+def test_consent_is_required(cli: Cli) -> None:
+    r = cli.json("enroll", "Barack Obama", OBAMA, code=ExitCode.REFUSED)
+    assert r["error"] == "consent_missing"
+    r = cli.json(
+        "enroll",
+        "Barack Obama",
+        OBAMA,
+        "--consent-purpose",
+        "x",
+        "--consent-expires",
+        "2001-01-01",
+        code=ExitCode.REFUSED,
+    )
+    assert r["error"] == "consent_expired"
+    assert cli.rows("people") == 0
+
+
+def test_enroll_dir_reports_refusals_and_is_rerunnable(cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "people"
+    shutil.copytree(GALLERY_PHOTOS, root)
+    (root / "Barack_Obama" / "broken.jpg").write_text("not a photo")
+    shutil.copy(PROBES / "obama-240p.jpg", root / "Barack_Obama" / "tiny.jpg")
+    out = cli.json("enroll-dir", root, *CONSENT)
+    by = {p["name"]: p for p in out["people"]}
+    assert set(by) == {"Barack Obama", "Joe Biden", "Alex Lacamoire", "Lin-Manuel Miranda"}
+    assert by["Barack Obama"]["templates_added"] == 1
+    assert sorted(r["error"] for r in by["Barack Obama"]["refused"]) == ["bad_image", "face_quality_too_low"]
+    assert out["refused"] == 2 and cli.rows("templates") == 4
+    shutil.copy(PROBES / "obama.jpg", root / "Barack_Obama" / "new.jpg")
+    again = cli.json("enroll-dir", root, *CONSENT)
+    assert {p["name"]: p["templates_added"] for p in again["people"]}["Barack Obama"] == 1
+    assert cli.rows("people") == 4 and cli.rows("templates") == 5
+
+
+def test_detect_annotates(cli: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "annotated.jpg"
+    out = cli.json("detect", PROBES / "two_people.jpg", "--annotate", target)
+    assert len(out["faces"]) == 2 and target.exists()
+    before = Image.open(PROBES / "two_people.jpg").convert("RGB")
+    after = Image.open(target).convert("RGB")
+    assert before.size == after.size and before.tobytes() != after.tobytes()
+    cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)
+    named = cli.json("detect", PROBES / "two_people.jpg", "--annotate", target)
+    assert sorted(str(f.get("name")) for f in named["faces"]) == ["Barack Obama", "None"]

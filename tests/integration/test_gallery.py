@@ -1,0 +1,228 @@
+"""The gallery on SQLite and on the real PostgreSQL: enrol, identify, verify, delete, encryption."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from facegate import Gallery
+from facegate.errors import (
+    ConsentExpired,
+    ConsentMissing,
+    FaceQualityTooLow,
+    NoFaceFound,
+    PersonNotFound,
+    TooManyFaces,
+    WrongKey,
+)
+from tests.conftest import ALEX, BIDEN, LFW, LIN, OBAMA, PROBES, SECRET, consent
+from tests.integration.test_engine import ten_face_photo
+
+pytestmark = pytest.mark.integration
+
+
+def _count(g: Gallery, table: str) -> int:
+    with g.store.engine.connect() as c:
+        return int(c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _enrol_four(g: Gallery) -> dict[str, str]:
+    ids = {}
+    for name, photo in (
+        ("Barack Obama", OBAMA),
+        ("Joe Biden", BIDEN),
+        ("Alex Lacamoire", ALEX),
+        ("Lin", LIN),
+    ):
+        ids[name] = g.enroll(name, [photo], consent()).person.id
+    return ids
+
+
+def test_enrol_identify_round_trip(gallery: Gallery) -> None:
+    ids = _enrol_four(gallery)
+    assert len(gallery) == 4
+    faces = gallery.identify(PROBES / "obama_and_biden.jpg")
+    assert len(faces) == 3
+    names = sorted(f.name for f in faces if f.name)
+    assert names == ["Barack Obama", "Joe Biden"]
+    unknown = [f for f in faces if f.name is None]
+    assert len(unknown) == 1 and unknown[0].result.reason == "below_threshold"
+    for f in faces:
+        if f.name:
+            assert f.result.person is not None and f.result.person.person_id == ids[f.name]
+            assert f.score is not None and f.score >= gallery.threshold
+    [alex] = gallery.identify(PROBES / "alex-lacamoire2.jpg")
+    assert alex.name == "Alex Lacamoire"
+
+
+def test_a_person_not_enrolled_is_unknown(gallery: Gallery) -> None:
+    _enrol_four(gallery)
+    for photo in sorted(LFW.glob("*_0001.jpg"))[:6]:
+        faces = gallery.identify(photo)
+        assert faces, photo
+        assert all(f.result.decision == "unknown" for f in faces), (photo, [f.to_dict() for f in faces])
+
+
+def test_verify_against_an_enrolled_person(gallery: Gallery) -> None:
+    ids = _enrol_four(gallery)
+    same = gallery.verify_person(PROBES / "obama.jpg", ids["Barack Obama"])
+    other = gallery.verify_person(PROBES / "biden.jpg", ids["Barack Obama"])
+    assert same.same_person and not other.same_person
+    assert same.score > other.score
+
+
+def test_more_templates_per_person_and_duplicates(gallery: Gallery) -> None:
+    pid = gallery.enroll("Hugh Grant", [LFW / "Hugh_Grant_0001.jpg"], consent()).person.id
+    more = gallery.enroll(
+        "Hugh Grant", [LFW / "Hugh_Grant_0002.jpg", LFW / "Hugh_Grant_0001.jpg"], person_id=pid
+    )
+    assert len(more.template_ids) == 1 and more.duplicates == [str(LFW / "Hugh_Grant_0001.jpg")]
+    assert gallery.person(pid).templates == 2
+    [face] = gallery.identify(LFW / "Hugh_Grant_0003.jpg")
+    assert face.name == "Hugh Grant"
+
+
+def test_delete_removes_every_row_and_index_entry(gallery: Gallery) -> None:
+    ids = _enrol_four(gallery)
+    obama = ids["Barack Obama"]
+    before = (_count(gallery, "templates"), _count(gallery, "consent_records"))
+    d = gallery.delete(obama)
+    assert d.templates == 1 and d.consent_records == 1
+    assert (_count(gallery, "templates"), _count(gallery, "consent_records")) == (
+        before[0] - 1,
+        before[1] - 1,
+    )
+    with gallery.store.engine.connect() as c:
+        for table in ("people", "templates", "consent_records"):
+            col = "id" if table == "people" else "person_id"
+            assert (
+                c.execute(text(f"SELECT count(*) FROM {table} WHERE {col} = :p"), {"p": obama}).scalar_one()
+                == 0
+            )
+    assert len(gallery) == 3
+    assert all(f.name != "Barack Obama" for f in gallery.identify(PROBES / "obama.jpg"))
+    with pytest.raises(PersonNotFound):
+        gallery.delete(obama)
+
+
+def test_no_plaintext_template_in_the_database(gallery: Gallery, engine) -> None:
+    enrolment = gallery.enroll("Barack Obama", [OBAMA], consent())
+    emb = engine.largest_face(OBAMA).embedding
+    needles = [emb.astype(np.float32).tobytes(), emb.astype(np.float64).tobytes(), emb[:8].tobytes()]
+    if gallery.store.backend == "sqlite":
+        gallery.close()
+        db = Path(gallery.store.url.database or "")
+        blob = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    else:
+        with gallery.store.engine.connect() as c:
+            rows = c.execute(text("SELECT embedding_ct, chip_ct FROM templates")).all()
+            blob = b"".join(bytes(r[0]) + bytes(r[1]) for r in rows)
+            assert rows
+    assert len(blob) > 512
+    for needle in needles:
+        assert needle not in blob
+    assert enrolment.template_ids
+
+
+def test_wrong_key_fails_loudly(settings, engine, database_url: str) -> None:
+    g = Gallery.open(settings, engine=engine, database_url=database_url)
+    g.enroll("Joe Biden", [BIDEN], consent())
+    g.close()
+    with pytest.raises(WrongKey, match="does not match"):
+        Gallery.open(
+            settings, engine=engine, database_url=database_url, secret_key="not-the-right-key-at-all"
+        )
+    again = Gallery.open(settings, engine=engine, database_url=database_url, secret_key=SECRET)
+    assert len(again) == 1
+    again.close()
+
+
+def test_consent_is_required_and_must_be_current(gallery: Gallery) -> None:
+    with pytest.raises(ConsentMissing, match="consent"):
+        gallery.enroll("Joe Biden", [BIDEN], None)
+    with pytest.raises(ConsentExpired, match="expired"):
+        gallery.enroll(
+            "Joe Biden", [BIDEN], consent(days=-1, given_at=datetime.now(UTC) - timedelta(days=30))
+        )
+    with pytest.raises(ConsentMissing, match="purpose"):
+        gallery.enroll("Joe Biden", [BIDEN], consent(purpose=" "))
+    assert _count(gallery, "people") == 0 and len(gallery) == 0
+
+
+def test_expired_consent_stops_matching(gallery: Gallery) -> None:
+    from facegate import Consent
+
+    soon = Consent(
+        purpose="visit",
+        given_at=datetime.now(UTC) - timedelta(days=1),
+        expires_at=datetime.now(UTC) + timedelta(seconds=6),
+        recorded_by="test",
+    )
+    gallery.enroll("Joe Biden", [BIDEN], soon)
+    assert gallery.identify(PROBES / "biden.jpg")[0].name == "Joe Biden"
+    import time
+
+    time.sleep(max(0.0, (soon.expires_at - datetime.now(UTC)).total_seconds()) + 0.1)
+    assert gallery.identify(PROBES / "biden.jpg")[0].name is None
+
+
+@pytest.mark.parametrize(
+    ("photo", "error"),
+    [
+        ("ten", TooManyFaces),
+        (np.full((200, 200, 3), 90, np.uint8), NoFaceFound),
+        (PROBES / "obama-240p.jpg", FaceQualityTooLow),
+    ],
+)
+def test_refused_enrolment_writes_nothing(gallery: Gallery, photo: object, error: type) -> None:
+    image = ten_face_photo() if isinstance(photo, str) else photo
+    with pytest.raises(error):
+        gallery.enroll("Someone", [OBAMA, image], consent())  # type: ignore[list-item]
+    assert _count(gallery, "people") == 0 and _count(gallery, "templates") == 0 and len(gallery) == 0
+
+
+def test_skip_bad_enrols_the_good_photos(gallery: Gallery, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("not a photo")
+    result = gallery.enroll(
+        "Barack Obama", [OBAMA, junk, PROBES / "obama-240p.jpg"], consent(), skip_bad=True
+    )
+    assert len(result.template_ids) == 1
+    assert sorted(r.error.code for r in result.refused) == ["bad_image", "face_quality_too_low"]
+
+
+def test_crash_mid_enrolment_leaves_nothing(gallery: Gallery) -> None:
+    """A failure after some template rows were written rolls the whole enrolment back."""
+    calls = {"n": 0}
+    real = gallery.cipher.encrypt
+
+    def failing(data: bytes, owner: str) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 3:  # first template and its chip sealed, then the process "dies"
+            raise RuntimeError("simulated crash")
+        return real(data, owner)
+
+    gallery.cipher.encrypt = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        gallery.enroll("Hugh Grant", [LFW / f"Hugh_Grant_000{i}.jpg" for i in (1, 2, 3)], consent())
+    gallery.cipher.encrypt = real  # type: ignore[method-assign]
+    assert _count(gallery, "people") == 0
+    assert _count(gallery, "templates") == 0
+    assert _count(gallery, "consent_records") == 0
+    assert len(gallery) == 0
+
+
+def test_index_is_rebuilt_from_the_store_on_open(settings, engine, database_url: str) -> None:
+    g = Gallery.open(settings, engine=engine, database_url=database_url)
+    _enrol_four(g)
+    g.close()
+    again = Gallery.open(settings, engine=engine, database_url=database_url)
+    assert len(again) == 4
+    assert again.identify(PROBES / "biden.jpg")[0].name == "Joe Biden"
+    chip = again.face_chip(again.templates(again.people("Joe Biden")[0].id)[0].id)
+    assert chip is not None and chip.shape == (150, 150, 3)
+    again.close()
