@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from common import CACHE, ROOT
 from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds
 from facegate.vision.embed_dlib import l2_normalise
+
+from common import CACHE, ROOT
 
 
 def main() -> None:

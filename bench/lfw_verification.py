@@ -15,10 +15,11 @@ import json
 
 import numpy as np
 
-from common import CACHE, RESULTS, machine, require_lfw
 from facegate.eval.verification import eer, kfold_accuracy, tar_at_far
 from facegate.match import shipped_calibration
 from facegate.vision.embed_dlib import l2_normalise
+
+from common import CACHE, RESULTS, machine, require_lfw
 
 
 def load_pairs() -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:

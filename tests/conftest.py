@@ -15,6 +15,7 @@ EXAMPLES = ROOT / "examples"
 GALLERY_PHOTOS = EXAMPLES / "gallery"
 PROBES = EXAMPLES / "probes"
 LFW = ROOT / "tests" / "data" / "lfw"
+HARD = ROOT / "tests" / "data" / "hard"
 SHARED = Path(os.environ.get("FACEGATE_SHARED", ROOT.parent / "shared"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("FACEGATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

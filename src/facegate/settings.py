@@ -37,6 +37,10 @@ class DetectorSettings(BaseModel):
     # the full-resolution image, so large photos stay fast without losing chip quality.
     max_side: int = Field(1600, ge=160)
     min_score: float = Field(0.0, description="Detector confidence below which a box is dropped")
+    # HOG misses turned, dark or partly covered faces that the CNN finds; running the CNN only
+    # when HOG finds nothing costs time on face-less photos alone. Video turns this off.
+    cnn_fallback: bool = Field(True, description="Try the CNN detector when HOG finds no face")
+    cnn_fallback_max_side: int = Field(640, ge=160, description="Image size for the fallback (speed)")
 
 
 class QualitySettings(BaseModel):

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from facegate.errors import ExitCode
+
 from tests.conftest import ALEX, BIDEN, GALLERY_PHOTOS, OBAMA, PROBES, SECRET
 from tests.unit.test_decode import png_bomb
 

@@ -12,6 +12,7 @@ from PIL import Image, ImageFilter
 from facegate.errors import FaceQualityTooLow, ModelIntegrityError, NoFaceFound, TooManyFaces
 from facegate.match import cosine
 from facegate.vision.models import DLIB_RESNET, verified_path
+
 from tests.conftest import ALEX, BIDEN, LFW, LIN, OBAMA, PROBES
 
 pytestmark = pytest.mark.integration
@@ -119,3 +120,14 @@ def test_damaged_model_file_is_refused_by_name(tmp_path: Path, damage: str) -> N
         verified_path(DLIB_RESNET, bad)
     with pytest.raises(ModelIntegrityError, match="missing"):
         verified_path(DLIB_RESNET, tmp_path / "absent.dat")
+
+
+def test_cnn_fallback_finds_what_hog_misses(engine) -> None:
+    from facegate import FaceEngine, load_settings
+
+    photo = Path(__file__).parent.parent / "data" / "hard" / "Billy_Andrade_0001.jpg"
+    assert engine.detector.detect(engine.load(photo)) == []  # HOG alone misses this face
+    [face] = engine.detect(photo).faces
+    assert face.box.size > 60
+    hog_only = FaceEngine(load_settings(detector={"cnn_fallback": False}))
+    assert hog_only.detect(photo).faces == []

@@ -19,6 +19,7 @@ from facegate.errors import (
     TooManyFaces,
     WrongKey,
 )
+
 from tests.conftest import ALEX, BIDEN, LFW, LIN, OBAMA, PROBES, SECRET, consent
 from tests.integration.test_engine import ten_face_photo
 

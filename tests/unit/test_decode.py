@@ -13,6 +13,7 @@ from PIL import Image
 
 from facegate.errors import BadImage, ImageTooLarge
 from facegate.vision.decode import DecodeLimits, decode_bytes, load_image
+
 from tests.conftest import OBAMA
 
 pytestmark = pytest.mark.unit

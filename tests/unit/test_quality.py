@@ -9,6 +9,7 @@ from PIL import Image, ImageFilter
 from facegate.errors import FaceQualityTooLow
 from facegate.vision.quality import brightness, frontal, require_quality, sharpness
 from facegate.vision.types import Quality
+
 from tests.conftest import OBAMA
 
 pytestmark = pytest.mark.unit

@@ -18,6 +18,7 @@ from facegate.errors import (
     EmbeddingSpaceMismatch,
     FacegateError,
     NoFaceFound,
+    WrongKey,
 )
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.index import VectorIndex, make_index
@@ -146,14 +147,18 @@ class Gallery:
         """Open (creating if needed) the gallery in the configured database and rebuild its index."""
         settings = settings or load_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if secret_key is None:
-            secret_key = (
-                settings.secret_key.get_secret_value()
-                if settings.secret_key is not None
-                else load_or_create_key_file(settings.key_file)
-            )
         store = SqlStore(database_url or settings.resolved_database_url)
         store.migrate()
+        if secret_key is None and settings.secret_key is not None:
+            secret_key = settings.secret_key.get_secret_value()
+        if secret_key is None:
+            if not settings.key_file.exists() and store.key_check() is not None:
+                # Generating a fresh key here would only hide the loss of the old one.
+                raise WrongKey(
+                    f"this gallery is encrypted, but its key file {settings.key_file} is missing: "
+                    "restore it or set FACEGATE_SECRET_KEY"
+                )
+            secret_key = load_or_create_key_file(settings.key_file)
         cipher = TemplateCipher(secret_key)
         store.bind_key(cipher.key_check)
         gallery = cls(settings, store, cipher, engine)

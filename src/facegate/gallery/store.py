@@ -130,6 +130,11 @@ class SqlStore:
 
     # --- key check ---------------------------------------------------------------------------
 
+    def key_check(self) -> str | None:
+        with self.session() as s:
+            row = s.get(MetaRow, "key_check")
+            return row.value if row else None
+
     def bind_key(self, key_check: str) -> None:
         """Record the key's check value on first use; refuse a different key afterwards."""
         with self.session() as s, s.begin():

@@ -31,6 +31,15 @@ class AnalysedImage:
         return int(self.image.shape[0])
 
 
+def fallback_detector(settings: Settings) -> Detector | None:
+    d = settings.detector
+    if d.backend == "cnn" or not d.cnn_fallback:
+        return None
+    from facegate.vision.detect_dlib import MmodDetector
+
+    return MmodDetector(upsample=0, max_side=d.cnn_fallback_max_side, min_score=d.min_score)
+
+
 def default_detector(settings: Settings) -> Detector:
     from facegate.vision.detect_dlib import HogDetector, MmodDetector
 
@@ -60,6 +69,8 @@ class FaceEngine:
         self.settings = settings or load_settings()
         started = time.perf_counter()
         self.detector = detector or default_detector(self.settings)
+        self._fallback: Detector | None = None
+        self._fallback_wanted = detector is None
         if aligner is None:
             from facegate.vision.align_dlib import DlibAligner
 
@@ -84,8 +95,15 @@ class FaceEngine:
         """Faces with boxes, landmarks, chips and quality, but no embeddings yet."""
         image = self.load(source)
         h, w = image.shape[:2]
+        detections = self.detector.detect(image)
+        if not detections and self._fallback_wanted:
+            if self._fallback is None:
+                self._fallback = fallback_detector(self.settings)
+                self._fallback_wanted = self._fallback is not None
+            if self._fallback is not None:
+                detections = self._fallback.detect(image)
         faces = []
-        for det in self.detector.detect(image):
+        for det in detections:
             marks = self.aligner.landmarks(image, det)
             chip = self.aligner.chip(image, marks)
             box = Box(
