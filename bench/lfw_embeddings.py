@@ -44,7 +44,7 @@ def _embed(path: str) -> tuple[str, np.ndarray, bool, int]:
 
         fe = _state["fe"]
         assert isinstance(fe, FaceEngine)
-        res = fe.detect(path)
+        res = fe.detect(path, expect_face=True)  # a verification photo: a face is expected
         if not res.faces:
             return path, np.zeros(128, np.float32), False, 0
         i = _centre_index(
@@ -52,7 +52,7 @@ def _embed(path: str) -> tuple[str, np.ndarray, bool, int]:
             res.width,
             res.height,
         )
-        raw = np.array(fe.embedder._net.compute_face_descriptor(res.faces[i].chip), np.float32)  # type: ignore[attr-defined]
+        raw = fe.embedder.raw([res.faces[i].chip])[0]  # type: ignore[attr-defined]
         return path, raw, True, len(res.faces)
     import face_recognition
 

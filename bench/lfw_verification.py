@@ -33,7 +33,9 @@ def load_pairs() -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
 
 
 def pair_scores(engine: str, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, int, float]:
-    data = np.load(CACHE / f"lfw_{engine}_pairs.npz")
+    # The whole-LFW cache (made for calibration) holds every pair image too.
+    cache = CACHE / f"lfw_{engine}_all.npz"
+    data = np.load(cache if cache.exists() else CACHE / f"lfw_{engine}_pairs.npz")
     index = {p: i for i, p in enumerate(data["paths"])}
     emb, found = data["embeddings"], data["found"]
     a = np.array([index[x] for x, _ in pairs])

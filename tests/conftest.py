@@ -48,10 +48,15 @@ def consent(days: int = 365, **kw: object) -> object:
 
 
 @pytest.fixture(scope="session")
-def engine():  # type: ignore[no-untyped-def]
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("facegate-data")
+
+
+@pytest.fixture(scope="session")
+def engine(models_dir: Path):  # type: ignore[no-untyped-def]
     from facegate import FaceEngine, load_settings
 
-    return FaceEngine(load_settings(data_dir=Path("/nonexistent-unused")))
+    return FaceEngine(load_settings(data_dir=models_dir))
 
 
 @pytest.fixture

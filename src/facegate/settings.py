@@ -32,15 +32,31 @@ class ImageLimits(BaseModel):
 
 class DetectorSettings(BaseModel):
     backend: Literal["hog", "cnn"] = "hog"
+    cnn_runtime: Literal["onnx", "dlib"] = Field(
+        "onnx", description="Run the CNN detector converted to ONNX (fast) or in dlib (reference)"
+    )
     upsample: int = Field(1, ge=0, le=3, description="Times the image is doubled before detection")
     # Detection runs on a copy no larger than this (long side); landmarks and embeddings use
     # the full-resolution image, so large photos stay fast without losing chip quality.
     max_side: int = Field(1600, ge=160)
     min_score: float = Field(0.0, description="Detector confidence below which a box is dropped")
-    # HOG misses turned, dark or partly covered faces that the CNN finds; running the CNN only
-    # when HOG finds nothing costs time on face-less photos alone. Video turns this off.
-    cnn_fallback: bool = Field(True, description="Try the CNN detector when HOG finds no face")
+    # HOG misses turned, dark or partly covered faces that the CNN finds. The CNN costs about a
+    # second per photo on a CPU, so by default it only runs where a face is known to be there
+    # (enrolment and 1:1 verification photos) and HOG found none.
+    cnn_fallback: Literal["never", "when_expected", "always"] = Field(
+        "when_expected", description="When to try the CNN detector after HOG finds no face"
+    )
     cnn_fallback_max_side: int = Field(640, ge=160, description="Image size for the fallback (speed)")
+
+
+class EmbedderSettings(BaseModel):
+    backend: Literal["onnx", "dlib"] = Field(
+        "onnx",
+        description="dlib's ResNet converted to ONNX Runtime (same embeddings, faster), or dlib itself",
+    )
+    provider: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the cores available")
+    batch_size: int = Field(32, ge=1)
 
 
 class QualitySettings(BaseModel):
@@ -91,6 +107,7 @@ class Settings(BaseSettings):
 
     images: ImageLimits = ImageLimits()
     detector: DetectorSettings = DetectorSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
     quality: QualitySettings = QualitySettings()
     match: MatchSettings = MatchSettings()
     index: IndexSettings = IndexSettings()
@@ -104,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'facegate.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def key_file(self) -> Path:

@@ -122,12 +122,16 @@ def test_damaged_model_file_is_refused_by_name(tmp_path: Path, damage: str) -> N
         verified_path(DLIB_RESNET, tmp_path / "absent.dat")
 
 
-def test_cnn_fallback_finds_what_hog_misses(engine) -> None:
+def test_cnn_fallback_finds_what_hog_misses(engine, models_dir: Path) -> None:
     from facegate import FaceEngine, load_settings
 
     photo = Path(__file__).parent.parent / "data" / "hard" / "Billy_Andrade_0001.jpg"
     assert engine.detector.detect(engine.load(photo)) == []  # HOG alone misses this face
-    [face] = engine.detect(photo).faces
+    assert engine.detect(photo).faces == []  # identification does not pay for the CNN...
+    [face] = engine.detect(photo, expect_face=True).faces  # ...enrolment and 1:1 do
     assert face.box.size > 60
-    hog_only = FaceEngine(load_settings(detector={"cnn_fallback": False}))
-    assert hog_only.detect(photo).faces == []
+    assert engine.largest_face(photo).embedding is not None
+    hog_only = FaceEngine(load_settings(data_dir=models_dir, detector={"cnn_fallback": "never"}))
+    assert hog_only.detect(photo, expect_face=True).faces == []
+    always = FaceEngine(load_settings(data_dir=models_dir, detector={"cnn_fallback": "always"}))
+    assert len(always.detect(photo).faces) == 1

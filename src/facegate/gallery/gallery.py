@@ -132,6 +132,7 @@ class Gallery:
         self._names: dict[str, str] = {}
         self._consent: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
         self.index: VectorIndex = make_index(128)
+        self._foreign_spaces: dict[str, int] = {}
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -213,6 +214,7 @@ class Gallery:
                 index.add(np.array(ids, np.int64), np.stack(vecs))
             self.index = index
             self._owner = owner
+            self._foreign_spaces = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
             self._refresh_people()
 
     def _refresh_people(self) -> None:
@@ -350,7 +352,7 @@ class Gallery:
     # --- search ------------------------------------------------------------------------------
 
     def _check_space(self) -> None:
-        other = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
+        other = self._foreign_spaces
         if other and not self._owner:
             raise EmbeddingSpaceMismatch(
                 f"the gallery's templates were made by {', '.join(other)}, not {self.space}; "

@@ -27,9 +27,13 @@ class DlibResNetEmbedder:
         self.jitters = jitters
         self._lock = threading.Lock()  # the network reuses its activation buffers
 
-    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+    def raw(self, chips: list[np.ndarray]) -> np.ndarray:
+        """dlib's unnormalised descriptors, (n, 128)."""
         if not chips:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            raw = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips], self.jitters)
-        return l2_normalise(np.array(raw, dtype=np.float32))
+            out = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips], self.jitters)
+        return np.array(out, dtype=np.float32)
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        return l2_normalise(self.raw(chips))

@@ -31,22 +31,45 @@ class AnalysedImage:
         return int(self.image.shape[0])
 
 
+def cnn_detector(settings: Settings, upsample: int, max_side: int) -> Detector:
+    d = settings.detector
+    if d.cnn_runtime == "dlib":
+        from facegate.vision.detect_dlib import MmodDetector
+
+        return MmodDetector(upsample=upsample, max_side=max_side, min_score=d.min_score)
+    from facegate.vision.detect_onnx import OnnxMmodDetector
+
+    e = settings.embedder
+    return OnnxMmodDetector(
+        settings.models_dir, upsample, max_side, d.min_score, provider=e.provider, threads=e.threads
+    )
+
+
 def fallback_detector(settings: Settings) -> Detector | None:
     d = settings.detector
-    if d.backend == "cnn" or not d.cnn_fallback:
+    if d.backend == "cnn" or d.cnn_fallback == "never":
         return None
-    from facegate.vision.detect_dlib import MmodDetector
-
-    return MmodDetector(upsample=0, max_side=d.cnn_fallback_max_side, min_score=d.min_score)
+    return cnn_detector(settings, 0, d.cnn_fallback_max_side)
 
 
 def default_detector(settings: Settings) -> Detector:
-    from facegate.vision.detect_dlib import HogDetector, MmodDetector
-
     d = settings.detector
     if d.backend == "cnn":
-        return MmodDetector(upsample=d.upsample, max_side=d.max_side, min_score=d.min_score)
+        return cnn_detector(settings, d.upsample, d.max_side)
+    from facegate.vision.detect_dlib import HogDetector
+
     return HogDetector(upsample=d.upsample, max_side=d.max_side, min_score=d.min_score)
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    e = settings.embedder
+    if e.backend == "dlib":
+        from facegate.vision.embed_dlib import DlibResNetEmbedder
+
+        return DlibResNetEmbedder()
+    from facegate.vision.embed_onnx import OnnxResNetEmbedder
+
+    return OnnxResNetEmbedder(settings.models_dir, e.provider, e.threads, e.batch_size)
 
 
 class FaceEngine:
@@ -76,11 +99,7 @@ class FaceEngine:
 
             aligner = DlibAligner()
         self.aligner = aligner
-        if embedder is None:
-            from facegate.vision.embed_dlib import DlibResNetEmbedder
-
-            embedder = DlibResNetEmbedder()
-        self.embedder = embedder
+        self.embedder = embedder or default_embedder(self.settings)
         self.load_seconds = time.perf_counter() - started
         self.limits = DecodeLimits(self.settings.images.max_bytes, self.settings.images.max_pixels)
 
@@ -91,12 +110,17 @@ class FaceEngine:
     def load(self, source: ImageInput) -> np.ndarray:
         return load_image(source, self.limits)
 
-    def detect(self, source: ImageInput | np.ndarray) -> AnalysedImage:
-        """Faces with boxes, landmarks, chips and quality, but no embeddings yet."""
+    def detect(self, source: ImageInput | np.ndarray, *, expect_face: bool = False) -> AnalysedImage:
+        """Faces with boxes, landmarks, chips and quality, but no embeddings yet.
+
+        `expect_face`: the photo should show a face (enrolment, 1:1), so a miss of the fast
+        detector is worth a try with the CNN (setting `detector.cnn_fallback`).
+        """
         image = self.load(source)
         h, w = image.shape[:2]
         detections = self.detector.detect(image)
-        if not detections and self._fallback_wanted:
+        fallback = self.settings.detector.cnn_fallback
+        if not detections and self._fallback_wanted and (expect_face or fallback == "always"):
             if self._fallback is None:
                 self._fallback = fallback_detector(self.settings)
                 self._fallback_wanted = self._fallback is not None
@@ -131,7 +155,7 @@ class FaceEngine:
 
     def enrolment_face(self, source: ImageInput, name: str = "image") -> Face:
         """The single, good-enough face of an enrolment photo, embedded; else a typed error."""
-        result = self.detect(source)
+        result = self.detect(source, expect_face=True)
         if not result.faces:
             raise NoFaceFound(f"{name}: no face found", source=name)
         if len(result.faces) > 1:
@@ -156,7 +180,7 @@ class FaceEngine:
 
     def largest_face(self, source: ImageInput, name: str = "image") -> Face:
         """The largest face, embedded (for 1:1 verification of a selfie or ID photo)."""
-        result = self.detect(source)
+        result = self.detect(source, expect_face=True)
         if not result.faces:
             raise NoFaceFound(f"{name}: no face found", source=name)
         face = result.faces[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,3 +86,64 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    """An ONNX graph that facegate builds from a dlib model file on first use.
+
+    The build is deterministic, so its SHA-256 is recorded here: a graph that differs (a
+    changed converter, a tampered cache file) is refused instead of silently used.
+    """
+
+    name: str
+    source: ModelFile
+    sha256: str
+
+    def path(self, models_dir: Path) -> Path:
+        return models_dir / self.name
+
+
+ONNX_RESNET = ConvertedModel(
+    "dlib_face_recognition_resnet_model_v1.onnx",
+    DLIB_RESNET,
+    "fadba6fff331bfa2d14e542968fc40bbacf7842b1869056354b51d04610718ee",
+)
+ONNX_MMOD = ConvertedModel(
+    "mmod_human_face_detector.onnx",
+    DLIB_MMOD,
+    "6970ae29005b6782036530aa819b5923413b4216e2bb5687d66e620a7e58f90c",
+)
+
+
+def converted_path(model: ConvertedModel, models_dir: Path) -> Path:
+    """The converted graph's path, building it from the dlib file if it is not there yet."""
+    path = model.path(models_dir)
+    if path.exists():
+        digest = sha256_file(path)
+        if digest != model.sha256:
+            raise ModelIntegrityError(
+                f"model file {path} has SHA-256 {digest}, expected {model.sha256}: corrupt or "
+                "replaced (delete it and facegate rebuilds it from the dlib model)",
+                file=str(path),
+            )
+        return path
+    from facegate.vision.dlib_format import face_resnet_spec, mmod_spec, parse
+    from facegate.vision.onnx_export import mmod_to_onnx, resnet_to_onnx
+
+    source = verified_path(model.source)
+    is_resnet = model.source is DLIB_RESNET
+    net = parse(source.read_bytes(), face_resnet_spec() if is_resnet else mmod_spec(), str(source))
+    data = (resnet_to_onnx(net) if is_resnet else mmod_to_onnx(net)).SerializeToString()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != model.sha256:
+        raise ModelIntegrityError(
+            f"converting {source} gave SHA-256 {digest}, expected {model.sha256}: "
+            "the converter or the onnx package is not the pinned version",
+            file=str(source),
+        )
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    return path

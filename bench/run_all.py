@@ -1,0 +1,36 @@
+"""`make bench`: every benchmark in turn; results land in bench/results/*.json.
+
+LFW embeddings are cached in bench/.cache (delete it to recompute). Benchmarks that need
+../shared skip cleanly when it is absent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from common import CACHE, LFW
+
+HERE = Path(__file__).parent
+
+
+def run(*args: str) -> None:
+    print("$", " ".join(args), flush=True)
+    subprocess.run([sys.executable, *args], cwd=HERE, check=True)
+
+
+def main() -> None:
+    if (LFW / "pairs.csv").is_file():
+        for engine in ("facegate", "face_recognition"):
+            if not (CACHE / f"lfw_{engine}_pairs.npz").exists():
+                run("lfw_embeddings.py", "--engine", engine, "--set", "pairs")
+        run("lfw_verification.py")
+    else:
+        print(f"SKIP LFW benchmarks: {LFW} not found")
+    run("photo_throughput.py")
+    run("search_latency.py")
+
+
+if __name__ == "__main__":
+    main()

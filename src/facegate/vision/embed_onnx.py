@@ -1,0 +1,42 @@
+"""dlib's face ResNet converted to ONNX and run by ONNX Runtime: the same embeddings, faster.
+
+The converted graph gives dlib's own numbers (max difference ~3e-7 per coordinate), so its
+templates live in the same embedding space as the dlib backend's.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from facegate.vision.embed_dlib import l2_normalise
+from facegate.vision.models import ONNX_RESNET, converted_path
+from facegate.vision.onnx_runtime import session
+
+
+class OnnxResNetEmbedder:
+    space = "dlib_resnet_v1"
+    dim = 128
+
+    def __init__(
+        self, models_dir: Path, provider: str = "auto", threads: int = 0, batch_size: int = 32
+    ) -> None:
+        self.path = converted_path(ONNX_RESNET, models_dir)
+        self._session = session(self.path, provider, threads)
+        self.provider = self._session.get_providers()[0]
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # one run at a time: the session already uses every core
+
+    def raw(self, chips: list[np.ndarray]) -> np.ndarray:
+        """dlib's unnormalised descriptors, (n, 128)."""
+        out = []
+        for start in range(0, len(chips), self.batch_size):
+            batch = np.stack(chips[start : start + self.batch_size]).astype(np.float32)
+            with self._lock:
+                out.append(self._session.run(["embeddings"], {"chips": batch})[0])
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        return l2_normalise(self.raw(chips))
