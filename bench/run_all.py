@@ -26,9 +26,13 @@ def main() -> None:
             if not (CACHE / f"lfw_{engine}_pairs.npz").exists():
                 run("lfw_embeddings.py", "--engine", engine, "--set", "pairs")
         run("lfw_verification.py")
+        if (CACHE / "lfw_facegate_all.npz").exists():
+            run("lfw_backends.py")
     else:
         print(f"SKIP LFW benchmarks: {LFW} not found")
     run("photo_throughput.py")
+    run("embedder_speed.py")
+    run("cnn_detector.py")
     run("search_latency.py")
 
 

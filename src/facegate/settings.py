@@ -50,9 +50,10 @@ class DetectorSettings(BaseModel):
 
 
 class EmbedderSettings(BaseModel):
-    backend: Literal["onnx", "dlib"] = Field(
+    backend: Literal["onnx", "onnx-int8", "dlib"] = Field(
         "onnx",
-        description="dlib's ResNet converted to ONNX Runtime (same embeddings, faster), or dlib itself",
+        description="dlib's ResNet converted to ONNX Runtime (same embeddings, faster), its int8 "
+        "quantization (close, not equal), or dlib itself",
     )
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the cores available")

@@ -195,3 +195,18 @@ def test_detect_annotates(cli: Cli, tmp_path: Path) -> None:
     cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)
     named = cli.json("detect", PROBES / "two_people.jpg", "--annotate", target)
     assert sorted(str(f.get("name")) for f in named["faces"]) == ["Barack Obama", "None"]
+
+
+def test_models_list_convert_and_quantize(cli: Cli) -> None:
+    listed = cli.json("models", "list")["models"]
+    dlib_files = [m for m in listed if m["kind"] == "dlib"]
+    assert len(dlib_files) == 4 and all(m["status"] == "ok" for m in dlib_files)
+    converted = cli.json("models", "convert")["converted"]
+    assert all(Path(p).is_file() for p in converted)
+    from tests.conftest import LFW
+
+    q = cli.json("models", "quantize", "--faces", LFW, "--limit", "16")
+    assert q["calibration_faces"] == 16 and Path(q["int8_model"]).is_file()
+    cli.env["FACEGATE_EMBEDDER__BACKEND"] = "onnx-int8"
+    out = cli.json("verify", PROBES / "obama.jpg", OBAMA)
+    assert out["same_person"]

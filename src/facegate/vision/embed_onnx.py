@@ -21,9 +21,25 @@ class OnnxResNetEmbedder:
     dim = 128
 
     def __init__(
-        self, models_dir: Path, provider: str = "auto", threads: int = 0, batch_size: int = 32
+        self,
+        models_dir: Path,
+        provider: str = "auto",
+        threads: int = 0,
+        batch_size: int = 32,
+        int8: bool = False,
     ) -> None:
-        self.path = converted_path(ONNX_RESNET, models_dir)
+        if int8:
+            from facegate.errors import ModelIntegrityError
+            from facegate.vision.quantize import int8_path
+
+            self.path = int8_path(models_dir)
+            if not self.path.exists():
+                raise ModelIntegrityError(
+                    f"int8 model {self.path} does not exist: run `facegate models quantize --faces DIR`",
+                    file=str(self.path),
+                )
+        else:
+            self.path = converted_path(ONNX_RESNET, models_dir)
         self._session = session(self.path, provider, threads)
         self.provider = self._session.get_providers()[0]
         self.batch_size = batch_size

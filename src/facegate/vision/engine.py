@@ -69,7 +69,9 @@ def default_embedder(settings: Settings) -> Embedder:
         return DlibResNetEmbedder()
     from facegate.vision.embed_onnx import OnnxResNetEmbedder
 
-    return OnnxResNetEmbedder(settings.models_dir, e.provider, e.threads, e.batch_size)
+    return OnnxResNetEmbedder(
+        settings.models_dir, e.provider, e.threads, e.batch_size, int8=e.backend == "onnx-int8"
+    )
 
 
 class FaceEngine:
