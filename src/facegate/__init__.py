@@ -65,7 +65,7 @@ def _engine() -> FaceEngine:
 
 def verify(a: ImageInput, b: ImageInput, *, engine: FaceEngine | None = None) -> Verification:
     """Are the largest faces of two photos the same person, at the configured false-match rate?"""
-    from facegate.match import shipped_calibration
+    from facegate.match import calibration_for
     from facegate.match import verify as verify_embeddings
 
     engine = engine or _engine()
@@ -73,9 +73,7 @@ def verify(a: ImageInput, b: ImageInput, *, engine: FaceEngine | None = None) ->
     fb = engine.largest_face(b, "second image")
     assert fa.embedding is not None and fb.embedding is not None
     s = engine.settings.match
-    from facegate.match import Calibration
-
-    cal = Calibration.load(s.calibration_file) if s.calibration_file else shipped_calibration(engine.space)
+    cal = calibration_for(s.calibration_file, engine.space)
     return verify_embeddings(fa.embedding, fb.embedding, cal.threshold(s.target_fmr), s.target_fmr)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,10 +47,13 @@ class Calibration:
                 text = Path(path).read_text()
             except OSError as exc:
                 raise ConfigError(f"cannot read calibration file {path}: {exc}") from exc
-        return cls.from_dict(json.loads(text))
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"calibration table {path or space} is not valid: {exc!r}") from exc
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Calibration:
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
         raw = data.get("points")
         if not isinstance(raw, list) or not raw:
             raise ConfigError("calibration table has no points")
@@ -106,6 +109,13 @@ class Calibration:
 @lru_cache(maxsize=8)
 def shipped_calibration(space: str) -> Calibration:
     return Calibration.load(space=space)
+
+
+def calibration_for(calibration_file: Path | None, space: str) -> Calibration:
+    """The configured calibration table, else the one shipped with the model."""
+    if calibration_file is not None:
+        return Calibration.load(calibration_file)
+    return shipped_calibration(space)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -227,3 +227,48 @@ def test_index_is_rebuilt_from_the_store_on_open(settings, engine, database_url:
     chip = again.face_chip(again.templates(again.people("Joe Biden")[0].id)[0].id)
     assert chip is not None and chip.shape == (150, 150, 3)
     again.close()
+
+
+def _synthetic(gallery: Gallery, name: str, vectors: np.ndarray, c: object) -> str:
+    from facegate.gallery.people import NewTemplate
+
+    drafts = [
+        NewTemplate("dlib_resnet_v1", v.astype(np.float32).tobytes(), None, f"{name}{i}", 150, 0.5, 0.9, 0.5)
+        for i, v in enumerate(vectors)
+    ]
+    pid, _ = gallery.store.enrol(None, name, None, c, drafts, gallery.cipher.encrypt)  # type: ignore[arg-type]
+    return pid
+
+
+def _near(base: np.ndarray, cos: float, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(size=base.shape)
+    noise -= noise.dot(base) * base
+    noise /= np.linalg.norm(noise)
+    return base * cos + noise * np.sqrt(1 - cos * cos)
+
+
+def test_search_sees_past_many_templates_of_one_person(gallery: Gallery) -> None:
+    """A person holding every top hit (or whose consent ended) must not hide the next person."""
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=128)
+    probe /= np.linalg.norm(probe)
+    withdrawn = consent(given_at=datetime.now(UTC) - timedelta(days=10), withdrawn_at=datetime.now(UTC))
+    _synthetic(gallery, "Ann", np.stack([_near(probe, 0.97 - i * 0.0002, rng) for i in range(40)]), withdrawn)
+    bob = _synthetic(gallery, "Bob", _near(probe, 0.955, rng)[None], consent())
+    gallery.rebuild_index()
+    [result] = gallery.search(probe[None])
+    assert result.decision == "match" and result.person is not None and result.person.person_id == bob
+    # With Ann's consent valid, Ann (0.97) and Bob (0.955) are both above the threshold and
+    # 0.015 apart, inside the 0.02 margin: the answer must be "ambiguous", not Ann.
+    _synthetic(gallery, "Cid", np.stack([_near(probe, 0.97 - i * 0.0002, rng) for i in range(40)]), consent())
+    gallery.rebuild_index()
+    [result] = gallery.search(probe[None])
+    assert result.decision == "unknown" and result.reason == "ambiguous"
+    assert [c.name for c in result.candidates][:2] == ["Cid", "Bob"]
+
+
+def test_template_ids_are_never_reused(gallery: Gallery) -> None:
+    first = gallery.enroll("Joe Biden", [BIDEN], consent())
+    gallery.delete(first.person.id)
+    second = gallery.enroll("Barack Obama", [OBAMA], consent())
+    assert min(second.template_ids) > max(first.template_ids)

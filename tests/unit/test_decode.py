@@ -176,3 +176,11 @@ def test_wrong_type() -> None:
         load_image(42)  # type: ignore[arg-type]
     with pytest.raises(BadImage, match="shape"):
         load_image(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_unreadable_paths_are_bad_images(tmp_path: Path) -> None:
+    f = tmp_path / "f.jpg"
+    f.write_bytes(b"x")
+    for path in (f / "inside.jpg", tmp_path / ("n" * 300 + ".jpg"), tmp_path / "nul\0.jpg"):
+        with pytest.raises(BadImage):
+            load_image(path)

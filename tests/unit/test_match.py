@@ -101,3 +101,11 @@ def test_wilson_interval() -> None:
     lo, hi = wilson_interval(10, 1000)
     assert lo < 0.01 < hi and lo > 0.005 and hi < 0.02
     assert wilson_interval(0, 100)[0] == 0.0
+
+
+def test_a_broken_calibration_file_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "cal.json"
+    for text in ("not json", '{"space": "x"}', '{"space": "x", "points": [{"fmr": 0.1}]}'):
+        bad.write_text(text)
+        with pytest.raises(ConfigError):
+            Calibration.load(bad)

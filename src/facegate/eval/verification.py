@@ -54,9 +54,35 @@ def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> tuple[float,
 
 def eer(scores: np.ndarray, same: np.ndarray) -> float:
     """Equal error rate: where the false-match and false-non-match rates cross."""
-    y = same.astype(bool)
-    ts = np.unique(scores)
-    fmr = np.array([(scores[~y] >= t).mean() for t in ts])
-    fnmr = np.array([(scores[y] < t).mean() for t in ts])
+    _, fmr, fnmr = roc(scores, same)
     i = int(np.argmin(np.abs(fmr - fnmr)))
     return float((fmr[i] + fnmr[i]) / 2)
+
+
+def roc(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, FMR, FNMR) at every distinct score, thresholds ascending.
+
+    At threshold t a pair matches when score >= t: FMR is the share of impostor pairs that
+    match, FNMR the share of genuine pairs that do not. TAR = 1 - FNMR.
+    """
+    y = same.astype(bool)
+    ts = np.unique(scores)
+    imp = np.sort(scores[~y])
+    gen = np.sort(scores[y])
+    fmr = 1.0 - np.searchsorted(imp, ts, side="left") / max(len(imp), 1)
+    fnmr = np.searchsorted(gen, ts, side="left") / max(len(gen), 1)
+    return ts, fmr, fnmr
+
+
+def tar_table(scores: np.ndarray, same: np.ndarray, fars: tuple[float, ...]) -> list[dict[str, float | int]]:
+    """TAR at each FAR that the number of impostor pairs supports (at least one may pass)."""
+    n_imp = int((~same.astype(bool)).sum())
+    rows: list[dict[str, float | int]] = []
+    for far in fars:
+        if far * n_imp < 1:
+            continue
+        tar, t, allowed = tar_at_far(scores, same, far)
+        rows.append(
+            {"far": far, "tar": tar, "threshold": t, "impostors_allowed": allowed, "impostors": n_imp}
+        )
+    return rows

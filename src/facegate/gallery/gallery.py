@@ -6,7 +6,7 @@ import hashlib
 import io
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,16 +22,16 @@ from facegate.errors import (
 )
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.index import VectorIndex, make_index
-from facegate.gallery.people import Consent, Deletion, NewTemplate, Person, TemplateInfo
+from facegate.gallery.people import Consent, Deletion, NewTemplate, Person, TemplateInfo, consent_in_force
 from facegate.gallery.store import SqlStore
 from facegate.match import (
     Calibration,
     OpenSetDecision,
     Verification,
     best_per_person,
-    cosine,
+    calibration_for,
     decide,
-    shipped_calibration,
+    verify,
 )
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
@@ -149,6 +149,16 @@ class Gallery:
         settings = settings or load_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqlStore(database_url or settings.resolved_database_url)
+        try:
+            return cls._open(settings, store, engine, secret_key)
+        except BaseException:
+            store.close()
+            raise
+
+    @classmethod
+    def _open(
+        cls, settings: Settings, store: SqlStore, engine: FaceEngine | None, secret_key: str | None
+    ) -> Gallery:
         store.migrate()
         if secret_key is None and settings.secret_key is not None:
             secret_key = settings.secret_key.get_secret_value()
@@ -190,8 +200,7 @@ class Gallery:
     @property
     def calibration(self) -> Calibration:
         if self._calibration is None:
-            path = self.settings.match.calibration_file
-            self._calibration = Calibration.load(path) if path else shipped_calibration(self.space)
+            self._calibration = calibration_for(self.settings.match.calibration_file, self.space)
         return self._calibration
 
     @property
@@ -223,10 +232,7 @@ class Gallery:
 
     def consent_valid(self, person_id: str, when: datetime | None = None) -> bool:
         when = when or datetime.now(UTC)
-        return any(
-            given <= when < expires and (withdrawn is None or withdrawn > when)
-            for given, expires, withdrawn in self._consent.get(person_id, [])
-        )
+        return any(consent_in_force(*window, when) for window in self._consent.get(person_id, []))
 
     # --- enrolment ---------------------------------------------------------------------------
 
@@ -366,16 +372,24 @@ class Gallery:
         margin = self.settings.match.ambiguity_margin
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         now = datetime.now(UTC)
+        # At least two people, so that a close second can make the answer ambiguous.
+        want = max(k, 2)
         with self._lock:
-            # Ask for more templates than people: a person may hold several of the top hits.
-            depth = min(max(k * 8, 32), max(len(self.index), 1))
-            scores, ids = self.index.search(emb, depth)
             owner = {t: p for t, p in self._owner.items() if self.consent_valid(p, now)}
             names = dict(self._names)
-        return [
-            decide(best_per_person(scores[i], ids[i], owner, names, k), threshold, margin)
-            for i in range(len(emb))
-        ]
+            people = len(set(owner.values()))
+            total = max(len(self.index), 1)
+            # A person may hold many of the top templates, and templates of people without
+            # valid consent are skipped: search deeper until enough people are seen.
+            depth = min(max(want * 8, 32), total)
+            while True:
+                scores, ids = self.index.search(emb, depth)
+                found = [best_per_person(scores[i], ids[i], owner, names, want) for i in range(len(emb))]
+                if depth >= total or all(len(c) >= min(want, people) for c in found):
+                    break
+                depth = min(depth * 4, total)
+        decisions = [decide(c, threshold, margin) for c in found]
+        return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
     def identify(self, image: ImageInput, *, max_faces: int | None = None) -> list[FaceIdentification]:
         """Who is in this photo? One result per face, largest face first."""
@@ -399,8 +413,9 @@ class Gallery:
         ]
         if not vectors:
             raise NoFaceFound(f"person {person_id} has no templates for {self.space}")
-        score = max(cosine(face.embedding, v) for v in vectors)
-        return Verification(score, score >= self.threshold, self.threshold, self.settings.match.target_fmr)
+        # Against the person's best-matching template: each template is one enrolled photo.
+        results = [verify(face.embedding, v, self.threshold, self.settings.match.target_fmr) for v in vectors]
+        return max(results, key=lambda r: r.score)
 
     def enrolled_ids(self) -> Iterable[str]:
         return set(self._owner.values())

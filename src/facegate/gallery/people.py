@@ -8,6 +8,15 @@ from datetime import UTC, datetime
 from facegate.errors import ConsentExpired, ConsentMissing
 
 
+def consent_in_force(
+    given_at: datetime, expires_at: datetime, withdrawn_at: datetime | None, when: datetime
+) -> bool:
+    """Whether a consent period covers `when`: given, not expired, not withdrawn."""
+    if withdrawn_at is not None and withdrawn_at <= when:
+        return False
+    return given_at <= when < expires_at
+
+
 @dataclass(frozen=True)
 class Consent:
     """A person's consent to be enrolled: who, for what, from when, until when, recorded by whom."""
@@ -40,9 +49,7 @@ class Consent:
             raise ConsentMissing("consent expires before it was given")
 
     def valid_at(self, when: datetime) -> bool:
-        if self.withdrawn_at is not None and self.withdrawn_at <= when:
-            return False
-        return self.given_at <= when < self.expires_at
+        return consent_in_force(self.given_at, self.expires_at, self.withdrawn_at, when)
 
 
 @dataclass(frozen=True)

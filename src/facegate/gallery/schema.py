@@ -84,6 +84,9 @@ class ConsentRow(Base):
 
 class TemplateRow(Base):
     __tablename__ = "templates"
+    # Never reuse a deleted template's id: an id still cached somewhere (an index, a log line)
+    # must not come to mean somebody else.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy reads it on the class)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     space: Mapped[str] = mapped_column(String(64), index=True)

@@ -55,6 +55,11 @@ def annotate(
 
 
 def save_annotated(img: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from facegate.errors import ConfigError
+
     fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
-    img.save(path, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot write the annotated image {path}: {exc}") from exc

@@ -88,6 +88,8 @@ def _read_file(path: Path, limits: DecodeLimits) -> bytes:
         raise BadImage(f"{path}: is a directory, not an image", source=str(path)) from exc
     except PermissionError as exc:
         raise BadImage(f"{path}: permission denied", source=str(path)) from exc
+    except (OSError, ValueError) as exc:  # not a directory, name too long, NUL in the path...
+        raise BadImage(f"{path}: cannot read the file ({exc})", source=str(path)) from exc
 
 
 def _check_pixels(size: tuple[int, int], limits: DecodeLimits, name: str) -> None:

@@ -37,7 +37,9 @@ def quantize_embedder(models_dir: Path, chips: list[np.ndarray], batch: int = 16
     )
 
     if len(chips) < 16:
-        raise ValueError("calibrating int8 needs at least 16 face chips")
+        from facegate.errors import ConfigError
+
+        raise ConfigError(f"calibrating int8 needs at least 16 faces, found {len(chips)}")
     fp32 = converted_path(ONNX_RESNET, models_dir)
 
     class Chips(CalibrationDataReader):  # type: ignore[misc]

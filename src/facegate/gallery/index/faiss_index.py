@@ -39,6 +39,8 @@ class FaissIndex:
         if len(ids) != len(vecs):
             raise ValueError("ids and vectors differ in length")
         if self.kind == "hnsw":
+            if self._removed.intersection(ids.tolist()):
+                self._rebuild()  # a hidden old vector under a reused id must not come back
             for i, v in zip(ids.tolist(), vecs, strict=True):
                 self._vectors[i] = v
                 self._removed.discard(i)

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("frontal", sa.Float(), nullable=False),
         sa.Column("brightness", sa.Float(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_templates_person_id", "templates", ["person_id"])
     op.create_index("ix_templates_space", "templates", ["space"])

@@ -1,0 +1,138 @@
+"""Evaluation datasets: pair protocols (LFW's pairs.csv, generic img1,img2,same CSV) and
+identity folders (DIR/<identity>/<photo>), and the embedding of their photos, cached."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facegate.errors import ConfigError, FacegateError
+from facegate.vision.engine import FaceEngine
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
+
+
+@dataclass(frozen=True)
+class PairProtocol:
+    root: Path  # image paths are relative to this
+    pairs: list[tuple[str, str]]
+    same: np.ndarray  # 1 genuine, 0 impostor
+    folds: np.ndarray  # fold of each pair (all 0 when the file has none)
+
+    @property
+    def images(self) -> list[str]:
+        return sorted({p for pair in self.pairs for p in pair})
+
+
+def load_pairs(path: Path, images: Path | None = None) -> PairProtocol:
+    """A CSV with columns img1,img2,same[,fold] (LFW's pairs.csv has all four).
+
+    Image paths are relative to `images`, else to an `images/` folder beside the CSV, else
+    to the CSV's folder.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such pairs file")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        need = {"img1", "img2", "same"}
+        if not need <= set(reader.fieldnames or []):
+            raise ConfigError(f"{path}: expected columns img1,img2,same[,fold], found {reader.fieldnames}")
+        rows = list(reader)
+    if not rows:
+        raise ConfigError(f"{path}: no pairs")
+    root = images or (path.parent / "images" if (path.parent / "images").is_dir() else path.parent)
+    try:
+        same = np.array([int(r["same"]) for r in rows])
+        folds = np.array([int(r.get("fold") or 0) for r in rows])
+    except ValueError as exc:
+        raise ConfigError(f"{path}: 'same' and 'fold' must be integers ({exc})") from exc
+    if not set(np.unique(same)) <= {0, 1}:
+        raise ConfigError(f"{path}: 'same' must be 0 or 1")
+    return PairProtocol(root, [(r["img1"], r["img2"]) for r in rows], same, folds)
+
+
+def identity_folders(root: Path) -> dict[str, list[str]]:
+    """{identity: [relative photo paths]} from DIR/<identity>/<photo>."""
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a directory")
+    out: dict[str, list[str]] = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        photos = sorted(str(p.relative_to(root)) for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            out[d.name] = photos
+    if not out:
+        raise ConfigError(f"{root}: no identity folders with photos")
+    return out
+
+
+@dataclass
+class Embeddings:
+    """Unit embeddings of a dataset's photos; `found[i]` is False where no face was found."""
+
+    paths: list[str]
+    vectors: np.ndarray
+    found: np.ndarray
+
+    def index(self) -> dict[str, int]:
+        return {p: i for i, p in enumerate(self.paths)}
+
+    @property
+    def failure_to_enrol(self) -> float:
+        return float((~self.found).mean()) if len(self.found) else 0.0
+
+
+def _centre_face(engine: FaceEngine, path: Path) -> np.ndarray | None:
+    res = engine.detect(path, expect_face=True)
+    if not res.faces:
+        return None
+    # Benchmark photos are centred on their subject; other faces in them are bystanders.
+    face = min(
+        res.faces,
+        key=lambda f: (
+            ((f.box.left + f.box.right) / 2 - res.width / 2) ** 2
+            + ((f.box.top + f.box.bottom) / 2 - res.height / 2) ** 2
+        ),
+    )
+    engine.embed([face])
+    return face.embedding
+
+
+def embed_dataset(
+    engine: FaceEngine,
+    root: Path,
+    paths: list[str],
+    cache_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Embeddings:
+    """Embed each photo's central face; cached by the photos' names, sizes and the model."""
+    key = hashlib.sha256()
+    key.update(engine.space.encode())
+    for p in paths:
+        st = (root / p).stat() if (root / p).exists() else None
+        key.update(f"{p}\0{st.st_size if st else -1}\0{st.st_mtime_ns if st else -1}\n".encode())
+    cache = cache_dir / f"{key.hexdigest()[:24]}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        data = np.load(cache)
+        if progress:
+            progress(len(paths))
+        return Embeddings(list(paths), data["vectors"], data["found"])
+    vectors = np.zeros((len(paths), engine.embedder.dim), np.float32)
+    found = np.zeros(len(paths), bool)
+    for i, p in enumerate(paths):
+        try:
+            emb = _centre_face(engine, root / p)
+        except FacegateError:
+            emb = None  # unreadable photos count as failures to enrol
+        if emb is not None:
+            vectors[i], found[i] = emb, True
+        if progress:
+            progress(1)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, vectors=vectors, found=found)
+    return Embeddings(list(paths), vectors, found)

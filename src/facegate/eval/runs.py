@@ -1,0 +1,309 @@
+"""The evaluations behind `facegate eval ...`: each embeds a dataset once (cached), computes
+its figures, and writes an HTML report with plots and the same figures as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facegate.errors import ConfigError
+from facegate.eval import identification as ident
+from facegate.eval import report
+from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds
+from facegate.eval.datasets import embed_dataset, identity_folders, load_pairs
+from facegate.eval.groups import group_rates, load_labels
+from facegate.eval.verification import eer, kfold_accuracy, roc, tar_table
+from facegate.match import Calibration, calibration_for
+from facegate.vision.engine import FaceEngine
+
+Progress = Callable[[int], None]
+FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+
+def _calibration(engine: FaceEngine) -> Calibration:
+    return calibration_for(engine.settings.match.calibration_file, engine.space)
+
+
+def run_verify(
+    engine: FaceEngine,
+    pairs_csv: Path,
+    images: Path | None,
+    out_dir: Path,
+    cache_dir: Path,
+    progress: Progress,
+) -> dict[str, Any]:
+    proto = load_pairs(pairs_csv, images)
+    emb = embed_dataset(engine, proto.root, proto.images, cache_dir, progress)
+    idx = emb.index()
+    a = np.array([idx[x] for x, _ in proto.pairs])
+    b = np.array([idx[y] for _, y in proto.pairs])
+    ok = emb.found[a] & emb.found[b]
+    # A pair with a photo where no face was found cannot match: scored below any real score.
+    scores = np.where(ok, np.einsum("ij,ij->i", emb.vectors[a], emb.vectors[b]), -1.0)
+    kf = kfold_accuracy(scores, proto.same, proto.folds) if len(np.unique(proto.folds)) > 1 else None
+    _, fmr, fnmr = roc(scores, proto.same)
+    cal = _calibration(engine)
+    t_default = cal.threshold(engine.settings.match.target_fmr)
+    summary: dict[str, Any] = {
+        "pairs": len(proto.pairs),
+        "genuine pairs": int(proto.same.sum()),
+        "impostor pairs": int((1 - proto.same).sum()),
+        "photos": len(proto.images),
+        "failure to enrol (no usable face)": emb.failure_to_enrol,
+        "pairs scored as non-match for lack of a face": int((~ok).sum()),
+        "EER": eer(scores, proto.same),
+        f"TAR at the configured threshold {t_default:.4f} (FMR {engine.settings.match.target_fmr:g})": float(
+            (scores[proto.same == 1] >= t_default).mean()
+        ),
+        f"FMR at the configured threshold {t_default:.4f}": float(
+            (scores[proto.same == 0] >= t_default).mean()
+        ),
+    }
+    if kf is not None:
+        summary["k-fold accuracy"] = kf.accuracy
+        summary["k-fold accuracy std"] = kf.std
+        summary["folds"] = len(kf.fold_accuracies)
+    tars = tar_table(scores, proto.same, FARS)
+    fig, ax = report.figure()
+    ax.semilogx(np.maximum(fmr, 1e-7), 1 - fnmr)
+    ax.set(xlabel="false match rate (FAR)", ylabel="true accept rate (TAR)", title="ROC")
+    roc_png = report.png(fig)
+    fig, ax = report.figure()
+    ax.loglog(np.maximum(fmr, 1e-7), np.maximum(fnmr, 1e-7))
+    ax.set(xlabel="false match rate", ylabel="false non-match rate", title="DET")
+    det_png = report.png(fig)
+    fig, ax = report.figure()
+    ax.hist(scores[(proto.same == 1) & ok], bins=80, alpha=0.6, label="same person", density=True)
+    ax.hist(scores[(proto.same == 0) & ok], bins=80, alpha=0.6, label="different people", density=True)
+    ax.axvline(t_default, color="k", ls="--", label=f"threshold {t_default:.3f}")
+    ax.set(xlabel="score", ylabel="density", title="Score distributions")
+    ax.legend()
+    hist_png = report.png(fig)
+    n_imp = int((1 - proto.same).sum())
+    notes = [
+        f"TAR at a FAR is reported only where at least one of the {n_imp} impostor pairs may pass; "
+        "with few impostor pairs the low-FAR figures rest on very few pairs.",
+        "Each photo's face nearest the centre is used; photos without a usable face count as failures to "
+        "enrol, and pairs involving them as non-matches.",
+    ]
+    html_path, json_path = report.write(
+        out_dir,
+        "verify",
+        f"Verification: {pairs_csv.name}",
+        summary,
+        {
+            "TAR at FAR": tars,
+            "k-fold accuracies": [{"fold": i, "accuracy": x} for i, x in enumerate(kf.fold_accuracies)]
+            if kf
+            else [],
+        },
+        {"ROC": roc_png, "DET": det_png, "Scores": hist_png},
+        notes,
+    )
+    return {"summary": summary, "tar_at_far": tars, "html": str(html_path), "json": str(json_path)}
+
+
+def identification_protocol(
+    folders: dict[str, list[str]], seed: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Mated identities (2+ photos), gallery distractors and non-mated probe identities."""
+    rng = np.random.default_rng(seed)
+    mated = sorted(i for i, p in folders.items() if len(p) >= 2)
+    singles = sorted(i for i, p in folders.items() if len(p) == 1)
+    rng.shuffle(singles)
+    half = len(singles) // 2
+    return mated, singles[:half], singles[half:]
+
+
+def run_identify(
+    engine: FaceEngine,
+    root: Path,
+    out_dir: Path,
+    cache_dir: Path,
+    progress: Progress,
+    sizes: list[int] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    folders = identity_folders(root)
+    mated, distractors, outsiders = identification_protocol(folders, seed)
+    if not mated or not outsiders:
+        raise ConfigError(f"{root}: needs identities with 2+ photos and identities with one photo")
+    paths = sorted(p for ps in folders.values() for p in ps)
+    emb = embed_dataset(engine, root, paths, cache_dir, progress)
+    idx = emb.index()
+    rng = np.random.default_rng(seed)
+    full = len(mated) + len(distractors)
+    sizes = sorted({min(s, full) for s in (sizes or [100, 1000, len(mated), full])})
+    rows, curves = [], []
+    for size in sizes:
+        n_mated = min(size, len(mated))
+        chosen = list(rng.choice(mated, n_mated, replace=False))
+        extra = list(distractors[: max(0, size - n_mated)])
+        g_paths = [folders[i][0] for i in chosen + extra]  # first photo enrolled
+        probe_paths = [p for i in chosen for p in folders[i][1:]] + [folders[i][0] for i in outsiders]
+        g_ok = [p for p in g_paths if emb.found[idx[p]]]
+        p_ok = [p for p in probe_paths if emb.found[idx[p]]]
+        gallery = emb.vectors[[idx[p] for p in g_ok]]
+        g_ids = np.array([p.split("/")[0] for p in g_ok])
+        probes = emb.vectors[[idx[p] for p in p_ok]]
+        p_ids = np.array([p.split("/")[0] for p in p_ok])
+        is_mated = np.isin(p_ids, np.array(chosen)) & np.isin(p_ids, g_ids)
+        res = ident.search(gallery, g_ids, probes, p_ids, is_mated)
+        at = {f"FNIR at FPIR {r['fpir']:g}": r["fnir"] for r in ident.fnir_at_fpir(res, (1e-1, 1e-2, 1e-3))}
+        rows.append(
+            {
+                "gallery size": len(g_ok),
+                "mated searches": int(is_mated.sum()),
+                "non-mated searches": int((~is_mated).sum()),
+                "rank-1": ident.cmc(res, 1),
+                "rank-5": ident.cmc(res, 5),
+                **at,
+            }
+        )
+        grid = np.linspace(0.85, 1.0, 151)
+        curves.append((len(g_ok), [ident.fpir(res, t) for t in grid], [ident.fnir(res, t) for t in grid]))
+    fig, ax = report.figure()
+    for size, fp, fn in curves:
+        ax.loglog(np.maximum(fp, 1e-5), np.maximum(fn, 1e-5), label=f"gallery {size}")
+    ax.set(
+        xlabel="FPIR (non-mated searches that return someone)",
+        ylabel="FNIR (mates missed)",
+        title="Open-set DET",
+    )
+    ax.legend()
+    html_path, json_path = report.write(
+        out_dir,
+        "identify",
+        f"Open-set identification: {root}",
+        {
+            "identities": len(folders),
+            "mated identities": len(mated),
+            "photos": len(paths),
+            "failure to enrol": emb.failure_to_enrol,
+            "seed": seed,
+        },
+        {"By gallery size": rows},
+        {"FNIR vs FPIR": report.png(fig)},
+        [
+            "Gallery: the first photo of each mated identity (identities with 2+ photos) plus, for the "
+            "largest sizes, single-photo identities as distractors. Mated searches: the other photos of "
+            "enrolled identities. Non-mated searches: single-photo identities never enrolled.",
+            "FNIR counts a mated search as missed unless its mate is rank 1 and at or above the threshold.",
+        ],
+    )
+    return {"rows": rows, "html": str(html_path), "json": str(json_path)}
+
+
+def run_calibrate(
+    engine: FaceEngine, root: Path, out_path: Path, cache_dir: Path, progress: Progress
+) -> dict[str, Any]:
+    folders = identity_folders(root)
+    paths = sorted(p for ps in folders.values() for p in ps)
+    emb = embed_dataset(engine, root, paths, cache_dir, progress)
+    found = emb.found
+    vec = emb.vectors[found]
+    ids = [p.split("/")[0] for p, f in zip(paths, found, strict=True) if f]
+    keep = min(int(len(vec) ** 2 * 0.5 * 0.11) + 10, 20_000_000)
+    top, n = impostor_top_scores(vec, ids, keep=keep)
+    points = thresholds(top, n, DEFAULT_TARGETS)
+    if not points:
+        raise ConfigError(f"{root}: too few impostor pairs ({n}) to calibrate")
+    table = {
+        "space": engine.space,
+        "score": "cosine similarity of L2-normalised embeddings",
+        "source": f"{root}: {int(found.sum())} photos with a face ({int((~found).sum())} without), "
+        f"{len(set(ids))} identities",
+        "method": "every pair of photos of different identities is an impostor comparison; the threshold for "
+        "FMR f is the lowest score reached by at most floor(f*N) impostors; fmr_ci95 is Wilson's interval",
+        "created": datetime.now(UTC).date().isoformat(),
+        "points": points,
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(table, indent=2) + "\n")
+    return table
+
+
+def run_groups(
+    engine: FaceEngine,
+    root: Path,
+    labels_csv: Path,
+    column: str | None,
+    out_dir: Path,
+    cache_dir: Path,
+    progress: Progress,
+    seed: int = 0,
+) -> dict[str, Any]:
+    labels = load_labels(labels_csv, column)
+    folders = identity_folders(root)
+    paths = sorted(p for ps in folders.values() for p in ps if p in labels)
+    if not paths:
+        raise ConfigError(f"{labels_csv}: no label matches a photo under {root}")
+    emb = embed_dataset(engine, root, paths, cache_dir, progress)
+    found = emb.found
+    use = [p for p, f in zip(paths, found, strict=True) if f]
+    vec = emb.vectors[found]
+    target = engine.settings.match.target_fmr
+    threshold = _calibration(engine).threshold(target)
+    rates = group_rates(
+        vec, [p.split("/")[0] for p in use], [labels[p] for p in use], threshold, target, seed=seed
+    )
+    overall_fmr = sum(r.fmr * r.impostor_pairs for r in rates) / max(sum(r.impostor_pairs for r in rates), 1)
+    overall_fnmr = sum(r.fnmr * r.genuine_pairs for r in rates if r.genuine_pairs) / max(
+        sum(r.genuine_pairs for r in rates), 1
+    )
+    rows = [
+        {
+            "group": r.group,
+            "photos": r.images,
+            "identities": r.identities,
+            "impostor pairs": r.impostor_pairs,
+            "genuine pairs": r.genuine_pairs,
+            "FMR": r.fmr,
+            "FMR / overall": r.fmr / overall_fmr if overall_fmr else float("nan"),
+            "FNMR": r.fnmr,
+            "FNMR / overall": r.fnmr / overall_fnmr if overall_fnmr else float("nan"),
+            f"threshold for FMR {target:g}": r.threshold_for_target,
+        }
+        for r in rates
+    ]
+    every_group = max(r.threshold_for_target for r in rates)
+    worst_fmr = max(rates, key=lambda r: r.fmr)
+    worst_fnmr = max(rates, key=lambda r: r.fnmr)
+    fig, ax = report.figure()
+    ax.bar([r.group for r in rates], [r.fmr for r in rates], color="#c0392b")
+    ax.axhline(target, color="k", ls="--", label=f"target FMR {target:g}")
+    ax.set(ylabel="false match rate", title=f"FMR by group at threshold {threshold:.4f}")
+    ax.legend()
+    summary = {
+        "labels": str(labels_csv),
+        "label column": column or "(only one)",
+        "shared threshold": threshold,
+        "target FMR": target,
+        "overall FMR": overall_fmr,
+        "overall FNMR": overall_fnmr,
+        "threshold at which every group meets the target FMR": every_group,
+        "highest FMR": f"{worst_fmr.group} ({worst_fmr.fmr:.3g}, {worst_fmr.fmr / overall_fmr:.2f}x overall)"
+        if overall_fmr
+        else worst_fmr.group,
+        "highest FNMR": f"{worst_fnmr.group} ({worst_fnmr.fnmr:.3g})",
+        "seed": seed,
+    }
+    html_path, json_path = report.write(
+        out_dir,
+        "groups",
+        f"Error rates by group: {labels_csv.name}",
+        summary,
+        {"By group": rows},
+        {"FMR by group": report.png(fig)},
+        [
+            "Groups come only from the labels file supplied by the operator; facegate never infers a group.",
+            "FMR uses impostor pairs within a group (both people carry the same label), FNMR genuine pairs.",
+            "Groups with many photos are sampled (seeded) to bound the number of pairs.",
+        ],
+    )
+    return {"summary": summary, "rows": rows, "html": str(html_path), "json": str(json_path)}
