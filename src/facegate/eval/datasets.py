@@ -109,30 +109,51 @@ def embed_dataset(
     cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Embeddings:
-    """Embed each photo's central face; cached by the photos' names, sizes and the model."""
-    key = hashlib.sha256()
-    key.update(engine.space.encode())
-    for p in paths:
-        st = (root / p).stat() if (root / p).exists() else None
-        key.update(f"{p}\0{st.st_size if st else -1}\0{st.st_mtime_ns if st else -1}\n".encode())
-    cache = cache_dir / f"{key.hexdigest()[:24]}.npz" if cache_dir else None
+    """Embed each photo's central face.
+
+    Results are cached per dataset folder and model, photo by photo (keyed by name, size and
+    modification time), so evaluations of the same photos share the work.
+    """
+    key = hashlib.sha256(f"{root.resolve()}\0{engine.space}".encode()).hexdigest()[:24]
+    cache = cache_dir / f"{key}.npz" if cache_dir else None
+    known: dict[str, tuple[tuple[int, int], np.ndarray, bool]] = {}
     if cache is not None and cache.exists():
         data = np.load(cache)
-        if progress:
-            progress(len(paths))
-        return Embeddings(list(paths), data["vectors"], data["found"])
+        for p, st, v, f in zip(
+            data["paths"].tolist(), data["stats"], data["vectors"], data["found"], strict=True
+        ):
+            known[p] = ((int(st[0]), int(st[1])), v, bool(f))
     vectors = np.zeros((len(paths), engine.embedder.dim), np.float32)
     found = np.zeros(len(paths), bool)
+    fresh = 0
     for i, p in enumerate(paths):
         try:
-            emb = _centre_face(engine, root / p)
-        except FacegateError:
-            emb = None  # unreadable photos count as failures to enrol
-        if emb is not None:
-            vectors[i], found[i] = emb, True
+            st = (root / p).stat()
+            stat = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stat = (-1, -1)
+        hit = known.get(p)
+        if hit is not None and hit[0] == stat:
+            vectors[i], found[i] = hit[1], hit[2]
+        else:
+            try:
+                emb = _centre_face(engine, root / p)
+            except FacegateError:
+                emb = None  # unreadable photos count as failures to enrol
+            if emb is not None:
+                vectors[i], found[i] = emb, True
+            known[p] = (stat, vectors[i], bool(found[i]))
+            fresh += 1
         if progress:
             progress(1)
-    if cache is not None:
+    if cache is not None and fresh:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, vectors=vectors, found=found)
+        names = sorted(known)
+        np.savez_compressed(
+            cache,
+            paths=np.array(names),
+            stats=np.array([known[n][0] for n in names], np.int64),
+            vectors=np.stack([known[n][1] for n in names]),
+            found=np.array([known[n][2] for n in names]),
+        )
     return Embeddings(list(paths), vectors, found)

@@ -1,0 +1,95 @@
+"""Evaluation metrics against small cases computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facegate.eval import identification as ident
+from facegate.eval.groups import group_rates
+from facegate.eval.verification import best_threshold, eer, kfold_accuracy, roc, tar_at_far, tar_table
+
+pytestmark = pytest.mark.unit
+
+# 4 genuine pairs and 4 impostor pairs
+SCORES = np.array([0.9, 0.8, 0.7, 0.4, 0.75, 0.5, 0.3, 0.2])
+SAME = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+
+
+def test_roc_points() -> None:
+    ts, fmr, fnmr = roc(SCORES, SAME)
+    at = {round(float(t), 2): (f, n) for t, f, n in zip(ts, fmr, fnmr, strict=True)}
+    # threshold 0.7: impostors >= 0.7: {0.75} -> 1/4; genuine < 0.7: {0.4} -> 1/4
+    assert at[0.7] == (0.25, 0.25)
+    # threshold 0.8: impostors none; genuine below: 0.7, 0.4 -> 2/4
+    assert at[0.8] == (0.0, 0.5)
+    # the lowest threshold accepts everything
+    assert at[0.2] == (1.0, 0.0)
+
+
+def test_eer_and_tar_at_far() -> None:
+    assert eer(SCORES, SAME) == pytest.approx(0.25)
+    tar, t, allowed = tar_at_far(SCORES, SAME, 0.25)  # one of four impostors may pass
+    assert allowed == 1 and 0.5 < t <= 0.75 and tar == pytest.approx(0.75)
+    tar, t, allowed = tar_at_far(SCORES, SAME, 0.1)  # none may pass
+    assert allowed == 0 and t > 0.75 and tar == pytest.approx(0.5)
+    # FARs below 1/impostors are not reported at all
+    assert [r["far"] for r in tar_table(SCORES, SAME, (0.5, 0.25, 0.1))] == [0.5, 0.25]
+
+
+def test_best_threshold_and_kfold() -> None:
+    t = best_threshold(SCORES, SAME)
+    best = max(((c <= SCORES) == SAME.astype(bool)).mean() for c in [*SCORES, 1.0])
+    assert best == pytest.approx(0.75)  # by hand: every threshold makes at least two errors
+    assert ((t <= SCORES) == SAME.astype(bool)).mean() == pytest.approx(best)
+    folds = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    kf = kfold_accuracy(SCORES, SAME, folds)
+    assert len(kf.fold_accuracies) == 2 and 0 <= kf.accuracy <= 1
+
+
+def test_open_set_metrics_by_hand() -> None:
+    # gallery: identities a, b (b has two templates); unit vectors in 2-D at angles
+    ang = {"a": 0.0, "b1": 1.0, "b2": 1.2}
+    gallery = np.array([[np.cos(v), np.sin(v)] for v in ang.values()])
+    g_ids = np.array(["a", "b", "b"])
+    # probes: a near a (mated), b near b2 (mated), x unknown at angle 0.5, y unknown at 2.5
+    p_ang = [0.05, 1.25, 0.5, 2.5]
+    probes = np.array([[np.cos(v), np.sin(v)] for v in p_ang])
+    p_ids = np.array(["a", "b", "x", "y"])
+    mated = np.array([True, True, False, False])
+    res = ident.search(gallery, g_ids, probes, p_ids, mated)
+    assert res.mated_rank.tolist() == [0, 0]
+    assert res.mated_score == pytest.approx([np.cos(0.05), np.cos(0.05)])
+    assert res.non_mated_top_score == pytest.approx([np.cos(0.5), np.cos(1.3)])
+    t = np.cos(0.4)  # above x's best (cos 0.5) and below both mates
+    assert ident.fpir(res, t) == 0.0 and ident.fnir(res, t) == 0.0
+    t = np.cos(0.6)  # x now returns someone: one of two non-mated searches
+    assert ident.fpir(res, t) == 0.5
+    assert ident.fnir(res, 0.9999) == 1.0  # a threshold above every mate misses both
+    assert ident.cmc(res, 1) == 1.0
+    assert ident.threshold_at_fpir(res, 0.5) > np.cos(1.3)
+
+
+def test_group_rates_separate_groups() -> None:
+    rng = np.random.default_rng(0)
+
+    # group "tight": people far apart; group "crowded": people close together (more false matches)
+    def people(n: int, spread: float) -> tuple[np.ndarray, list[str]]:
+        centre = rng.normal(size=16)
+        vecs, ids = [], []
+        for i in range(n):
+            p = centre * (1 - spread) + spread * rng.normal(size=16)
+            for _ in range(3):
+                v = p + 0.05 * rng.normal(size=16)
+                vecs.append(v / np.linalg.norm(v))
+                ids.append(f"{spread}-{i}")
+        return np.array(vecs), ids
+
+    v1, i1 = people(20, 1.0)
+    v2, i2 = people(20, 0.1)
+    vecs = np.concatenate([v1, v2]).astype(np.float32)
+    rates = group_rates(vecs, i1 + i2, ["tight"] * len(i1) + ["crowded"] * len(i2), 0.9, 0.01)
+    by = {r.group: r for r in rates}
+    assert by["crowded"].fmr > by["tight"].fmr
+    assert by["crowded"].threshold_for_target > by["tight"].threshold_for_target
+    assert by["tight"].impostor_pairs == 60 * 59 // 2 - 20 * 3
