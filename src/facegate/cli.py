@@ -458,17 +458,7 @@ def people_show(person_id: Annotated[str, typer.Argument()], as_json: JsonOpt = 
         consents = gallery.store.consents(person_id)
         payload = {
             **p.to_dict(),
-            "consent_records": [
-                {
-                    "purpose": c.purpose,
-                    "given_at": c.given_at.isoformat(),
-                    "expires_at": c.expires_at.isoformat(),
-                    "recorded_by": c.recorded_by,
-                    "evidence_ref": c.evidence_ref,
-                    "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
-                }
-                for c in consents
-            ],
+            "consent_records": [c.to_dict() for c in consents],
             "template_list": [
                 {
                     "id": t.id,

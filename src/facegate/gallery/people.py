@@ -51,6 +51,16 @@ class Consent:
     def valid_at(self, when: datetime) -> bool:
         return consent_in_force(self.given_at, self.expires_at, self.withdrawn_at, when)
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "purpose": self.purpose,
+            "given_at": self.given_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "recorded_by": self.recorded_by,
+            "evidence_ref": self.evidence_ref,
+            "withdrawn_at": self.withdrawn_at.isoformat() if self.withdrawn_at else None,
+        }
+
 
 @dataclass(frozen=True)
 class ConsentRecord(Consent):
@@ -93,17 +103,7 @@ class Person:
             "external_id": self.external_id,
             "created_at": self.created_at.isoformat(),
             "templates": self.templates,
-            "consent": None
-            if c is None
-            else {
-                "purpose": c.purpose,
-                "given_at": c.given_at.isoformat(),
-                "expires_at": c.expires_at.isoformat(),
-                "recorded_by": c.recorded_by,
-                "evidence_ref": c.evidence_ref,
-                "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
-                "valid": self.consent_valid,
-            },
+            "consent": None if c is None else {**c.to_dict(), "valid": self.consent_valid},
         }
 
 
