@@ -76,6 +76,11 @@ def open_gallery() -> Gallery:
     return Gallery.open(load_settings())
 
 
+def actor() -> str:
+    """Who the audit trail says did it, for commands run by hand."""
+    return f"cli:{getpass.getuser()}"
+
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$")
 
 
@@ -164,7 +169,9 @@ def enroll(
             consent_purpose, consent_expires, consent_given_at, consent_by, consent_evidence
         )
         with open_gallery() as gallery:
-            result = gallery.enroll(name, list(images), consent, person_id=person_id, external_id=external_id)
+            result = gallery.enroll(
+                name, list(images), consent, person_id=person_id, external_id=external_id, actor=actor()
+            )
 
         def human() -> None:
             p = result.person
@@ -224,6 +231,7 @@ def enroll_dir(
                         person_id=pid,
                         skip_bad=True,
                         progress=lambda _label: bar.advance(task),
+                        actor=actor(),
                     )
                     summary.append({"name": name, **result.to_dict()})
                 except FacegateError as exc:
@@ -253,7 +261,7 @@ def _identify_one(gallery: Gallery, image: Path, annotate_to: Path | None) -> tu
     from facegate.vision.annotate import MATCH, UNKNOWN, annotate, save_annotated
 
     try:
-        faces = gallery.identify(image)
+        faces = gallery.identify(image, actor=actor())
     except FacegateError as exc:
         return {"image": str(image), **exc.to_dict()}, exc.exit_code
     if annotate_to is not None:
@@ -333,7 +341,7 @@ def verify(
             raise ConfigError("give either a second photo or --person ID")
         if person is not None:
             with open_gallery() as gallery:
-                result = gallery.verify_person(first, person)
+                result = gallery.verify_person(first, person, actor=actor())
         else:
             from facegate import verify as verify_photos
 
@@ -378,14 +386,10 @@ def detect(
         if names and faces and _gallery_exists(settings):
             with Gallery.open(settings, engine=engine) as gallery:
                 if len(gallery):
-                    engine.embed(faces)
-                    decisions = gallery.search(__import__("numpy").stack([f.embedding for f in faces]))
-                    labels = [d.person.name if d.person else "unknown" for d in decisions]
-                    colours = [MATCH if d.person else UNKNOWN for d in decisions]
-                    idents = [
-                        {"decision": d.decision, "name": d.person.name if d.person else None}
-                        for d in decisions
-                    ]
+                    found = gallery.identify_faces(faces, actor=actor())
+                    labels = [f.name or "unknown" for f in found]
+                    colours = [MATCH if f.name else UNKNOWN for f in found]
+                    idents = [{"decision": f.result.decision, "name": f.name} for f in found]
         if annotate_to is not None:
             save_annotated(annotate(analysed.image, faces, labels, colours), annotate_to)
         payload = {
@@ -509,7 +513,7 @@ def people_delete(
             if not sys.stdin.isatty():
                 raise ConfigError("deleting needs confirmation: run in a terminal or pass --yes")
             typer.confirm(f"Delete {p.name} ({p.id}) and all {p.templates} template(s)?", abort=True)
-        d = gallery.delete(person_id)
+        d = gallery.delete(person_id, actor=actor())
         payload = {
             "deleted": d.person_id,
             "templates": d.templates,
@@ -622,6 +626,57 @@ def models_quantize(
             {"int8_model": str(path), "calibration_faces": len(chips)},
             lambda: out.print(f"int8 embedder written to {path} ({len(chips)} calibration faces)"),
         )
+
+
+audit_app = typer.Typer(help="The hash-chained audit trail: check it, read it.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Recompute the chain: exit 8 if any entry was edited or deleted."""
+    with handled(as_json), open_gallery() as gallery:
+        check = gallery.audit.verify()
+        payload = {
+            "ok": check.ok,
+            "entries": check.entries,
+            "head": check.head,
+            "first_bad": check.first_bad,
+            "reason": check.reason,
+        }
+
+        def human() -> None:
+            if check.ok:
+                out.print(f"[green]audit trail intact[/green]: {check.entries} entries, head {check.head}")
+            else:
+                out.print(f"[red]audit trail broken[/red]: {check.reason}")
+
+        emit(as_json, payload, human)
+        if not check.ok:
+            raise typer.Exit(int(ExitCode.SECURITY))
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 50,
+    action: Annotated[str | None, typer.Option(help="Only this action (enrol, identify, ...).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The newest audit entries."""
+    with handled(as_json), open_gallery() as gallery:
+        entries = gallery.audit.entries(limit, action)
+
+        def human() -> None:
+            t = Table(title="audit trail")
+            for col in ("id", "at (UTC)", "actor", "action", "target", "results"):
+                t.add_column(col)
+            for e in entries:
+                t.add_row(
+                    str(e.id), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target or "", str(e.results)
+                )
+            out.print(t)
+
+        emit(as_json, {"entries": [e.to_dict() for e in entries]}, human)
 
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Report folder (default: DATA_DIR/reports).")]

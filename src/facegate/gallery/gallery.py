@@ -132,6 +132,9 @@ class Gallery:
         self._names: dict[str, str] = {}
         self._consent: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
         self.index: VectorIndex = make_index(128)
+        from facegate.privacy.audit import AuditLog
+
+        self.audit = AuditLog(store)
         self._foreign_spaces: dict[str, int] = {}
 
     # --- opening -----------------------------------------------------------------------------
@@ -246,6 +249,7 @@ class Gallery:
         external_id: str | None = None,
         skip_bad: bool = False,
         progress: Callable[[str], None] | None = None,
+        actor: str = "library",
     ) -> Enrolment:
         """Enrol a new person (or add photos to `person_id`) from photos showing one face each.
 
@@ -289,7 +293,19 @@ class Gallery:
             if person_id is None:
                 raise NoFaceFound("no new photos to enrol (all were already enrolled)")
             return Enrolment(self.store.person(person_id), [], refused, duplicates)
-        return self._store_enrolment(name, faces, consent, person_id, external_id, refused, duplicates)
+        result = self._store_enrolment(name, faces, consent, person_id, external_id, refused, duplicates)
+        self.audit.record(
+            actor,
+            "enrol",
+            result.person.id,
+            {
+                "templates": len(result.template_ids),
+                "refused": len(refused),
+                "consent_recorded": consent is not None,
+            },
+            len(result.template_ids),
+        )
+        return result
 
     def _store_enrolment(
         self,
@@ -342,7 +358,7 @@ class Gallery:
         data = self.cipher.decrypt(ct, f"{pid}:{template_id}:chip")
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
-    def delete(self, person_id: str) -> Deletion:
+    def delete(self, person_id: str, actor: str = "library") -> Deletion:
         """Delete a person with every template, chip and consent record; drop them from the index."""
         with self._lock:
             deletion = self.store.delete_person(person_id)
@@ -350,6 +366,13 @@ class Gallery:
             for tid in deletion.template_ids:
                 self._owner.pop(tid, None)
             self._refresh_people()
+        self.audit.record(
+            actor,
+            "delete_person",
+            person_id,
+            {"templates": deletion.templates, "consent_records": deletion.consent_records},
+            deletion.templates,
+        )
         return deletion
 
     def __len__(self) -> int:
@@ -391,16 +414,26 @@ class Gallery:
         decisions = [decide(c, threshold, margin) for c in found]
         return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
-    def identify(self, image: ImageInput, *, max_faces: int | None = None) -> list[FaceIdentification]:
-        """Who is in this photo? One result per face, largest face first."""
-        self._check_space()
+    def identify(
+        self, image: ImageInput, *, max_faces: int | None = None, actor: str = "library"
+    ) -> list[FaceIdentification]:
+        """Who is in this photo? One result per face, largest face first. Audited."""
         result = self.engine.analyse(image, max_faces or self.settings.gallery.max_faces_per_image)
-        if not result.faces:
-            return []
-        decisions = self.search(np.stack([f.embedding for f in result.faces if f.embedding is not None]))
-        return [FaceIdentification(f, d) for f, d in zip(result.faces, decisions, strict=True)]
+        return self.identify_faces(result.faces, actor=actor)
 
-    def verify_person(self, image: ImageInput, person_id: str) -> Verification:
+    def identify_faces(self, faces: list[Face], *, actor: str = "library") -> list[FaceIdentification]:
+        """Open-set decisions for faces already detected (embedded here if needed). Audited."""
+        self._check_space()
+        self.engine.embed([f for f in faces if f.embedding is None])
+        found = []
+        if faces:
+            decisions = self.search(np.stack([f.embedding for f in faces if f.embedding is not None]))
+            found = [FaceIdentification(f, d) for f, d in zip(faces, decisions, strict=True)]
+        matched = [f.result.person.person_id for f in found if f.result.person is not None]
+        self.audit.record(actor, "identify", None, {"faces": len(found), "matched": matched}, len(matched))
+        return found
+
+    def verify_person(self, image: ImageInput, person_id: str, actor: str = "library") -> Verification:
         """1:1 against an enrolled person: the photo's largest face vs their best template."""
         self.store.person(person_id)
         if not self.consent_valid(person_id):
@@ -415,7 +448,11 @@ class Gallery:
             raise NoFaceFound(f"person {person_id} has no templates for {self.space}")
         # Against the person's best-matching template: each template is one enrolled photo.
         results = [verify(face.embedding, v, self.threshold, self.settings.match.target_fmr) for v in vectors]
-        return max(results, key=lambda r: r.score)
+        best = max(results, key=lambda r: r.score)
+        self.audit.record(
+            actor, "verify_person", person_id, {"same_person": best.same_person}, int(best.same_person)
+        )
+        return best
 
     def enrolled_ids(self) -> Iterable[str]:
         return set(self._owner.values())

@@ -1,0 +1,1 @@
+"""Privacy: the audit trail (and, later, consent lifecycle, retention, erasure, redaction)."""

@@ -1,0 +1,155 @@
+"""The audit trail: append-only and hash-chained, so an edited or deleted entry shows.
+
+Each entry's hash covers its own fields and the previous entry's hash. `verify` recomputes
+the chain: an edited entry breaks its own hash, a deleted one breaks the next entry's link.
+Entries hold who did what to whom and how many results came back, never images or templates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+
+from facegate.gallery.schema import AuditRow
+from facegate.gallery.store import SqlStore
+
+GENESIS = "0" * 64
+
+
+def _digest(
+    prev: str,
+    row_id: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str | None,
+    details: str,
+    results: int | None,
+) -> str:
+    body = json.dumps(
+        [
+            row_id,
+            at.astimezone(UTC).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            target,
+            details,
+            results,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(f"{prev}|{body}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    results: int | None
+    hash: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "details": self.details,
+            "results": self.results,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    entries: int
+    head: str  # hash of the newest entry: record it elsewhere to detect a cut-off tail
+    first_bad: int | None = None
+    reason: str = ""
+
+
+class AuditLog:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        details: dict[str, Any] | None = None,
+        results: int | None = None,
+    ) -> AuditEntry:
+        body = json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str)
+        with self.store.session() as s, s.begin():
+            # Two entries must never share a predecessor. PostgreSQL: one writer at a time by an
+            # advisory lock. SQLite: the insert below takes the database's write lock, so the
+            # predecessor read after it is final until this transaction ends.
+            if self.store.backend == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+            row = AuditRow(
+                at=datetime.now(UTC),
+                actor=actor,
+                action=action,
+                target=target,
+                details=body,
+                results=results,
+                prev_hash="",
+                hash="",
+            )
+            s.add(row)
+            s.flush()
+            last = s.scalars(
+                select(AuditRow).where(AuditRow.id < row.id).order_by(AuditRow.id.desc()).limit(1)
+            ).first()
+            prev = last.hash if last else GENESIS
+            row.prev_hash = prev
+            row.hash = _digest(prev, row.id, row.at, actor, action, target, body, results)
+            return AuditEntry(row.id, row.at, actor, action, target, details or {}, results, row.hash)
+
+    def entries(
+        self, limit: int = 100, action: str | None = None, target: str | None = None
+    ) -> list[AuditEntry]:
+        with self.store.session() as s:
+            q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+            if action:
+                q = q.where(AuditRow.action == action)
+            if target:
+                q = q.where(AuditRow.target == target)
+            return [
+                AuditEntry(r.id, r.at, r.actor, r.action, r.target, json.loads(r.details), r.results, r.hash)
+                for r in s.scalars(q)
+            ]
+
+    def verify(self) -> ChainCheck:
+        prev, count, last_id = GENESIS, 0, 0
+        with self.store.session() as s:
+            for r in s.scalars(select(AuditRow).order_by(AuditRow.id).execution_options(yield_per=1000)):
+                count += 1
+                if r.prev_hash != prev:
+                    return ChainCheck(
+                        False,
+                        count,
+                        prev,
+                        r.id,
+                        f"entry {r.id} does not follow entry {last_id}: "
+                        "an entry before it was deleted or altered",
+                    )
+                if _digest(prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results) != r.hash:
+                    return ChainCheck(
+                        False, count, prev, r.id, f"entry {r.id} was altered after it was written"
+                    )
+                prev, last_id = r.hash, r.id
+        return ChainCheck(True, count, prev)
