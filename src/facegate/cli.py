@@ -679,6 +679,95 @@ def audit_list(
         emit(as_json, {"entries": [e.to_dict() for e in entries]}, human)
 
 
+keys_app = typer.Typer(
+    help="API keys of the REST service (shown once, stored as hashes).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key, e.g. 'front-door'.")],
+    role: Annotated[str, typer.Option(help="admin, operator, device or auditor.")] = "operator",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key; its secret is printed this once."""
+    from facegate.api.keys import KeyStore
+
+    with handled(as_json), open_gallery() as gallery:
+        key, token = KeyStore(gallery.store).create(name, role)
+        gallery.audit.record(actor(), "key_create", key.id, {"role": key.role.value})
+        emit(
+            as_json,
+            {**key.to_dict(), "key": token},
+            lambda: out.print(f"{key.name} ({key.role.value}): {token}"),
+        )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """Every API key (without secrets)."""
+    from facegate.api.keys import KeyStore
+
+    with handled(as_json), open_gallery() as gallery:
+        keys = KeyStore(gallery.store).list()
+
+        def human() -> None:
+            t = Table(title="API keys")
+            for col in ("id", "name", "role", "created", "revoked"):
+                t.add_column(col)
+            for k in keys:
+                revoked = f"{k.revoked_at:%Y-%m-%d}" if k.revoked_at else ""
+                t.add_row(k.id, k.name, k.role.value, f"{k.created_at:%Y-%m-%d}", revoked)
+            out.print(t)
+
+        emit(as_json, {"keys": [k.to_dict() for k in keys]}, human)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke an API key at once."""
+    from facegate.api.keys import KeyStore
+
+    with handled(as_json), open_gallery() as gallery:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError("revoking needs confirmation: run in a terminal or pass --yes")
+            typer.confirm(f"Revoke API key {key_id}?", abort=True)
+        key = KeyStore(gallery.store).revoke(key_id)
+        gallery.audit.record(actor(), "key_revoke", key.id, {"role": key.role.value})
+        emit(as_json, key.to_dict(), lambda: out.print(f"revoked {key.id} ({key.name})"))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Run the REST service (OpenAPI at /docs). On first start, prints an admin key once."""
+    import uvicorn
+
+    from facegate.api.app import create_app
+    from facegate.api.keys import KeyStore
+
+    with handled(False):
+        settings = load_settings()
+        gallery = Gallery.open(settings)
+        keys = KeyStore(gallery.store)
+        if not keys.any_active():
+            key, token = keys.create("initial admin", "admin")
+            gallery.audit.record(actor(), "key_create", key.id, {"role": "admin", "initial": True})
+            err.print(
+                f"[bold]No API key existed: created an admin key. It is shown only now:[/bold]\n{token}"
+            )
+        uvicorn.run(create_app(settings, gallery), host=host, port=port, log_level="info")
+        gallery.close()
+
+
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Report folder (default: DATA_DIR/reports).")]
 
 

@@ -100,6 +100,24 @@ class PersonNotFound(FacegateError):
     http_status = 404
 
 
+class KeyNotFound(FacegateError):
+    code = "key_not_found"
+    exit_code = ExitCode.NOT_FOUND
+    http_status = 404
+
+
+class Unauthorized(FacegateError):
+    code = "unauthorized"
+    exit_code = ExitCode.SECURITY
+    http_status = 401
+
+
+class Forbidden(FacegateError):
+    code = "forbidden"
+    exit_code = ExitCode.SECURITY
+    http_status = 403
+
+
 class WrongKey(FacegateError):
     """The secret key does not open this gallery, or a ciphertext was altered."""
 

@@ -210,3 +210,17 @@ def test_models_list_convert_and_quantize(cli: Cli) -> None:
     cli.env["FACEGATE_EMBEDDER__BACKEND"] = "onnx-int8"
     out = cli.json("verify", PROBES / "obama.jpg", OBAMA)
     assert out["same_person"]
+
+
+def test_keys_are_shown_once_and_stored_as_hashes(cli: Cli) -> None:
+    created = cli.json("keys", "create", "front-door", "--role", "device")
+    token = created["key"]
+    assert token.startswith("fgk_") and created["role"] == "device"
+    listed = cli.json("keys", "list")["keys"]
+    assert [k["name"] for k in listed] == ["front-door"] and "key" not in listed[0]
+    with sqlite3.connect(cli.data_dir / "facegate.db") as c:
+        stored = " ".join(str(v) for row in c.execute("SELECT * FROM api_keys") for v in row)
+    assert token not in stored and token.split("_", 2)[2] not in stored
+    assert cli("keys", "revoke", created["id"]).returncode == ExitCode.USAGE  # no terminal, no --yes
+    assert cli.json("keys", "revoke", created["id"], "--yes")["revoked_at"] is not None
+    assert cli.json("keys", "revoke", "nope", "--yes", code=ExitCode.NOT_FOUND)["error"] == "key_not_found"

@@ -1,0 +1,1 @@
+"""The REST service: FastAPI app, API keys with roles, problem+json errors."""

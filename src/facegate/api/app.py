@@ -1,0 +1,281 @@
+"""The REST service (FastAPI): versioned routes under /v1, API keys with roles, problem+json.
+
+Identification runs off the event loop in a thread pool sized to the cores; every error is
+an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a 500.
+"""
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facegate.api.keys import ApiKey, KeyStore, Role
+from facegate.errors import BadImage, FacegateError, Forbidden, ImageTooLarge, Unauthorized
+from facegate.gallery.gallery import Gallery
+from facegate.gallery.people import Consent
+from facegate.settings import Settings, load_settings
+from facegate.vision.onnx_runtime import available_cores
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"https://facegate.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes, declared or streamed, with 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await problem(413, "request_too_large", f"request body over {self.limit} bytes")(
+                scope, receive, send
+            )
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > self.limit:
+                raise ImageTooLarge(f"request body over {self.limit} bytes")
+            return msg
+
+        await self.app(scope, counted, send)
+
+
+class ConsentIn(BaseModel):
+    purpose: str = Field(min_length=1, max_length=2000)
+    expires_at: datetime
+    given_at: datetime | None = None
+    recorded_by: str = Field(min_length=1, max_length=200)
+    evidence_ref: str | None = Field(None, max_length=2000)
+
+
+class PersonIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    external_id: str | None = Field(None, max_length=200)
+    consent: ConsentIn
+    images_base64: list[str] = Field(min_length=1, max_length=20)
+
+
+class ImageIn(BaseModel):
+    image_base64: str
+
+
+class VerifyIn(BaseModel):
+    image_base64: str
+    other_base64: str | None = None
+    person_id: str | None = None
+
+
+def _decode_b64(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadImage("image_base64 is not valid base64") from exc
+
+
+def create_app(settings: Settings | None = None, gallery: Gallery | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    limiter = anyio.CapacityLimiter(available_cores())
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
+        g = gallery if gallery is not None else Gallery.open(settings)
+        state["gallery"], state["keys"] = g, KeyStore(g.store)
+        try:
+            yield
+        finally:
+            if gallery is None:
+                g.close()
+
+    app = FastAPI(title="facegate", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    app.add_middleware(BodyLimit, limit=settings.images.max_bytes * 3)
+
+    @app.exception_handler(FacegateError)
+    async def _facegate(_: Request, exc: FacegateError) -> JSONResponse:
+        extra = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool, list))}
+        return problem(exc.http_status, exc.code, exc.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "invalid_request",
+            "the request does not match the schema",
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+        )
+
+    def auth(*roles: Role) -> Callable[[Request], Awaitable[ApiKey]]:
+        async def check(request: Request) -> ApiKey:
+            header = request.headers.get("authorization", "")
+            token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+            token = token or request.headers.get("x-api-key")
+            if not token:
+                raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
+            keys: KeyStore = state["keys"]
+            key = await anyio.to_thread.run_sync(keys.authenticate, token)
+            if key is None:
+                raise Unauthorized("unknown or revoked API key")
+            if key.role not in roles:
+                raise Forbidden(
+                    f"role {key.role.value} may not do this (needs {', '.join(r.value for r in roles)})"
+                )
+            return key
+
+        return check
+
+    def g() -> Gallery:
+        gallery_: Gallery = state["gallery"]
+        return gallery_
+
+    async def work(fn: Callable[..., Any], *args: Any) -> Any:
+        # Models and the database are blocking: run them off the event loop, one per core.
+        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=limiter)
+
+    Admin = Annotated[ApiKey, Depends(auth(Role.ADMIN))]
+    Operator = Annotated[ApiKey, Depends(auth(Role.OPERATOR, Role.DEVICE))]
+    Verifier = Annotated[ApiKey, Depends(auth(Role.OPERATOR))]
+    Auditor = Annotated[ApiKey, Depends(auth(Role.AUDITOR))]
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> dict[str, Any]:
+        return {"status": "ready", "templates": len(g())}
+
+    @app.get("/v1/people", tags=["people"])
+    async def list_people(key: Admin) -> dict[str, Any]:
+        return {"people": [p.to_dict() for p in await work(g().people)]}
+
+    @app.get("/v1/people/{person_id}", tags=["people"])
+    async def show_person(person_id: str, key: Admin) -> dict[str, Any]:
+        person = await work(g().person, person_id)
+        return dict(person.to_dict())
+
+    @app.post("/v1/people", status_code=201, tags=["people"])
+    async def create_person(body: PersonIn, key: Admin) -> dict[str, Any]:
+        c = body.consent
+        consent = Consent(
+            purpose=c.purpose,
+            expires_at=c.expires_at,
+            recorded_by=c.recorded_by,
+            evidence_ref=c.evidence_ref,
+            given_at=c.given_at or datetime.now(UTC),
+        )
+        images = [_decode_b64(i) for i in body.images_base64]
+        result = await work(
+            lambda: g().enroll(
+                body.name, images, consent, external_id=body.external_id, actor=f"key:{key.id}"
+            )
+        )
+        return dict(result.to_dict())
+
+    @app.post("/v1/people/{person_id}/faces", status_code=201, tags=["people"])
+    async def add_faces(
+        person_id: str, key: Admin, files: Annotated[list[UploadFile], File()]
+    ) -> dict[str, Any]:
+        images = [await f.read() for f in files]
+        person = await work(g().person, person_id)
+        result = await work(
+            lambda: g().enroll(person.name, images, None, person_id=person_id, actor=f"key:{key.id}")
+        )
+        return dict(result.to_dict())
+
+    @app.delete("/v1/people/{person_id}", tags=["people"])
+    async def delete_person(person_id: str, key: Admin) -> dict[str, Any]:
+        d = await work(lambda: g().delete(person_id, actor=f"key:{key.id}"))
+        return {"deleted": d.person_id, "templates": d.templates, "consent_records": d.consent_records}
+
+    async def _identify(data: bytes, key: ApiKey) -> dict[str, Any]:
+        faces = await work(lambda: g().identify(data, actor=f"key:{key.id}"))
+        return {"faces": [f.to_dict() for f in faces], "threshold": g().threshold}
+
+    @app.post("/v1/identify", tags=["search"])
+    async def identify(key: Operator, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+        return await _identify(await file.read(), key)
+
+    @app.post("/v1/identify/base64", tags=["search"])
+    async def identify_b64(body: ImageIn, key: Operator) -> dict[str, Any]:
+        return await _identify(_decode_b64(body.image_base64), key)
+
+    @app.post("/v1/verify", tags=["search"])
+    async def verify(body: VerifyIn, key: Verifier) -> dict[str, Any]:
+        from facegate import verify as verify_photos
+
+        image = _decode_b64(body.image_base64)
+        if (body.other_base64 is None) == (body.person_id is None):
+            raise BadImage("give either other_base64 or person_id")
+        if body.person_id is not None:
+            pid = body.person_id
+            result = await work(lambda: g().verify_person(image, pid, actor=f"key:{key.id}"))
+        else:
+            other = _decode_b64(body.other_base64 or "")
+            result = await work(lambda: verify_photos(image, other, engine=g().engine))
+            await work(
+                lambda: g().audit.record(
+                    f"key:{key.id}",
+                    "verify",
+                    None,
+                    {"same_person": result.same_person},
+                    int(result.same_person),
+                )
+            )
+        return dict(result.to_dict())
+
+    @app.get("/v1/audit", tags=["audit"])
+    async def audit(key: Auditor, limit: int = 100, action: str | None = None) -> dict[str, Any]:
+        limit = max(1, min(limit, 1000))
+        entries = await work(lambda: g().audit.entries(limit, action))
+        return {"entries": [e.to_dict() for e in entries]}
+
+    @app.get("/v1/audit/verify", tags=["audit"])
+    async def audit_verify(key: Auditor) -> dict[str, Any]:
+        c = await work(g().audit.verify)
+        return {
+            "ok": c.ok,
+            "entries": c.entries,
+            "head": c.head,
+            "first_bad": c.first_bad,
+            "reason": c.reason,
+        }
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics(
+        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))],
+    ) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,145 @@
+"""The REST service over HTTP: roles per route, enrol -> identify -> delete, problem+json errors."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facegate import Gallery
+from facegate.api.app import create_app
+from facegate.api.keys import KeyStore
+
+from tests.conftest import BIDEN, OBAMA, PROBES
+from tests.unit.test_decode import png_bomb
+
+pytestmark = pytest.mark.api
+
+ROLES = ("admin", "operator", "device", "auditor")
+
+
+@pytest.fixture
+def api(
+    settings, engine, database_url: str
+) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Gallery]]:  # type: ignore[no-untyped-def]
+    gallery = Gallery.open(settings, engine=engine, database_url=database_url)
+    keys = KeyStore(gallery.store)
+    headers = {role: {"Authorization": f"Bearer {keys.create(role, role)[1]}"} for role in ROLES}
+    with TestClient(create_app(settings, gallery)) as client:
+        yield client, headers, gallery
+    gallery.close()
+
+
+def b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def person_body(name: str, photo: Path) -> dict[str, object]:
+    return {
+        "name": name,
+        "consent": {
+            "purpose": "door access",
+            "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            "recorded_by": "reception",
+        },
+        "images_base64": [b64(photo)],
+    }
+
+
+def test_enrol_identify_delete_over_http(api) -> None:  # type: ignore[no-untyped-def]
+    client, h, _ = api
+    r = client.post("/v1/people", json=person_body("Barack Obama", OBAMA), headers=h["admin"])
+    assert r.status_code == 201, r.text
+    pid = r.json()["person"]["id"]
+    client.post("/v1/people", json=person_body("Joe Biden", BIDEN), headers=h["admin"])
+    with (PROBES / "obama_and_biden.jpg").open("rb") as fh:
+        r = client.post("/v1/identify", files={"file": ("p.jpg", fh, "image/jpeg")}, headers=h["device"])
+    assert r.status_code == 200, r.text
+    names = sorted(f["person"]["name"] for f in r.json()["faces"] if f["person"])
+    assert names == ["Barack Obama", "Joe Biden"]
+    r = client.post(
+        "/v1/verify",
+        json={"image_base64": b64(PROBES / "obama.jpg"), "person_id": pid},
+        headers=h["operator"],
+    )
+    assert r.status_code == 200 and r.json()["same_person"]
+    r = client.delete(f"/v1/people/{pid}", headers=h["admin"])
+    assert r.status_code == 200 and r.json()["templates"] == 1
+    assert client.get(f"/v1/people/{pid}", headers=h["admin"]).status_code == 404
+    audit = client.get("/v1/audit", headers=h["auditor"]).json()["entries"]
+    assert [e["action"] for e in audit][:4] == ["delete_person", "verify_person", "identify", "enrol"]
+    assert client.get("/v1/audit/verify", headers=h["auditor"]).json()["ok"]
+
+
+MATRIX = [
+    ("GET", "/v1/people", {"admin"}),
+    ("POST", "/v1/identify/base64", {"operator", "device"}),
+    ("POST", "/v1/verify", {"operator"}),
+    ("GET", "/v1/audit", {"auditor"}),
+    ("GET", "/v1/audit/verify", {"auditor"}),
+    ("GET", "/metrics", {"admin", "operator", "auditor"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), MATRIX)
+def test_each_role_gets_exactly_what_it_should(api, method: str, path: str, allowed: set[str]) -> None:  # type: ignore[no-untyped-def]
+    client, h, _ = api
+    body = {"image_base64": b64(PROBES / "obama_small.jpg"), "other_base64": b64(PROBES / "obama_small.jpg")}
+    assert client.request(method, path, json=body).status_code == 401
+    bad = {"Authorization": "Bearer fgk_00000000_nope"}
+    assert client.request(method, path, json=body, headers=bad).status_code == 401
+    for role in ROLES:
+        status = client.request(method, path, json=body, headers=h[role]).status_code
+        if role in allowed:
+            assert status == 200, (role, path, status)
+        else:
+            assert status == 403, (role, path, status)
+
+
+def test_health_checks_are_open(api) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = api
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_revoked_key_is_refused(api) -> None:  # type: ignore[no-untyped-def]
+    client, _, gallery = api
+    keys = KeyStore(gallery.store)
+    key, token = keys.create("door", "device")
+    h = {"Authorization": f"Bearer {token}"}
+    body = {"image_base64": b64(PROBES / "obama_small.jpg")}
+    assert client.post("/v1/identify/base64", json=body, headers=h).status_code == 200
+    keys.revoke(key.id)
+    assert client.post("/v1/identify/base64", json=body, headers=h).status_code == 401
+
+
+def test_bad_input_is_problem_json_4xx(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client, h, gallery = api
+    data = OBAMA.read_bytes()
+    cases = {
+        "empty": b"",
+        "text": b"not an image at all",
+        "truncated": data[: len(data) // 3],
+        "bomb": png_bomb(30000, 30000),
+    }
+    for name, payload in cases.items():
+        r = client.post("/v1/identify", files={"file": (f"{name}.jpg", payload)}, headers=h["operator"])
+        assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] in ("bad_image", "image_too_large"), (name, r.json())
+    r = client.post("/v1/identify/base64", json={"image_base64": "%%%"}, headers=h["operator"])
+    assert r.status_code == 422 and r.json()["code"] == "bad_image"
+    r = client.post("/v1/people", json={"name": "x"}, headers=h["admin"])
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+    body = person_body("Nobody", PROBES / "two_people.jpg")
+    r = client.post("/v1/people", json=body, headers=h["admin"])
+    assert r.status_code == 422 and r.json()["code"] == "too_many_faces"
+    huge = b"0" * (gallery.settings.images.max_bytes * 3 + 10)
+    r = client.post("/v1/identify", files={"file": ("big.jpg", huge)}, headers=h["operator"])
+    assert r.status_code == 413
+    assert gallery.people() == []
