@@ -118,6 +118,18 @@ class Forbidden(FacegateError):
     http_status = 403
 
 
+class RateLimited(FacegateError):
+    code = "rate_limited"
+    exit_code = ExitCode.ERROR
+    http_status = 429
+
+
+class RequestTimeout(FacegateError):
+    code = "timeout"
+    exit_code = ExitCode.ERROR
+    http_status = 504
+
+
 class WrongKey(FacegateError):
     """The secret key does not open this gallery, or a ciphertext was altered."""
 

@@ -96,6 +96,12 @@ class GallerySettings(BaseModel):
     max_faces_per_image: int = Field(20, ge=1)
 
 
+class ApiSettings(BaseModel):
+    rate_limit: str = Field("120/minute", description="Requests per API key (limits syntax, e.g. 10/second)")
+    request_timeout: float = Field(60.0, gt=0, description="Seconds before a request answers 504")
+    max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FACEGATE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -113,6 +119,7 @@ class Settings(BaseSettings):
     match: MatchSettings = MatchSettings()
     index: IndexSettings = IndexSettings()
     gallery: GallerySettings = GallerySettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -143,3 +143,39 @@ def test_bad_input_is_problem_json_4xx(api, tmp_path: Path) -> None:  # type: ig
     r = client.post("/v1/identify", files={"file": ("big.jpg", huge)}, headers=h["operator"])
     assert r.status_code == 413
     assert gallery.people() == []
+
+
+def test_detect_and_metrics(api) -> None:  # type: ignore[no-untyped-def]
+    client, h, _ = api
+    with (PROBES / "two_people.jpg").open("rb") as fh:
+        r = client.post("/v1/detect", files={"file": ("p.jpg", fh)}, headers=h["operator"])
+    assert r.status_code == 200 and len(r.json()["faces"]) == 2
+    text = client.get("/metrics", headers=h["admin"]).text
+    assert 'facegate_faces_processed_total{kind="detect"} 2.0' in text
+    assert 'facegate_requests_total{method="POST",route="/v1/detect",status="200"} 1.0' in text
+    assert "facegate_index_templates 0.0" in text and "facegate_model_load_seconds" in text
+
+
+def _app_with(settings, engine, database_url, **api):  # type: ignore[no-untyped-def]
+    tuned = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
+    gallery = Gallery.open(tuned, engine=engine, database_url=database_url)
+    token = KeyStore(gallery.store).create("door", "operator")[1]
+    return TestClient(create_app(tuned, gallery)), {"Authorization": f"Bearer {token}"}, gallery
+
+
+def test_rate_limit_per_key(settings, engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client, h, gallery = _app_with(settings, engine, f"sqlite:///{tmp_path / 'g.db'}", rate_limit="3/minute")
+    with client:
+        codes = [client.get("/metrics", headers=h).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        r = client.get("/metrics", headers=h)
+        assert r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+    gallery.close()
+
+
+def test_slow_requests_answer_504(settings, engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client, h, gallery = _app_with(settings, engine, f"sqlite:///{tmp_path / 'g.db'}", request_timeout=0.001)
+    with client, (PROBES / "obama_and_biden.jpg").open("rb") as fh:
+        r = client.post("/v1/identify", files={"file": ("p.jpg", fh)}, headers=h)
+        assert r.status_code == 504 and r.json()["code"] == "timeout"
+    gallery.close()

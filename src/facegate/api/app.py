@@ -6,6 +6,7 @@ an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a
 
 import base64
 import binascii
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,11 +16,31 @@ import anyio
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facegate.api.keys import ApiKey, KeyStore, Role
-from facegate.errors import BadImage, FacegateError, Forbidden, ImageTooLarge, Unauthorized
+from facegate.errors import (
+    BadImage,
+    ConfigError,
+    FacegateError,
+    Forbidden,
+    ImageTooLarge,
+    RateLimited,
+    RequestTimeout,
+    Unauthorized,
+)
 from facegate.gallery.gallery import Gallery
 from facegate.gallery.people import Consent
 from facegate.settings import Settings, load_settings
@@ -94,6 +115,29 @@ class VerifyIn(BaseModel):
     person_id: str | None = None
 
 
+class Metrics:
+    """Prometheus metrics of one app (its own registry, so several apps can coexist)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "facegate_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "facegate_request_seconds", "HTTP request latency", ["method", "route"], registry=r
+        )
+        self.faces = Counter("facegate_faces_processed", "Faces detected or identified", ["kind"], registry=r)
+        self.templates = Gauge("facegate_index_templates", "Templates in the search index", registry=r)
+        self.model_load = Gauge(
+            "facegate_model_load_seconds", "Time taken to load the face models", registry=r
+        )
+
+    def render(self) -> bytes:
+        out: bytes = generate_latest(self.registry)
+        return out
+
+
 def _decode_b64(data: str) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
@@ -118,12 +162,34 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
                 g.close()
 
     app = FastAPI(title="facegate", version="0.1.0", lifespan=lifespan, docs_url="/docs")
-    app.add_middleware(BodyLimit, limit=settings.images.max_bytes * 3)
+    app.add_middleware(BodyLimit, limit=settings.api.max_request_bytes)
+    metrics = Metrics()
+    try:
+        rate = parse_limit(settings.api.rate_limit)
+    except ValueError as exc:
+        raise ConfigError(f"api.rate_limit {settings.api.rate_limit!r}: {exc}") from exc
+    limiter_store = MovingWindowRateLimiter(MemoryStorage())
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
 
     @app.exception_handler(FacegateError)
     async def _facegate(_: Request, exc: FacegateError) -> JSONResponse:
         extra = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool, list))}
         return problem(exc.http_status, exc.code, exc.message, **extra)
+
+    @app.exception_handler(RateLimited)
+    async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
+        response = problem(429, exc.code, exc.message)
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -145,6 +211,12 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             key = await anyio.to_thread.run_sync(keys.authenticate, token)
             if key is None:
                 raise Unauthorized("unknown or revoked API key")
+            if not limiter_store.hit(rate, key.id):
+                reset = limiter_store.get_window_stats(rate, key.id).reset_time
+                raise RateLimited(
+                    f"rate limit of {settings.api.rate_limit} reached for this key",
+                    retry_after=max(1, int(reset - time.time()) + 1),
+                )
             if key.role not in roles:
                 raise Forbidden(
                     f"role {key.role.value} may not do this (needs {', '.join(r.value for r in roles)})"
@@ -159,7 +231,14 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
     async def work(fn: Callable[..., Any], *args: Any) -> Any:
         # Models and the database are blocking: run them off the event loop, one per core.
-        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=limiter)
+        # A request that waits too long answers 504; its thread finishes in the background.
+        try:
+            with anyio.fail_after(settings.api.request_timeout):
+                return await anyio.to_thread.run_sync(
+                    lambda: fn(*args), limiter=limiter, abandon_on_cancel=True
+                )
+        except TimeoutError as exc:
+            raise RequestTimeout(f"no answer within {settings.api.request_timeout:g} s") from exc
 
     Admin = Annotated[ApiKey, Depends(auth(Role.ADMIN))]
     Operator = Annotated[ApiKey, Depends(auth(Role.OPERATOR, Role.DEVICE))]
@@ -219,6 +298,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
     async def _identify(data: bytes, key: ApiKey) -> dict[str, Any]:
         faces = await work(lambda: g().identify(data, actor=f"key:{key.id}"))
+        metrics.faces.labels("identify").inc(len(faces))
         return {"faces": [f.to_dict() for f in faces], "threshold": g().threshold}
 
     @app.post("/v1/identify", tags=["search"])
@@ -270,12 +350,20 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             "reason": c.reason,
         }
 
+    @app.post("/v1/detect", tags=["search"])
+    async def detect(key: Operator, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+        data = await file.read()
+        result = await work(g().engine.detect, data)
+        metrics.faces.labels("detect").inc(len(result.faces))
+        return {"width": result.width, "height": result.height, "faces": [f.to_dict() for f in result.faces]}
+
     @app.get("/metrics", tags=["health"], response_class=Response)
-    async def metrics(
+    async def prometheus(
         key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))],
     ) -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        gallery_ = g()
+        metrics.templates.set(len(gallery_))
+        metrics.model_load.set(gallery_.engine.load_seconds)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
