@@ -191,7 +191,9 @@ class Gallery:
     @property
     def engine(self) -> FaceEngine:
         if self._engine is None:
-            self._engine = FaceEngine(self.settings)
+            with self._lock:  # concurrent first requests must not load the models twice
+                if self._engine is None:
+                    self._engine = FaceEngine(self.settings)
         return self._engine
 
     @property

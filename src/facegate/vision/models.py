@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +144,8 @@ def converted_path(model: ConvertedModel, models_dir: Path) -> Path:
             file=str(source),
         )
     models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
+    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=f".{model.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
     os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
     return path

@@ -1,0 +1,183 @@
+"""`facegate serve` as a real process: concurrent clients lose nothing; a SIGKILL mid-enrolment
+leaves the store and the index in agreement after a restart."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LFW, SECRET
+
+pytestmark = pytest.mark.api
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRET_KEY": SECRET}
+        self.env.pop("FACEGATE_DATABASE_URL", None)
+        out = subprocess.run(
+            [sys.executable, "-m", "facegate.cli", "keys", "create", "tests", "--role", "admin", "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.admin = {"Authorization": f"Bearer {json.loads(out.stdout)['key']}"}
+        out = subprocess.run(
+            [sys.executable, "-m", "facegate.cli", "keys", "create", "door", "--role", "operator", "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.operator = {"Authorization": f"Bearer {json.loads(out.stdout)['key']}"}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+        self.url = ""
+
+    def start(self) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "facegate.cli", "serve", "--port", str(port)],
+            env={**self.env, "FACEGATE_API__RATE_LIMIT": "100000/minute"},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("facegate serve did not become ready in 60 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "data")
+    s.start()
+    yield s
+    s.stop()
+
+
+def _body(name: str, photo: Path) -> dict[str, object]:
+    return {
+        "name": name,
+        "consent": {
+            "purpose": "test",
+            "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "recorded_by": "tests",
+        },
+        "images_base64": [base64.b64encode(photo.read_bytes()).decode()],
+    }
+
+
+@pytest.fixture(scope="module")
+def photos(engine) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Fixture photos that pass the enrolment gate (one face, good enough)."""
+    from facegate.errors import FacegateError
+
+    good = []
+    for p in sorted(LFW.glob("*.jpg")):
+        try:
+            engine.enrolment_face(p)
+            good.append(p)
+        except FacegateError:
+            pass
+    assert len(good) >= 20
+    return good
+
+
+def test_twenty_concurrent_clients_lose_nothing(server: Server, photos: list[Path]) -> None:
+    errors: list[str] = []
+    enrolled: dict[str, Path] = {}
+    lock = threading.Lock()
+    stop_at = time.monotonic() + 12
+
+    def client(i: int) -> None:
+        photo = photos[i]
+        with httpx.Client(base_url=server.url, timeout=120) as c:
+            r = c.post("/v1/people", json=_body(f"person-{i}", photo), headers=server.admin)
+            if r.status_code != 201:
+                errors.append(f"enrol {i}: {r.status_code} {r.text[:200]}")
+                return
+            with lock:
+                enrolled[r.json()["person"]["id"]] = photo
+            while time.monotonic() < stop_at:
+                probe = photos[(i + 7) % len(photos)]
+                r = c.post(
+                    "/v1/identify", files={"file": (probe.name, probe.read_bytes())}, headers=server.operator
+                )
+                if r.status_code != 200:
+                    errors.append(f"identify {i}: {r.status_code} {r.text[:200]}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]
+    assert len(enrolled) == 20
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        people = c.get("/v1/people", headers=server.admin).json()["people"]
+        assert {p["id"] for p in people} == set(enrolled)
+        assert c.get("/readyz").json()["templates"] == 20
+        for pid, photo in enrolled.items():
+            faces = c.post(
+                "/v1/identify", files={"file": (photo.name, photo.read_bytes())}, headers=server.operator
+            ).json()["faces"]
+            assert faces[0]["candidates"][0]["person_id"] == pid  # every enrolled template is found
+
+
+def test_sigkill_mid_enrolment_leaves_store_and_index_agreeing(server: Server, photos: list[Path]) -> None:
+    done = threading.Event()
+
+    def enrol_forever() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            i = 0
+            while not done.is_set():
+                try:
+                    c.post("/v1/people", json=_body(f"p{i}", photos[i % len(photos)]), headers=server.admin)
+                except httpx.HTTPError:
+                    return
+                i += 1
+
+    worker = threading.Thread(target=enrol_forever)
+    worker.start()
+    time.sleep(4)
+    server.stop(signal.SIGKILL)
+    done.set()
+    worker.join()
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        people = c.get("/v1/people", headers=server.admin).json()["people"]
+        stored = sum(p["templates"] for p in people)
+        assert people, "nothing was enrolled before the kill"
+        assert all(p["templates"] == 1 for p in people)  # no half-written enrolment
+        assert c.get("/readyz").json()["templates"] == stored
