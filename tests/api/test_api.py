@@ -179,3 +179,46 @@ def test_slow_requests_answer_504(settings, engine, tmp_path: Path) -> None:  # 
         r = client.post("/v1/identify", files={"file": ("p.jpg", fh)}, headers=h)
         assert r.status_code == 504 and r.json()["code"] == "timeout"
     gallery.close()
+
+
+def test_update_person_and_renew_consent(api) -> None:  # type: ignore[no-untyped-def]
+    client, h, gallery = api
+    pid = client.post("/v1/people", json=person_body("Joe", BIDEN), headers=h["admin"]).json()["person"]["id"]
+    r = client.patch(
+        f"/v1/people/{pid}", json={"name": "Joe Biden", "external_id": "E-42"}, headers=h["admin"]
+    )
+    assert r.status_code == 200 and r.json()["name"] == "Joe Biden" and r.json()["external_id"] == "E-42"
+    renewal = {
+        "purpose": "door access, renewed",
+        "expires_at": (datetime.now(UTC) + timedelta(days=400)).isoformat(),
+        "recorded_by": "reception",
+        "evidence_ref": "form 17",
+    }
+    assert client.post(f"/v1/people/{pid}/consents", json=renewal, headers=h["admin"]).status_code == 201
+    consents = client.get(f"/v1/people/{pid}/consents", headers=h["admin"]).json()["consents"]
+    assert [c["purpose"] for c in consents] == ["door access", "door access, renewed"]
+    expired = {**renewal, "expires_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    r = client.post(f"/v1/people/{pid}/consents", json=expired, headers=h["admin"])
+    assert r.status_code == 422 and r.json()["code"] == "consent_expired"
+    assert client.patch("/v1/people/nobody", json={"name": "x"}, headers=h["admin"]).status_code == 404
+    assert client.patch(f"/v1/people/{pid}", json={"name": "x"}, headers=h["operator"]).status_code == 403
+    [face] = gallery.identify(PROBES / "biden.jpg")
+    assert face.name == "Joe Biden"
+
+
+SNAPSHOT = Path(__file__).parent / "openapi.snapshot.json"
+
+
+def test_openapi_schema_matches_the_snapshot(api) -> None:  # type: ignore[no-untyped-def]
+    """The served API is a contract: a change to it must be a deliberate change to the snapshot
+    (regenerate with FACEGATE_UPDATE_SNAPSHOT=1)."""
+    import json
+    import os
+
+    client, _, _ = api
+    served = client.get("/openapi.json").json()
+    if os.environ.get("FACEGATE_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(served, indent=2, sort_keys=True) + "\n")
+    assert served == json.loads(SNAPSHOT.read_text()), (
+        "OpenAPI schema changed: review, then regenerate the snapshot"
+    )

@@ -97,6 +97,20 @@ class ConsentIn(BaseModel):
     recorded_by: str = Field(min_length=1, max_length=200)
     evidence_ref: str | None = Field(None, max_length=2000)
 
+    def to_consent(self) -> Consent:
+        return Consent(
+            purpose=self.purpose,
+            expires_at=self.expires_at,
+            recorded_by=self.recorded_by,
+            evidence_ref=self.evidence_ref,
+            given_at=self.given_at or datetime.now(UTC),
+        )
+
+
+class PersonUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    external_id: str | None = Field(None, max_length=200)
+
 
 class PersonIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -262,16 +276,30 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         person = await work(g().person, person_id)
         return dict(person.to_dict())
 
+    @app.patch("/v1/people/{person_id}", tags=["people"])
+    async def update_person(person_id: str, body: PersonUpdate, key: Admin) -> dict[str, Any]:
+        p = await work(
+            lambda: g().update_person(
+                person_id, name=body.name, external_id=body.external_id, actor=f"key:{key.id}"
+            )
+        )
+        return dict(p.to_dict())
+
+    @app.get("/v1/people/{person_id}/consents", tags=["consent"])
+    async def list_consents(person_id: str, key: Admin) -> dict[str, Any]:
+        await work(g().person, person_id)
+        records = await work(g().store.consents, person_id)
+        return {"consents": [c.to_dict() for c in records]}
+
+    @app.post("/v1/people/{person_id}/consents", status_code=201, tags=["consent"])
+    async def add_consent(person_id: str, body: ConsentIn, key: Admin) -> dict[str, Any]:
+        consent = body.to_consent()
+        p = await work(lambda: g().add_consent(person_id, consent, actor=f"key:{key.id}"))
+        return dict(p.to_dict())
+
     @app.post("/v1/people", status_code=201, tags=["people"])
     async def create_person(body: PersonIn, key: Admin) -> dict[str, Any]:
-        c = body.consent
-        consent = Consent(
-            purpose=c.purpose,
-            expires_at=c.expires_at,
-            recorded_by=c.recorded_by,
-            evidence_ref=c.evidence_ref,
-            given_at=c.given_at or datetime.now(UTC),
-        )
+        consent = body.consent.to_consent()
         images = [_decode_b64(i) for i in body.images_base64]
         result = await work(
             lambda: g().enroll(

@@ -353,6 +353,30 @@ class Gallery:
         self.store.person(person_id)  # PersonNotFound if absent
         return self.store.template_infos(person_id)
 
+    def update_person(
+        self,
+        person_id: str,
+        *,
+        name: str | None = None,
+        external_id: str | None = None,
+        actor: str = "library",
+    ) -> Person:
+        with self._lock:
+            self.store.update_person(person_id, name, external_id)
+            self._refresh_people()
+        changed = [f for f, v in (("name", name), ("external_id", external_id)) if v is not None]
+        self.audit.record(actor, "update_person", person_id, {"changed": changed})
+        return self.store.person(person_id)
+
+    def add_consent(self, person_id: str, consent: Consent, actor: str = "library") -> Person:
+        """Record a further consent (a renewal, a new purpose); it counts from `given_at`."""
+        consent.check()
+        with self._lock:
+            self.store.add_consent(person_id, consent)
+            self._refresh_people()
+        self.audit.record(actor, "add_consent", person_id, {"expires_at": consent.expires_at.isoformat()})
+        return self.store.person(person_id)
+
     def face_chip(self, template_id: int) -> np.ndarray | None:
         pid, ct = self.store.chip(template_id)
         if ct is None:

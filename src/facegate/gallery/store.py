@@ -72,6 +72,19 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _consent_row(person: PersonRow, consent: Consent) -> ConsentRow:
+    return ConsentRow(
+        person_id=person.id,
+        subject_name=consent.subject_name or person.name,
+        purpose=consent.purpose,
+        given_at=consent.given_at,
+        expires_at=consent.expires_at,
+        recorded_by=consent.recorded_by,
+        evidence_ref=consent.evidence_ref,
+        withdrawn_at=consent.withdrawn_at,
+    )
+
+
 def _to_record(row: ConsentRow) -> ConsentRecord:
     return ConsentRecord(
         id=row.id,
@@ -180,18 +193,7 @@ class SqlStore:
                     raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
                 person = found
             if consent is not None:
-                s.add(
-                    ConsentRow(
-                        person_id=person.id,
-                        subject_name=consent.subject_name or person.name,
-                        purpose=consent.purpose,
-                        given_at=consent.given_at,
-                        expires_at=consent.expires_at,
-                        recorded_by=consent.recorded_by,
-                        evidence_ref=consent.evidence_ref,
-                        withdrawn_at=consent.withdrawn_at,
-                    )
-                )
+                s.add(_consent_row(person, consent))
             rows = [
                 TemplateRow(
                     person_id=person.id,
@@ -213,6 +215,23 @@ class SqlStore:
                 row.embedding_ct = seal(t.embedding, owner)
                 row.chip_ct = seal(t.chip_jpeg, owner + ":chip") if t.chip_jpeg is not None else None
             return person.id, [r.id for r in rows]
+
+    def update_person(self, person_id: str, name: str | None, external_id: str | None) -> None:
+        with self.session() as s, s.begin():
+            row = s.get(PersonRow, person_id)
+            if row is None:
+                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            if name is not None:
+                row.name = name
+            if external_id is not None:
+                row.external_id = external_id
+
+    def add_consent(self, person_id: str, consent: Consent) -> None:
+        with self.session() as s, s.begin():
+            row = s.get(PersonRow, person_id)
+            if row is None:
+                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            s.add(_consent_row(row, consent))
 
     def delete_person(self, person_id: str) -> Deletion:
         """Remove the person and everything derived from them, in one transaction."""
