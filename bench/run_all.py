@@ -34,6 +34,7 @@ def main() -> None:
     run("embedder_speed.py")
     run("cnn_detector.py")
     run("search_latency.py")
+    run("api_load.py")  # skips itself without Debian's wrk
 
 
 if __name__ == "__main__":
