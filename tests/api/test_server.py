@@ -34,25 +34,21 @@ class Server:
     def __init__(self, data_dir: Path) -> None:
         self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRET_KEY": SECRET}
         self.env.pop("FACEGATE_DATABASE_URL", None)
-        out = subprocess.run(
-            [sys.executable, "-m", "facegate.cli", "keys", "create", "tests", "--role", "admin", "--json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.admin = {"Authorization": f"Bearer {json.loads(out.stdout)['key']}"}
-        out = subprocess.run(
-            [sys.executable, "-m", "facegate.cli", "keys", "create", "door", "--role", "operator", "--json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.operator = {"Authorization": f"Bearer {json.loads(out.stdout)['key']}"}
+        self.admin = self._key("tests", "admin")
+        self.operator = self._key("door", "operator")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
         self.url = ""
+
+    def _key(self, name: str, role: str) -> dict[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "facegate.cli", "keys", "create", name, "--role", role, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return {"Authorization": f"Bearer {json.loads(out.stdout)['key']}"}
 
     def start(self) -> None:
         port = _free_port()
