@@ -222,3 +222,41 @@ def test_openapi_schema_matches_the_snapshot(api) -> None:  # type: ignore[no-un
     assert served == json.loads(SNAPSHOT.read_text()), (
         "OpenAPI schema changed: review, then regenerate the snapshot"
     )
+
+
+def test_edge_inputs_are_problem_json_4xx(api) -> None:  # type: ignore[no-untyped-def]
+    client, h, gallery = api
+    r = client.get("/v1/nothing-here", headers=h["admin"])
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/v1/people/%00", headers=h["admin"]).status_code == 422
+    assert client.get("/v1/audit?action=%00", headers=h["auditor"]).status_code == 422
+    body = person_body("Null\u0000Byte", BIDEN)
+    assert client.post("/v1/people", json=body, headers=h["admin"]).status_code == 422
+    for field, value in (
+        ("expires_at", "9999-12-31T23:00:00-05:00"),
+        ("given_at", "0001-01-01T00:00:00+05:00"),
+    ):
+        body = person_body("Joe Biden", BIDEN)
+        body["consent"][field] = value  # type: ignore[index]
+        r = client.post("/v1/people", json=body, headers=h["admin"])
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request", (field, r.text)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(8):
+            yield b"x" * (gallery.settings.api.max_request_bytes // 4)
+
+    r = client.post(
+        "/v1/identify/base64", content=chunks(), headers={**h["operator"], "content-type": "application/json"}
+    )
+    assert r.status_code == 413 and r.json()["code"] == "request_too_large"
+    assert gallery.people() == []
+
+
+def test_unknown_faces_do_not_reveal_who_they_resemble(api) -> None:  # type: ignore[no-untyped-def]
+    client, h, _ = api
+    client.post("/v1/people", json=person_body("Barack Obama", OBAMA), headers=h["admin"])
+    with (PROBES / "biden.jpg").open("rb") as fh:
+        [face] = client.post("/v1/identify", files={"file": ("b.jpg", fh)}, headers=h["device"]).json()[
+            "faces"
+        ]
+    assert face["decision"] == "unknown" and face["person"] is None and face["candidates"] == []

@@ -104,3 +104,24 @@ def test_cli_audit_verify(tmp_path) -> None:  # type: ignore[no-untyped-def]
         c.execute("UPDATE audit_log SET actor = 'someone else' WHERE id = 1")
     broken = cli.json("audit", "verify", code=ExitCode.SECURITY)
     assert not broken["ok"] and broken["first_bad"] == 1
+
+
+def test_a_rewritten_chain_without_the_key_is_detected(gallery: Gallery) -> None:
+    """Someone with database access edits an entry and recomputes every later hash with a
+    plain SHA-256 (not knowing the gallery's secret key): verify still fails."""
+    import hashlib
+
+    for i in range(3):
+        gallery.audit.record("tester", "identify", None, {"faces": i}, i)
+    with gallery.store.engine.begin() as c:
+        rows = c.execute(text("SELECT id, prev_hash, hash FROM audit_log ORDER BY id")).all()
+        prev = rows[0].prev_hash
+        for r in rows:
+            forged = hashlib.sha256(f"{prev}|forged {r.id}".encode()).hexdigest()
+            c.execute(
+                text("UPDATE audit_log SET prev_hash = :p, hash = :h, results = 0 WHERE id = :i"),
+                {"p": prev, "h": forged, "i": r.id},
+            )
+            prev = forged
+    check = gallery.audit.verify()
+    assert not check.ok and check.first_bad == 1

@@ -93,3 +93,17 @@ def test_group_rates_separate_groups() -> None:
     assert by["crowded"].fmr > by["tight"].fmr
     assert by["crowded"].threshold_for_target > by["tight"].threshold_for_target
     assert by["tight"].impostor_pairs == 60 * 59 // 2 - 20 * 3
+
+
+def test_a_group_of_one_identity_has_no_false_match_rate() -> None:
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(6, 8))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    rates = group_rates(vecs, ["a", "a", "a", "b", "c", "d"], ["solo"] * 3 + ["many"] * 3, 0.5, 0.1)
+    by = {r.group: r for r in rates}
+    assert (
+        by["solo"].impostor_pairs == 0
+        and np.isnan(by["solo"].fmr)
+        and np.isnan(by["solo"].threshold_for_target)
+    )
+    assert by["many"].impostor_pairs == 3 and by["many"].genuine_pairs == 0

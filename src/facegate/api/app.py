@@ -6,6 +6,7 @@ an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a
 
 import base64
 import binascii
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,7 +28,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facegate.api.keys import ApiKey, KeyStore, Role
@@ -36,7 +38,6 @@ from facegate.errors import (
     ConfigError,
     FacegateError,
     Forbidden,
-    ImageTooLarge,
     RateLimited,
     RequestTimeout,
     Unauthorized,
@@ -84,18 +85,45 @@ class BodyLimit:
             msg = await receive()
             seen += len(msg.get("body", b""))
             if seen > self.limit:
-                raise ImageTooLarge(f"request body over {self.limit} bytes")
+                # An HTTPException passes through FastAPI's body parsing (other errors are
+                # rewritten there as a 400).
+                raise StarletteHTTPException(413, f"request body over {self.limit} bytes")
             return msg
 
         await self.app(scope, counted, send)
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+def _storable(value: datetime | None) -> datetime | None:
+    """Aware, and within what every database stores once converted to UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2027-01-31T00:00:00Z)")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("date out of range") from exc
+    if not 1900 <= utc.year <= 9000:
+        raise ValueError("date out of range (years 1900 to 9000)")
+    return utc
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+When = Annotated[datetime, AfterValidator(_storable)]
+
+
 class ConsentIn(BaseModel):
-    purpose: str = Field(min_length=1, max_length=2000)
-    expires_at: datetime
-    given_at: datetime | None = None
-    recorded_by: str = Field(min_length=1, max_length=200)
-    evidence_ref: str | None = Field(None, max_length=2000)
+    purpose: Text = Field(min_length=1, max_length=2000)
+    expires_at: When
+    given_at: Annotated[datetime | None, AfterValidator(_storable)] = None
+    recorded_by: Text = Field(min_length=1, max_length=200)
+    evidence_ref: Text | None = Field(None, max_length=2000)
 
     def to_consent(self) -> Consent:
         return Consent(
@@ -108,13 +136,13 @@ class ConsentIn(BaseModel):
 
 
 class PersonUpdate(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    external_id: str | None = Field(None, max_length=200)
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    external_id: Text | None = Field(None, max_length=200)
 
 
 class PersonIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    external_id: str | None = Field(None, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
+    external_id: Text | None = Field(None, max_length=200)
     consent: ConsentIn
     images_base64: list[str] = Field(min_length=1, max_length=20)
 
@@ -126,7 +154,7 @@ class ImageIn(BaseModel):
 class VerifyIn(BaseModel):
     image_base64: str
     other_base64: str | None = None
-    person_id: str | None = None
+    person_id: Text | None = Field(None, max_length=64)
 
 
 class Metrics:
@@ -162,6 +190,8 @@ def _decode_b64(data: str) -> bytes:
 def create_app(settings: Settings | None = None, gallery: Gallery | None = None) -> FastAPI:
     settings = settings or load_settings()
     limiter = anyio.CapacityLimiter(available_cores())
+    read_limiter = anyio.CapacityLimiter(available_cores() * 4)  # waiting room; `running` is the real cap
+    running = threading.BoundedSemaphore(available_cores())
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -175,7 +205,14 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             if gallery is None:
                 g.close()
 
-    app = FastAPI(title="facegate", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    async def no_nul(request: Request) -> None:
+        values = [*request.path_params.values(), *request.query_params.values()]
+        if any("\x00" in str(v) for v in values):
+            raise BadImage("path and query values must not contain NUL characters")
+
+    app = FastAPI(
+        title="facegate", version="0.1.0", lifespan=lifespan, docs_url="/docs", dependencies=[Depends(no_nul)]
+    )
     app.add_middleware(BodyLimit, limit=settings.api.max_request_bytes)
     metrics = Metrics()
     try:
@@ -198,6 +235,11 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def _facegate(_: Request, exc: FacegateError) -> JSONResponse:
         extra = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool, list))}
         return problem(exc.http_status, exc.code, exc.message, **extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        return problem(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(RateLimited)
     async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
@@ -244,13 +286,23 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         return gallery_
 
     async def work(fn: Callable[..., Any], *args: Any) -> Any:
-        # Models and the database are blocking: run them off the event loop, one per core.
-        # A request that waits too long answers 504; its thread finishes in the background.
+        """Blocking work (writes included) off the event loop; runs to completion."""
+        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=limiter)
+
+    async def read(fn: Callable[..., Any], *args: Any) -> Any:
+        """A search or analysis that answers 504 after `api.request_timeout`.
+
+        Its thread is abandoned, not killed: the semaphore, taken inside the thread, keeps the
+        number of threads actually computing at one per core even then.
+        """
+
+        def bounded() -> Any:
+            with running:
+                return fn(*args)
+
         try:
             with anyio.fail_after(settings.api.request_timeout):
-                return await anyio.to_thread.run_sync(
-                    lambda: fn(*args), limiter=limiter, abandon_on_cancel=True
-                )
+                return await anyio.to_thread.run_sync(bounded, limiter=read_limiter, abandon_on_cancel=True)
         except TimeoutError as exc:
             raise RequestTimeout(f"no answer within {settings.api.request_timeout:g} s") from exc
 
@@ -265,7 +317,8 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> dict[str, Any]:
-        return {"status": "ready", "templates": len(g())}
+        g()  # the gallery is open and its index rebuilt (the lifespan did both)
+        return {"status": "ready"}
 
     @app.get("/v1/people", tags=["people"])
     async def list_people(key: Admin) -> dict[str, Any]:
@@ -325,9 +378,17 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         return {"deleted": d.person_id, "templates": d.templates, "consent_records": d.consent_records}
 
     async def _identify(data: bytes, key: ApiKey) -> dict[str, Any]:
-        faces = await work(lambda: g().identify(data, actor=f"key:{key.id}"))
+        faces = await read(lambda: g().identify(data, actor=f"key:{key.id}"))
         metrics.faces.labels("identify").inc(len(faces))
-        return {"faces": [f.to_dict() for f in faces], "threshold": g().threshold}
+        threshold = g().threshold
+        out = []
+        for f in faces:
+            d = f.to_dict()
+            # Who an unknown face most resembles is not the caller's business: it would let a
+            # device list enrolled people and tune a probe against their scores.
+            d["candidates"] = [c for c in d["candidates"] if c["score"] >= threshold]
+            out.append(d)
+        return {"faces": out, "threshold": threshold}
 
     @app.post("/v1/identify", tags=["search"])
     async def identify(key: Operator, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
@@ -346,10 +407,10 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             raise BadImage("give either other_base64 or person_id")
         if body.person_id is not None:
             pid = body.person_id
-            result = await work(lambda: g().verify_person(image, pid, actor=f"key:{key.id}"))
+            result = await read(lambda: g().verify_person(image, pid, actor=f"key:{key.id}"))
         else:
             other = _decode_b64(body.other_base64 or "")
-            result = await work(lambda: verify_photos(image, other, engine=g().engine))
+            result = await read(lambda: verify_photos(image, other, engine=g().engine))
             await work(
                 lambda: g().audit.record(
                     f"key:{key.id}",
@@ -381,7 +442,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     @app.post("/v1/detect", tags=["search"])
     async def detect(key: Operator, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
         data = await file.read()
-        result = await work(g().engine.detect, data)
+        result = await read(g().engine.detect, data)
         metrics.faces.labels("detect").inc(len(result.faces))
         return {"width": result.width, "height": result.height, "faces": [f.to_dict() for f in result.faces]}
 

@@ -102,6 +102,22 @@ def _centre_face(engine: FaceEngine, path: Path) -> np.ndarray | None:
     return face.embedding
 
 
+def model_signature(engine: FaceEngine) -> str:
+    """What decides a photo's embedding: detector and its settings, embedder and its model file."""
+    d = engine.settings.detector
+    emb = engine.embedder
+    model = getattr(emb, "path", None)
+    return "|".join(
+        [
+            engine.space,
+            type(engine.detector).__name__,
+            f"{d.upsample}/{d.max_side}/{d.min_score}/{d.cnn_fallback}/{d.cnn_runtime}",
+            type(emb).__name__,
+            str(model.name) if model is not None else "",
+        ]
+    )
+
+
 def embed_dataset(
     engine: FaceEngine,
     root: Path,
@@ -114,7 +130,7 @@ def embed_dataset(
     Results are cached per dataset folder and model, photo by photo (keyed by name, size and
     modification time), so evaluations of the same photos share the work.
     """
-    key = hashlib.sha256(f"{root.resolve()}\0{engine.space}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{root.resolve()}\0{model_signature(engine)}".encode()).hexdigest()[:24]
     cache = cache_dir / f"{key}.npz" if cache_dir else None
     known: dict[str, tuple[tuple[int, int], np.ndarray, bool]] = {}
     if cache is not None and cache.exists():

@@ -66,7 +66,12 @@ def group_rates(
         fm = _count_at_least(emb, ids, threshold, same=False)
         genuine = _genuine_scores(emb, ids)
         allowed = int(np.floor(target_fmr * n_imp))
-        t_target = float(np.nextafter(top[allowed], np.inf)) if allowed < len(top) else float(top[-1])
+        if len(top) == 0:
+            t_target = float("nan")  # one identity: no impostor pairs, no threshold to find
+        elif allowed < len(top):
+            t_target = float(np.nextafter(top[allowed], np.inf))
+        else:
+            t_target = float(top[-1])
         out.append(
             GroupRates(
                 group=g,
@@ -74,7 +79,7 @@ def group_rates(
                 identities=len(set(ids.tolist())),
                 impostor_pairs=n_imp,
                 genuine_pairs=len(genuine),
-                fmr=fm / max(n_imp, 1),
+                fmr=fm / n_imp if n_imp else float("nan"),
                 fnmr=float((genuine < threshold).mean()) if len(genuine) else float("nan"),
                 threshold_for_target=t_target,
             )

@@ -252,7 +252,9 @@ def run_groups(
     rates = group_rates(
         vec, [p.split("/")[0] for p in use], [labels[p] for p in use], threshold, target, seed=seed
     )
-    overall_fmr = sum(r.fmr * r.impostor_pairs for r in rates) / max(sum(r.impostor_pairs for r in rates), 1)
+    overall_fmr = sum(r.fmr * r.impostor_pairs for r in rates if r.impostor_pairs) / max(
+        sum(r.impostor_pairs for r in rates), 1
+    )
     overall_fnmr = sum(r.fnmr * r.genuine_pairs for r in rates if r.genuine_pairs) / max(
         sum(r.genuine_pairs for r in rates), 1
     )
@@ -271,9 +273,12 @@ def run_groups(
         }
         for r in rates
     ]
-    every_group = max(r.threshold_for_target for r in rates)
-    worst_fmr = max(rates, key=lambda r: r.fmr)
-    worst_fnmr = max(rates, key=lambda r: r.fnmr)
+    measured = [r for r in rates if r.impostor_pairs]
+    if not measured:
+        raise ConfigError(f"{labels_csv}: no group has two identities; nothing to compare")
+    every_group = max(r.threshold_for_target for r in measured)
+    worst_fmr = max(measured, key=lambda r: r.fmr)
+    worst_fnmr = max((r for r in rates if r.genuine_pairs), key=lambda r: r.fnmr, default=worst_fmr)
     fig, ax = report.figure()
     ax.bar([r.group for r in rates], [r.fmr for r in rates], color="#c0392b")
     ax.axhline(target, color="k", ls="--", label=f"target FMR {target:g}")

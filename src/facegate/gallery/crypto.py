@@ -56,6 +56,12 @@ class TemplateCipher:
         ).derive(material)
         self._aead = AESGCM(self._key)
 
+    def derive(self, purpose: str) -> bytes:
+        """A separate 32-byte key for another use (e.g. the audit chain's MAC)."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"facegate", info=purpose.encode()).derive(
+            self._key
+        )
+
     @property
     def key_check(self) -> str:
         """A value that identifies the key without revealing it (stored beside the data)."""

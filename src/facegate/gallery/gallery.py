@@ -134,7 +134,7 @@ class Gallery:
         self.index: VectorIndex = make_index(128)
         from facegate.privacy.audit import AuditLog
 
-        self.audit = AuditLog(store)
+        self.audit = AuditLog(store, cipher.derive("facegate audit chain v1"))
         self._foreign_spaces: dict[str, int] = {}
 
     # --- opening -----------------------------------------------------------------------------

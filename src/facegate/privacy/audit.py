@@ -8,6 +8,7 @@ Entries hold who did what to whom and how many results came back, never images o
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ GENESIS = "0" * 64
 
 
 def _digest(
+    mac_key: bytes,
     prev: str,
     row_id: int,
     at: datetime,
@@ -44,7 +46,9 @@ def _digest(
         separators=(",", ":"),
         ensure_ascii=True,
     )
-    return hashlib.sha256(f"{prev}|{body}".encode()).hexdigest()
+    # Keyed: someone who can write to the database but lacks the secret key cannot rewrite an
+    # entry and then recompute every later link.
+    return hmac.new(mac_key, f"{prev}|{body}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,9 @@ class ChainCheck:
 
 
 class AuditLog:
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: SqlStore, mac_key: bytes) -> None:
         self.store = store
+        self._mac_key = mac_key
 
     def record(
         self,
@@ -116,7 +121,7 @@ class AuditLog:
             ).first()
             prev = last.hash if last else GENESIS
             row.prev_hash = prev
-            row.hash = _digest(prev, row.id, row.at, actor, action, target, body, results)
+            row.hash = _digest(self._mac_key, prev, row.id, row.at, actor, action, target, body, results)
             return AuditEntry(row.id, row.at, actor, action, target, details or {}, results, row.hash)
 
     def entries(
@@ -147,7 +152,12 @@ class AuditLog:
                         f"entry {r.id} does not follow entry {last_id}: "
                         "an entry before it was deleted or altered",
                     )
-                if _digest(prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results) != r.hash:
+                if (
+                    _digest(
+                        self._mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
+                    )
+                    != r.hash
+                ):
                     return ChainCheck(
                         False, count, prev, r.id, f"entry {r.id} was altered after it was written"
                     )
