@@ -689,13 +689,16 @@ app.add_typer(keys_app, name="keys")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the key, e.g. 'front-door'.")],
     role: Annotated[str, typer.Option(help="admin, operator, device or auditor.")] = "operator",
+    camera: Annotated[
+        list[str] | None, typer.Option("--camera", help="A camera a device key speaks for (repeat).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; its secret is printed this once."""
     from facegate.api.keys import KeyStore
 
     with handled(as_json), open_gallery() as gallery:
-        key, token = KeyStore(gallery.store).create(name, role)
+        key, token = KeyStore(gallery.store).create(name, role, camera)
         gallery.audit.record(actor(), "key_create", key.id, {"role": key.role.value})
         emit(
             as_json,

@@ -80,6 +80,7 @@ MATRIX = [
     ("POST", "/v1/identify/base64", {"operator", "device"}),
     ("POST", "/v1/verify", {"operator"}),
     ("GET", "/v1/audit", {"auditor"}),
+    ("GET", "/v1/events", {"admin", "operator"}),
     ("GET", "/v1/audit/verify", {"auditor"}),
     ("GET", "/metrics", {"admin", "operator", "auditor"}),
 ]
@@ -260,3 +261,39 @@ def test_unknown_faces_do_not_reveal_who_they_resemble(api) -> None:  # type: ig
             "faces"
         ]
     assert face["decision"] == "unknown" and face["person"] is None and face["candidates"] == []
+
+
+def test_events_by_camera_scoped_device_keys(api) -> None:  # type: ignore[no-untyped-def]
+    client, h, gallery = api
+    token = KeyStore(gallery.store).create("front door", "device", ["front-door"])[1]
+    door = {"Authorization": f"Bearer {token}"}
+    pid = client.post("/v1/people", json=person_body("Joe Biden", BIDEN), headers=h["admin"]).json()[
+        "person"
+    ]["id"]
+    ok = client.post(
+        "/v1/events",
+        json={"camera": "front-door", "kind": "granted", "person_id": pid, "details": {"score": 0.95}},
+        headers=door,
+    )
+    assert ok.status_code == 201 and ok.json()["camera"] == "front-door"
+    other = client.post("/v1/events", json={"camera": "garage", "kind": "unknown"}, headers=door)
+    assert other.status_code == 403
+    assert (
+        client.post("/v1/events", json={"camera": "front-door", "kind": "x"}, headers=h["device"]).status_code
+        == 403
+    )
+    client.post("/v1/events", json={"camera": "garage", "kind": "unknown"}, headers=h["admin"])
+    listed = client.get("/v1/events", params={"camera": "front-door"}, headers=h["operator"]).json()["events"]
+    assert [(e["kind"], e["person_id"]) for e in listed] == [("granted", pid)]
+    assert len(client.get("/v1/events", headers=h["operator"]).json()["events"]) == 2
+    assert (
+        client.get("/v1/events", params={"kind": "unknown"}, headers=h["operator"]).json()["events"][0][
+            "camera"
+        ]
+        == "garage"
+    )
+    assert client.get("/v1/events", headers=h["auditor"]).status_code == 403
+    assert client.get("/v1/events", headers=door).status_code == 403
+    deleted = client.delete(f"/v1/people/{pid}", headers=h["admin"]).json()
+    assert deleted["templates"] == 1
+    assert client.get("/v1/events", params={"person_id": pid}, headers=h["operator"]).json()["events"] == []

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from limits import parse as parse_limit
@@ -42,6 +42,7 @@ from facegate.errors import (
     RequestTimeout,
     Unauthorized,
 )
+from facegate.events.store import EventStore
 from facegate.gallery.gallery import Gallery
 from facegate.gallery.people import Consent
 from facegate.settings import Settings, load_settings
@@ -155,6 +156,13 @@ class VerifyIn(BaseModel):
     image_base64: str
     other_base64: str | None = None
     person_id: Text | None = Field(None, max_length=64)
+
+
+class EventIn(BaseModel):
+    camera: Text = Field(min_length=1, max_length=100)
+    kind: Text = Field(min_length=1, max_length=32)
+    person_id: Text | None = Field(None, max_length=64)
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class Metrics:
@@ -375,7 +383,12 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     @app.delete("/v1/people/{person_id}", tags=["people"])
     async def delete_person(person_id: str, key: Admin) -> dict[str, Any]:
         d = await work(lambda: g().delete(person_id, actor=f"key:{key.id}"))
-        return {"deleted": d.person_id, "templates": d.templates, "consent_records": d.consent_records}
+        return {
+            "deleted": d.person_id,
+            "templates": d.templates,
+            "consent_records": d.consent_records,
+            "events": d.events,
+        }
 
     async def _identify(data: bytes, key: ApiKey) -> dict[str, Any]:
         faces = await read(lambda: g().identify(data, actor=f"key:{key.id}"))
@@ -421,6 +434,39 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
                 )
             )
         return dict(result.to_dict())
+
+    @app.get("/v1/events", tags=["events"])
+    async def list_events(
+        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
+        camera: Annotated[str | None, Query(max_length=100)] = None,
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        person_id: Annotated[str | None, Query(max_length=64)] = None,
+        since: When | None = None,
+        until: When | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        store = EventStore(g().store)
+        found = await work(
+            lambda: store.list(
+                camera=camera, kind=kind, person_id=person_id, since=since, until=until, limit=limit
+            )
+        )
+        await work(
+            lambda: g().audit.record(
+                f"key:{key.id}", "events_read", person_id, {"camera": camera}, len(found)
+            )
+        )
+        return {"events": [e.to_dict() for e in found]}
+
+    @app.post("/v1/events", status_code=201, tags=["events"])
+    async def add_event(
+        body: EventIn, key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.DEVICE))]
+    ) -> dict[str, Any]:
+        if not key.may_speak_for(body.camera):
+            raise Forbidden(f"this key may not submit events for camera {body.camera!r}")
+        store = EventStore(g().store)
+        event = await work(lambda: store.add(body.camera, body.kind, body.person_id, body.details))
+        return dict(event.to_dict())
 
     @app.get("/v1/audit", tags=["audit"])
     async def audit(key: Auditor, limit: int = 100, action: str | None = None) -> dict[str, Any]:

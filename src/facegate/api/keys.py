@@ -32,12 +32,18 @@ class ApiKey:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    cameras: tuple[str, ...] = ()
+
+    def may_speak_for(self, camera: str) -> bool:
+        """Admins for every camera; device keys only for the cameras they were given."""
+        return self.role is Role.ADMIN or (self.role is Role.DEVICE and camera in self.cameras)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
             "name": self.name,
             "role": self.role.value,
+            "cameras": list(self.cameras),
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -49,24 +55,32 @@ def _hash(token: str) -> str:
 
 
 def _key(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(row.id, row.name, Role(row.role), row.created_at, row.revoked_at)
+    cameras = tuple(c for c in (row.cameras or "").split(",") if c)
+    return ApiKey(row.id, row.name, Role(row.role), row.created_at, row.revoked_at, cameras)
 
 
 class KeyStore:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
 
-    def create(self, name: str, role: str) -> tuple[ApiKey, str]:
+    def create(self, name: str, role: str, cameras: list[str] | None = None) -> tuple[ApiKey, str]:
         """A new key and its secret token (shown to the caller once, never stored)."""
         try:
             r = Role(role)
         except ValueError as exc:
             raise ConfigError(f"unknown role {role!r} (one of {', '.join(x.value for x in Role)})") from exc
+        if any("," in c or not c.strip() for c in cameras or []):
+            raise ConfigError("camera names must be non-empty and contain no commas")
         key_id = secrets.token_hex(4)
         token = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         with self.store.session() as s, s.begin():
             row = ApiKeyRow(
-                id=key_id, name=name, role=r.value, key_sha256=_hash(token), created_at=datetime.now(UTC)
+                id=key_id,
+                name=name,
+                role=r.value,
+                key_sha256=_hash(token),
+                created_at=datetime.now(UTC),
+                cameras=",".join(cameras) if cameras else None,
             )
             s.add(row)
         return _key(row), token

@@ -396,7 +396,11 @@ class Gallery:
             actor,
             "delete_person",
             person_id,
-            {"templates": deletion.templates, "consent_records": deletion.consent_records},
+            {
+                "templates": deletion.templates,
+                "consent_records": deletion.consent_records,
+                "events": deletion.events,
+            },
             deletion.templates,
         )
         return deletion

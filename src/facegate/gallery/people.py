@@ -129,3 +129,4 @@ class Deletion:
     templates: int
     consent_records: int
     template_ids: list[int]
+    events: int = 0

@@ -128,5 +128,19 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    cameras: Mapped[str | None] = mapped_column(Text)  # device keys: the cameras they speak for
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EventRow(Base):
+    """Something that happened at a camera or door: a decision, a state change."""
+
+    __tablename__ = "events"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy reads it on the class)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    camera: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    details: Mapped[str] = mapped_column(Text)  # JSON: scores, door, never images or templates

@@ -28,7 +28,7 @@ from facegate.gallery.people import (
     Person,
     TemplateInfo,
 )
-from facegate.gallery.schema import ConsentRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -243,8 +243,9 @@ class SqlStore:
             # the receipt, and a database with foreign keys off still loses every row.
             n_templates = _rowcount(s.execute(delete(TemplateRow).where(TemplateRow.person_id == person_id)))
             n_consents = _rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
+            n_events = _rowcount(s.execute(delete(EventRow).where(EventRow.person_id == person_id)))
             s.execute(delete(PersonRow).where(PersonRow.id == person_id))
-        return Deletion(person_id, n_templates, n_consents, template_ids)
+        return Deletion(person_id, n_templates, n_consents, template_ids, n_events)
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Events: what happened at cameras and doors, stored and (later) published to sinks."""

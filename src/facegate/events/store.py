@@ -1,0 +1,88 @@
+"""The database sink: events stored for listing and filtering (and purged by retention)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from facegate.gallery.schema import EventRow
+from facegate.gallery.store import SqlStore
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: datetime
+    camera: str
+    kind: str
+    person_id: str | None
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "camera": self.camera,
+            "kind": self.kind,
+            "person_id": self.person_id,
+            "details": self.details,
+        }
+
+
+def _event(r: EventRow) -> Event:
+    return Event(r.id, r.at, r.camera, r.kind, r.person_id, json.loads(r.details))
+
+
+class EventStore:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def add(
+        self,
+        camera: str,
+        kind: str,
+        person_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> Event:
+        with self.store.session() as s, s.begin():
+            row = EventRow(
+                at=at or datetime.now(UTC),
+                camera=camera,
+                kind=kind,
+                person_id=person_id,
+                details=json.dumps(details or {}, sort_keys=True, default=str),
+            )
+            s.add(row)
+            s.flush()
+            return _event(row)
+
+    def list(
+        self,
+        *,
+        camera: str | None = None,
+        kind: str | None = None,
+        person_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Newest first."""
+        q = select(EventRow).order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
+        for column, value in (
+            (EventRow.camera, camera),
+            (EventRow.kind, kind),
+            (EventRow.person_id, person_id),
+        ):
+            if value is not None:
+                q = q.where(column == value)
+        if since is not None:
+            q = q.where(EventRow.at >= since)
+        if until is not None:
+            q = q.where(EventRow.at < until)
+        with self.store.session() as s:
+            return [_event(r) for r in s.scalars(q)]
