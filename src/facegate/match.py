@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Container
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -186,15 +187,23 @@ def decide(candidates: list[Candidate], threshold: float, margin: float) -> Open
 
 
 def best_per_person(
-    scores: np.ndarray, template_ids: np.ndarray, owner: dict[int, str], names: dict[str, str], k: int
+    scores: np.ndarray,
+    template_ids: np.ndarray,
+    owner: dict[int, str],
+    names: dict[str, str],
+    k: int,
+    allowed: Container[str] | None = None,
 ) -> list[Candidate]:
-    """Collapse template hits (best first) to the top `k` people, each at their best template."""
+    """Collapse template hits (best first) to the top `k` people, each at their best template.
+
+    People not in `allowed` (when given) are skipped, e.g. those whose consent is not valid.
+    """
     seen: dict[str, Candidate] = {}
     for s, tid in zip(scores.tolist(), template_ids.tolist(), strict=True):
         if tid < 0 or not math.isfinite(s):
             continue
         pid = owner.get(int(tid))
-        if pid is None or pid in seen:
+        if pid is None or pid in seen or (allowed is not None and pid not in allowed):
             continue
         seen[pid] = Candidate(pid, names.get(pid, ""), float(s), int(tid))
         if len(seen) == k:

@@ -206,7 +206,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
         g = gallery if gallery is not None else Gallery.open(settings)
-        state["gallery"], state["keys"] = g, KeyStore(g.store)
+        state["gallery"], state["keys"], state["events"] = g, KeyStore(g.store), EventStore(g.store)
         try:
             yield
         finally:
@@ -445,7 +445,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         until: When | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
-        store = EventStore(g().store)
+        store: EventStore = state["events"]
         found = await work(
             lambda: store.list(
                 camera=camera, kind=kind, person_id=person_id, since=since, until=until, limit=limit
@@ -464,7 +464,7 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
     ) -> dict[str, Any]:
         if not key.may_speak_for(body.camera):
             raise Forbidden(f"this key may not submit events for camera {body.camera!r}")
-        store = EventStore(g().store)
+        store: EventStore = state["events"]
         event = await work(lambda: store.add(body.camera, body.kind, body.person_id, body.details))
         return dict(event.to_dict())
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from facegate.match import (
     decide,
     verify,
 )
+from facegate.privacy.audit import AuditLog
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
 from facegate.vision.engine import FaceEngine
@@ -129,11 +131,10 @@ class Gallery:
         self._calibration = calibration
         self._lock = threading.RLock()
         self._owner: dict[int, str] = {}
+        self._held: Counter[str] = Counter()  # templates per person in the index
         self._names: dict[str, str] = {}
         self._consent: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
         self.index: VectorIndex = make_index(128)
-        from facegate.privacy.audit import AuditLog
-
         self.audit = AuditLog(store, cipher.derive("facegate audit chain v1"))
         self._foreign_spaces: dict[str, int] = {}
 
@@ -228,6 +229,7 @@ class Gallery:
                 index.add(np.array(ids, np.int64), np.stack(vecs))
             self.index = index
             self._owner = owner
+            self._held = Counter(owner.values())
             self._foreign_spaces = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
             self._refresh_people()
 
@@ -338,6 +340,7 @@ class Gallery:
             self.index.add(np.array(tids, np.int64), vectors)
             for tid in tids:
                 self._owner[tid] = pid
+            self._held[pid] += len(tids)
             self._refresh_people()
         return Enrolment(self.store.person(pid), tids, refused, duplicates)
 
@@ -391,6 +394,7 @@ class Gallery:
             self.index.remove(np.array(deletion.template_ids, np.int64))
             for tid in deletion.template_ids:
                 self._owner.pop(tid, None)
+            self._held.pop(person_id, None)
             self._refresh_people()
         self.audit.record(
             actor,
@@ -428,16 +432,19 @@ class Gallery:
         # At least two people, so that a close second can make the answer ambiguous.
         want = max(k, 2)
         with self._lock:
-            owner = {t: p for t, p in self._owner.items() if self.consent_valid(p, now)}
-            names = dict(self._names)
-            people = len(set(owner.values()))
+            # Per person, not per template: this runs on every search, galleries can be large.
+            allowed = {p for p in self._held if self.consent_valid(p, now)}
+            people = len(allowed)
             total = max(len(self.index), 1)
             # A person may hold many of the top templates, and templates of people without
             # valid consent are skipped: search deeper until enough people are seen.
             depth = min(max(want * 8, 32), total)
             while True:
                 scores, ids = self.index.search(emb, depth)
-                found = [best_per_person(scores[i], ids[i], owner, names, want) for i in range(len(emb))]
+                found = [
+                    best_per_person(scores[i], ids[i], self._owner, self._names, want, allowed)
+                    for i in range(len(emb))
+                ]
                 if depth >= total or all(len(c) >= min(want, people) for c in found):
                     break
                 depth = min(depth * 4, total)
@@ -483,6 +490,3 @@ class Gallery:
             actor, "verify_person", person_id, {"same_person": best.same_person}, int(best.same_person)
         )
         return best
-
-    def enrolled_ids(self) -> Iterable[str]:
-        return set(self._owner.values())
