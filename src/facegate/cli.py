@@ -767,8 +767,109 @@ def serve(
             err.print(
                 f"[bold]No API key existed: created an admin key. It is shown only now:[/bold]\n{token}"
             )
-        uvicorn.run(create_app(settings, gallery), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, gallery, cameras=True), host=host, port=port, log_level="info")
         gallery.close()
+
+
+@app.command()
+def watch(
+    source: Annotated[
+        str, typer.Argument(help="A configured camera's name, a video file, a URL or a webcam index.")
+    ],
+    door: Annotated[
+        str | None, typer.Option(help="Decide for this configured door (its rules and actions).")
+    ] = None,
+    annotate: Annotated[Path | None, typer.Option(help="Write an annotated video (MP4) here.")] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Frames processed per second (default: camera's, else 5).")
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recognise faces in one source and print door decisions as they happen.
+
+    Without --door, every enrolled person with valid consent counts as granted and no door
+    is opened. Events go to the database and the configured sinks, as under `serve`.
+    """
+    import threading
+
+    from facegate.settings import CameraSettings
+    from facegate.video.service import LiveService
+    from facegate.video.writer import AnnotatedVideo
+
+    with handled(as_json):
+        settings = load_settings()
+        camera = next((c for c in settings.cameras if c.name == source), None)
+        if camera is None:
+            camera = CameraSettings(name="watch", source=source)
+        if fps is not None:
+            camera = camera.model_copy(update={"fps": fps})
+        with Gallery.open(settings) as gallery:
+            live = LiveService(gallery, cameras=[camera])
+            if live.mqtt is not None:
+                live.mqtt.start()
+            writer = AnnotatedVideo(annotate, camera.fps) if annotate else None
+
+            def show(d: Any) -> None:
+                if as_json:
+                    sys.stdout.write(
+                        json.dumps(
+                            {"kind": d.kind, "camera": d.camera, "person_id": d.person_id, **d.details()}
+                        )
+                        + "\n"
+                    )
+                    sys.stdout.flush()
+                else:
+                    colour = {"granted": "green", "denied": "yellow", "unknown": "red"}[d.kind]
+                    who = d.name or "unknown visitor"
+                    score = f"{d.score:.3f}" if d.score is not None else "-"
+                    out.print(
+                        f"{d.at:%H:%M:%S} [{colour}]{d.kind:8}[/{colour}] {who}  door={d.door} "
+                        f"track={d.track_id} score={score} ({d.reason}) after {d.latency_s:.2f}s",
+                        highlight=False,
+                    )
+
+            pipeline = live.pipeline(
+                camera, on_decision=show, on_frame=writer.write if writer else None, door=door
+            )
+            src = pipeline.source()
+            if duration is not None:
+                timer = threading.Timer(duration, src.stop)
+                timer.daemon = True
+                timer.start()
+            try:
+                stats = pipeline.run(src)
+            except KeyboardInterrupt:
+                src.stop()
+                stats = None
+            finally:
+                if writer is not None:
+                    writer.close()
+                live.bus.close()
+        if stats is None:
+            raise typer.Exit(130)
+        summary = {
+            "source": camera.source,
+            "frames_processed": stats.frames,
+            "frames_decoded": stats.decoded,
+            "frames_skipped": stats.skipped,
+            "reconnects": stats.reconnects,
+            "seconds": round(stats.seconds, 2),
+            "fps": round(stats.fps, 1),
+            "decisions": {
+                k: sum(d.kind == k for d in stats.decisions) for k in ("granted", "denied", "unknown")
+            },
+            "annotated": str(annotate) if annotate else None,
+        }
+        if as_json:
+            sys.stdout.write(json.dumps({"summary": summary}) + "\n")
+        else:
+            out.print(
+                f"{stats.frames} frames in {stats.seconds:.1f}s ({stats.fps:.1f} fps); "
+                + ", ".join(f"{v} {k}" for k, v in summary["decisions"].items())  # type: ignore[attr-defined]
+                + (f"; annotated video: {annotate}" if annotate else ""),
+                highlight=False,
+            )
 
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Report folder (default: DATA_DIR/reports).")]

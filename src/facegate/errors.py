@@ -45,6 +45,14 @@ class ConfigError(FacegateError):
     http_status = 500
 
 
+class SourceUnavailable(FacegateError):
+    """A video source cannot be opened or read (missing file, unreachable camera, no video)."""
+
+    code = "source_unavailable"
+    exit_code = ExitCode.BAD_INPUT
+    http_status = 422
+
+
 # --- input -------------------------------------------------------------------------------------
 
 
@@ -96,6 +104,12 @@ class ConsentExpired(ConsentMissing):
 
 class PersonNotFound(FacegateError):
     code = "person_not_found"
+    exit_code = ExitCode.NOT_FOUND
+    http_status = 404
+
+
+class SnapshotNotFound(FacegateError):
+    code = "snapshot_not_found"
     exit_code = ExitCode.NOT_FOUND
     http_status = 404
 

@@ -8,10 +8,12 @@ Sources, highest priority first: keyword arguments, `FACEGATE_*` environment var
 from __future__ import annotations
 
 import os
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -102,6 +104,154 @@ class ApiSettings(BaseModel):
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body")
 
 
+NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class CameraSettings(BaseModel):
+    """One camera: where its frames come from and how they are processed."""
+
+    name: str = Field(pattern=NAME, description="Used in topics, events and metrics")
+    source: str = Field(
+        min_length=1, description="rtsp://, http(s):// (MJPEG or HLS), a video or GIF file, or a webcam index"
+    )
+    enabled: bool = True
+    fps: float = Field(
+        5.0, gt=0, le=60, description="Frames processed per second (the newest frame each time)"
+    )
+    detector: Literal["hog", "cnn"] = Field(
+        "cnn", description="The CNN finds turned and partly hidden faces; at 640 px it is as fast as HOG"
+    )
+    detect_max_side: int = Field(640, ge=160, description="Detection runs on a copy no larger than this")
+    upsample: int = Field(0, ge=0, le=2, description="Doublings before detection (1: faces down to ~40 px)")
+    roi: tuple[float, float, float, float] | None = Field(
+        None, description="Region of interest: left, top, right, bottom as fractions of the frame"
+    )
+    min_face_px: int = Field(40, ge=0, description="Faces smaller than this (frame pixels) are ignored")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnection attempts")
+
+    @field_validator("roi")
+    @classmethod
+    def _roi(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        if v is not None and not (0 <= v[0] < v[2] <= 1 and 0 <= v[1] < v[3] <= 1):
+            raise ValueError(
+                "roi must be left, top, right, bottom fractions with left < right and top < bottom"
+            )
+        return v
+
+
+class AccessRule(BaseModel):
+    """Who may open a door, on which days and hours (door time zone), between which dates."""
+
+    people: list[str] = Field(
+        min_length=1, description="Person ids or exact names; '*' = every enrolled person"
+    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    hours: str = Field("00:00-24:00", description="HH:MM-HH:MM; a range past midnight wraps (22:00-06:00)")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", v.strip())
+        if not m:
+            raise ValueError("hours must look like 07:00-19:30")
+        h1, m1, h2, m2 = (int(x) for x in m.groups())
+        if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or (h1 == 24 and m1) or (h2 == 24 and m2):
+            raise ValueError(f"hours {v!r} is not a valid time range")
+        return v.strip()
+
+
+class UnlockSettings(BaseModel):
+    """How a granted decision opens the door: a signed webhook, an MQTT command, or both."""
+
+    webhook_url: str | None = Field(None, pattern=r"^https?://")
+    webhook_secret: SecretStr | None = None
+    mqtt_topic: str | None = Field(None, description="e.g. zigbee2mqtt/front_lock/set")
+    mqtt_payload: str = '{"state": "UNLOCK"}'
+    open_seconds: float = Field(5.0, gt=0, description="How long the door counts as unlocked")
+
+
+class DoorSettings(BaseModel):
+    name: str = Field(pattern=NAME)
+    cameras: list[str] = Field(min_length=1)
+    timezone: str = "UTC"
+    target_fmr: float | None = Field(
+        None, gt=0, lt=1, description="This door's false-match target (default: match.target_fmr)"
+    )
+    cooldown_s: float = Field(
+        30.0, ge=0, description="Same person, same decision: at most one event per cooldown"
+    )
+    unknown_cooldown_s: float = Field(
+        60.0, ge=0, description="At most one unknown-visitor event per cooldown"
+    )
+    rules: list[AccessRule] = Field(default_factory=list)
+    unlock: UnlockSettings | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+
+class TrackingSettings(BaseModel):
+    iou: float = Field(0.3, gt=0, lt=1, description="Box overlap that continues a track")
+    max_age_s: float = Field(1.5, gt=0, description="A track unseen this long ends")
+    reembed_s: float = Field(1.0, gt=0, description="Re-embed a track's face at least this often")
+    quality_gain: float = Field(
+        0.15, ge=0, description="Re-embed at once when quality improves by this share"
+    )
+    evidence: int = Field(8, ge=1, description="Best embeddings kept per track for the fused identity")
+    unknown_after: int = Field(3, ge=1, description="Embeddings needed before a track is called unknown")
+    unknown_min_s: float = Field(
+        1.0, ge=0, description="A track is called unknown only after being seen this long (residents turning)"
+    )
+
+
+class MqttSettings(BaseModel):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    client_id: str = "facegate"
+    topic_prefix: str = Field("facegate", pattern=r"^[A-Za-z0-9_/-]+$")
+    discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery")
+    discovery_prefix: str = "homeassistant"
+    allow_remote_unlock: bool = Field(
+        False,
+        description="Obey UNLOCK commands on facegate/door/<door>/set (anyone on the broker could open)",
+    )
+
+
+class WebhookSettings(BaseModel):
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr = Field(description="HMAC-SHA256 key; receivers check X-Facegate-Signature")
+    kinds: list[str] = Field(default_factory=lambda: ["granted", "denied", "unknown"])
+    timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(4, ge=0, le=10)
+
+
+class EventSettings(BaseModel):
+    queue_size: int = Field(
+        256, ge=1, description="Events waiting per sink; beyond it they are dropped and counted"
+    )
+    snapshots: bool = Field(True, description="Keep an encrypted snapshot of each decision moment")
+    snapshot_max_side: int = Field(960, ge=160)
+    redact: Literal["others", "all", "none"] = Field(
+        "others", description="Blur faces in snapshots: all but the decided one, all, or none"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FACEGATE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -120,6 +270,41 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     gallery: GallerySettings = GallerySettings()
     api: ApiSettings = ApiSettings()
+    cameras: list[CameraSettings] = Field(default_factory=list)
+    doors: list[DoorSettings] = Field(default_factory=list)
+    tracking: TrackingSettings = TrackingSettings()
+    mqtt: MqttSettings = MqttSettings()
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    events: EventSettings = EventSettings()
+
+    @model_validator(mode="after")
+    def _names(self) -> Settings:
+        cameras = [c.name for c in self.cameras]
+        if len(set(cameras)) != len(cameras):
+            raise ValueError("camera names must be unique")
+        doors = [d.name for d in self.doors]
+        if len(set(doors)) != len(doors):
+            raise ValueError("door names must be unique")
+        for d in self.doors:
+            unknown = set(d.cameras) - set(cameras)
+            if unknown and self.cameras:
+                raise ValueError(f"door {d.name} names cameras that are not configured: {sorted(unknown)}")
+        return self
+
+    def door_for(self, camera: str) -> DoorSettings | None:
+        return next((d for d in self.doors if camera in d.cameras), None)
+
+    def door(self, name: str) -> DoorSettings:
+        from facegate.errors import ConfigError
+
+        for d in self.doors:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no door named {name!r} in the configuration")
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
 
     @field_validator("data_dir", mode="after")
     @classmethod

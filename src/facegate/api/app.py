@@ -4,8 +4,10 @@ Identification runs off the event loop in a thread pool sized to the cores; ever
 an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a 500.
 """
 
+import asyncio
 import base64
 import binascii
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -40,9 +42,12 @@ from facegate.errors import (
     Forbidden,
     RateLimited,
     RequestTimeout,
+    SnapshotNotFound,
     Unauthorized,
 )
-from facegate.events.store import EventStore
+from facegate.events.snapshots import SnapshotStore
+from facegate.events.sse import SseHub
+from facegate.events.store import Event, EventStore
 from facegate.gallery.gallery import Gallery
 from facegate.gallery.people import Consent
 from facegate.settings import Settings, load_settings
@@ -195,8 +200,12 @@ def _decode_b64(data: str) -> bytes:
         raise BadImage("image_base64 is not valid base64") from exc
 
 
-def create_app(settings: Settings | None = None, gallery: Gallery | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, gallery: Gallery | None = None, *, cameras: bool = False
+) -> FastAPI:
+    """The REST app; with `cameras`, the configured cameras run beside it (`facegate serve`)."""
     settings = settings or load_settings()
+    hub = SseHub()
     limiter = anyio.CapacityLimiter(available_cores())
     read_limiter = anyio.CapacityLimiter(available_cores() * 4)  # waiting room; `running` is the real cap
     running = threading.BoundedSemaphore(available_cores())
@@ -207,9 +216,18 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
         # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
         g = gallery if gallery is not None else Gallery.open(settings)
         state["gallery"], state["keys"], state["events"] = g, KeyStore(g.store), EventStore(g.store)
+        live = None
+        if cameras and settings.cameras:
+            from facegate.video.service import LiveService
+
+            live = LiveService(g, registry=metrics.registry, sse=hub)
+            await anyio.to_thread.run_sync(live.start)
+        state["live"] = live
         try:
             yield
         finally:
+            if live is not None:
+                await anyio.to_thread.run_sync(live.stop)
             if gallery is None:
                 g.close()
 
@@ -466,7 +484,67 @@ def create_app(settings: Settings | None = None, gallery: Gallery | None = None)
             raise Forbidden(f"this key may not submit events for camera {body.camera!r}")
         store: EventStore = state["events"]
         event = await work(lambda: store.add(body.camera, body.kind, body.person_id, body.details))
+        hub.deliver(event)
         return dict(event.to_dict())
+
+    @app.get("/v1/events/stream", tags=["events"], response_class=StreamingResponse)
+    async def event_stream(
+        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
+        camera: Annotated[str | None, Query(max_length=100)] = None,
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[
+            int | None, Query(ge=1, le=100_000, description="Close after this many events")
+        ] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: each new event as `event: <kind>` with its JSON, as it happens."""
+        queue = hub.subscribe()
+        await work(lambda: g().audit.record(f"key:{key.id}", "events_stream", None, {"camera": camera}))
+
+        async def stream() -> AsyncIterator[str]:
+            sent = 0
+            try:
+                yield ": connected\n\n"
+                while limit is None or sent < limit:
+                    try:
+                        event: Event = await asyncio.wait_for(queue.get(), timeout=15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"  # proxies close idle connections
+                        continue
+                    if (camera and event.camera != camera) or (kind and event.kind != kind):
+                        continue
+                    data = json.dumps(event.to_dict(), default=str)
+                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
+                    sent += 1
+            finally:
+                hub.unsubscribe(queue)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
+
+    @app.get("/v1/events/{event_id}/snapshot", tags=["events"], response_class=Response)
+    async def event_snapshot(
+        event_id: int, key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))]
+    ) -> Response:
+        """The (redacted) snapshot of a decision moment, as JPEG, while retention keeps it."""
+        store: EventStore = state["events"]
+        event = await work(store.get, event_id)
+        if event is None or event.snapshot is None:
+            raise SnapshotNotFound(f"event {event_id} has no snapshot")
+        snaps = SnapshotStore(settings.snapshots_dir, g().cipher)
+        rel = event.snapshot
+        data = await work(snaps.load, rel)
+        await work(
+            lambda: g().audit.record(f"key:{key.id}", "snapshot_read", event.person_id, {"event": event_id})
+        )
+        return Response(data, media_type="image/jpeg", headers={"cache-control": "private, no-store"})
+
+    @app.get("/v1/cameras", tags=["events"])
+    async def list_cameras(
+        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
+    ) -> dict[str, Any]:
+        live = state.get("live")
+        return {"cameras": live.status() if live is not None else []}
 
     @app.get("/v1/audit", tags=["audit"])
     async def audit(key: Auditor, limit: int = 100, action: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class Event:
     kind: str
     person_id: str | None
     details: dict[str, Any]
+    snapshot: str | None = None  # relative path of the encrypted snapshot, if one was kept
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -30,11 +31,12 @@ class Event:
             "kind": self.kind,
             "person_id": self.person_id,
             "details": self.details,
+            "snapshot": self.snapshot is not None,
         }
 
 
 def _event(r: EventRow) -> Event:
-    return Event(r.id, r.at, r.camera, r.kind, r.person_id, json.loads(r.details))
+    return Event(r.id, r.at, r.camera, r.kind, r.person_id, json.loads(r.details), r.snapshot)
 
 
 class EventStore:
@@ -48,6 +50,7 @@ class EventStore:
         person_id: str | None = None,
         details: dict[str, Any] | None = None,
         at: datetime | None = None,
+        snapshot: str | None = None,
     ) -> Event:
         with self.store.session() as s, s.begin():
             row = EventRow(
@@ -56,10 +59,16 @@ class EventStore:
                 kind=kind,
                 person_id=person_id,
                 details=json.dumps(details or {}, sort_keys=True, default=str),
+                snapshot=snapshot,
             )
             s.add(row)
             s.flush()
             return _event(row)
+
+    def get(self, event_id: int) -> Event | None:
+        with self.store.session() as s:
+            row = s.get(EventRow, event_id)
+            return _event(row) if row is not None else None
 
     def list(
         self,

@@ -422,10 +422,12 @@ class Gallery:
                 "re-enrol or switch the embedder back"
             )
 
-    def search(self, embeddings: np.ndarray, k: int | None = None) -> list[OpenSetDecision]:
-        """Open-set decisions for embeddings (one per row)."""
+    def search(
+        self, embeddings: np.ndarray, k: int | None = None, threshold: float | None = None
+    ) -> list[OpenSetDecision]:
+        """Open-set decisions for embeddings (one per row), at `threshold` or the configured one."""
         k = k or self.settings.match.top_k
-        threshold = self.threshold
+        threshold = self.threshold if threshold is None else threshold
         margin = self.settings.match.ambiguity_margin
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         now = datetime.now(UTC)

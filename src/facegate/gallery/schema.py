@@ -144,3 +144,5 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     person_id: Mapped[str | None] = mapped_column(String(36), index=True)
     details: Mapped[str] = mapped_column(Text)  # JSON: scores, door, never images or templates
+    # Relative path of an encrypted JPEG under the data directory, removed with the event.
+    snapshot: Mapped[str | None] = mapped_column(String(200), default=None)

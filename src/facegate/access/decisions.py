@@ -1,0 +1,105 @@
+"""Door decisions from track identities: granted, denied or unknown, once per track, with cooldowns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from facegate.access.policy import DoorPolicy
+from facegate.settings import DoorSettings
+from facegate.video.tracker import Track
+from facegate.vision.types import Box
+
+DecisionKind = Literal["granted", "denied", "unknown"]
+
+
+@dataclass(frozen=True)
+class DoorDecision:
+    kind: DecisionKind
+    door: str
+    camera: str
+    track_id: int
+    person_id: str | None
+    name: str | None
+    score: float | None  # best candidate's score against the fused track embedding
+    threshold: float
+    target_fmr: float
+    reason: str
+    at: datetime
+    latency_s: float  # from the first frame the face was seen to this decision
+    evidence: int  # embeddings the decision rests on
+    box: Box
+
+    def details(self) -> dict[str, object]:
+        """The event payload: never an image, a template or a candidate who was not decided."""
+        return {
+            "door": self.door,
+            "track": self.track_id,
+            "name": self.name,
+            "score": None if self.score is None else round(self.score, 4),
+            "threshold": round(self.threshold, 4),
+            "target_fmr": self.target_fmr,
+            "reason": self.reason,
+            "latency_ms": round(self.latency_s * 1000),
+            "evidence": self.evidence,
+            "box": self.box.to_dict(),
+        }
+
+
+class DecisionGate:
+    """Turns a door's track identities into decisions worth announcing.
+
+    A track announces each decision at most once; the same person with the same decision is
+    announced at most once per `cooldown_s` across tracks (someone lingering at the door), and
+    unknown visitors at most once per `unknown_cooldown_s` (one doorbell, not fifty). Nothing of
+    an unknown face is remembered to do this: the cooldown is per door.
+    """
+
+    def __init__(self, door: DoorSettings, unknown_after: int, unknown_min_s: float = 0.0) -> None:
+        self.door = door
+        self.policy = DoorPolicy(door)
+        self.unknown_after = unknown_after
+        self.unknown_min_s = unknown_min_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._last_unknown = float("-inf")
+
+    def consider(
+        self, track: Track, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
+    ) -> DoorDecision | None:
+        ident = track.identity
+        if ident is None:
+            return None
+        score = ident.candidates[0].score if ident.candidates else None
+        if ident.person is not None:
+            person = ident.person
+            verdict = self.policy.evaluate(person.person_id, person.name, wall)
+            kind: DecisionKind = "granted" if verdict.allowed else "denied"
+            tag = f"{kind}:{person.person_id}"
+            if tag in track.emitted:
+                return None
+            track.emitted.add(tag)
+            key = (kind, person.person_id)
+            if now - self._last.get(key, float("-inf")) < self.door.cooldown_s:
+                return None
+            self._last[key] = now
+            return DoorDecision(
+                kind, self.door.name, camera, track.id, person.person_id, person.name, person.score,
+                threshold, target_fmr, verdict.reason, wall, now - track.first_seen, len(track.evidence),
+                track.box,
+            )  # fmt: skip
+        # Unknown: only on enough evidence, and never for a track already recognised.
+        if (
+            track.embeddings < self.unknown_after
+            or now - track.first_seen < self.unknown_min_s
+            or track.emitted
+        ):
+            return None
+        track.emitted.add("unknown")
+        if now - self._last_unknown < self.door.unknown_cooldown_s:
+            return None
+        self._last_unknown = now
+        return DoorDecision(
+            "unknown", self.door.name, camera, track.id, None, None, score, threshold, target_fmr,
+            ident.reason, wall, now - track.first_seen, len(track.evidence), track.box,
+        )  # fmt: skip

@@ -1,0 +1,101 @@
+"""The event bus: each event is stored, then handed to every sink through its own bounded queue.
+
+A sink that is slow or down (a broker, a webhook receiver) fills its own queue and loses its
+own events, counted in metrics; it never blocks the camera that produced the event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from facegate.events.metrics import LiveMetrics
+from facegate.events.store import Event, EventStore
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    """Somewhere events go. `deliver` may block and raise: it runs on the sink's own thread."""
+
+    name: str
+
+    def deliver(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class QueuedSink:
+    def __init__(self, sink: EventSink, size: int, metrics: LiveMetrics) -> None:
+        self.sink = sink
+        self.metrics = metrics
+        self.queue: queue.Queue[Event | None] = queue.Queue(maxsize=size)
+        self.thread = threading.Thread(target=self._run, name=f"sink:{sink.name}", daemon=True)
+        self.thread.start()
+
+    def submit(self, event: Event) -> bool:
+        try:
+            self.queue.put_nowait(event)
+            return True
+        except queue.Full:
+            self.metrics.sink_dropped.labels(self.sink.name).inc()
+            return False
+
+    def _run(self) -> None:
+        while (event := self.queue.get()) is not None:
+            try:
+                self.sink.deliver(event)
+                self.metrics.sink_delivered.labels(self.sink.name).inc()
+            except Exception as exc:
+                self.metrics.sink_failed.labels(self.sink.name).inc()
+                log.warning("sink %s could not deliver event %s: %s", self.sink.name, event.id, exc)
+
+    def close(self, timeout: float) -> None:
+        with contextlib.suppress(queue.Full):
+            self.queue.put(None, timeout=timeout)
+        self.thread.join(timeout)
+        self.sink.close()
+
+
+class EventBus:
+    def __init__(
+        self,
+        store: EventStore | None,
+        sinks: Sequence[EventSink],
+        metrics: LiveMetrics,
+        queue_size: int = 256,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.sinks = [QueuedSink(s, queue_size, metrics) for s in sinks]
+
+    def publish(
+        self,
+        camera: str,
+        kind: str,
+        person_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        snapshot: str | None = None,
+    ) -> Event:
+        """Store the event (id 0 if the database failed), then queue it for every sink."""
+        event: Event | None = None
+        if self.store is not None:
+            try:
+                event = self.store.add(camera, kind, person_id, details, snapshot=snapshot)
+            except Exception as exc:  # the door must keep deciding while the database is away
+                self.metrics.sink_failed.labels("database").inc()
+                log.error("cannot store a %s event of %s: %s", kind, camera, exc)
+        if event is None:
+            event = Event(0, datetime.now(UTC), camera, kind, person_id, dict(details or {}), snapshot)
+        for sink in self.sinks:
+            sink.submit(event)
+        return event
+
+    def close(self, timeout: float = 5.0) -> None:
+        for sink in self.sinks:
+            sink.close(timeout)

@@ -1,0 +1,51 @@
+"""Server-sent events: live views subscribe to the bus through bounded per-client queues."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from facegate.events.store import Event
+
+
+class SseHub:
+    """An event sink that fans events out to connected browsers (slow clients lose events)."""
+
+    name = "sse"
+
+    def __init__(self, per_client: int = 100) -> None:
+        self.per_client = per_client
+        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        q: asyncio.Queue[Event] = asyncio.Queue(self.per_client)
+        with self._lock:
+            self._clients.add((asyncio.get_running_loop(), q))
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[Event]) -> None:
+        with self._lock:
+            self._clients = {(loop, c) for loop, c in self._clients if c is not q}
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def _offer(self, q: asyncio.Queue[Event], event: Event) -> None:
+        try:
+            q.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def deliver(self, event: Event) -> None:
+        with self._lock:
+            clients = list(self._clients)
+        for loop, q in clients:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._offer, q, event)
+
+    def close(self) -> None:
+        with self._lock:
+            self._clients.clear()

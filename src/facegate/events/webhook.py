@@ -1,0 +1,110 @@
+"""Webhooks: events POSTed as JSON, signed with HMAC-SHA256, retried with backoff.
+
+Receivers check `X-Facegate-Signature: sha256=<hex>` over `<timestamp>.<body>` with the shared
+secret, and reject old timestamps (replays); `verify_signature` does both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from facegate.events.store import Event
+from facegate.settings import WebhookSettings
+
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: bytes,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    tolerance_s: float = 300,
+    now: float | None = None,
+) -> bool:
+    """True if `signature` is ours for this body and the timestamp is recent."""
+    try:
+        age = abs((now if now is not None else time.time()) - float(timestamp))
+    except ValueError:
+        return False
+    return age <= tolerance_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def post_signed(
+    client: httpx.Client,
+    url: str,
+    secret: bytes,
+    payload: dict[str, Any],
+    *,
+    event: str,
+    retries: int,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> httpx.Response:
+    """POST with a fresh signature per attempt; retry connection errors and 5xx/429 with backoff."""
+    body = json.dumps(payload, sort_keys=True, default=str).encode()
+    last = ""
+    for attempt in range(retries + 1):
+        ts = str(int(time.time()))
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "facegate-webhook/1",
+            "x-facegate-event": event,
+            "x-facegate-timestamp": ts,
+            "x-facegate-signature": sign(secret, ts, body),
+        }
+        wait = min(0.5 * 2**attempt, 30.0)
+        try:
+            r = client.post(url, content=body, headers=headers, timeout=timeout)
+            if r.status_code < 300:
+                return r
+            last = f"HTTP {r.status_code}"
+            if r.status_code not in RETRY_STATUS:
+                break
+            retry_after = r.headers.get("retry-after", "")
+            if retry_after.isdigit():
+                wait = min(float(retry_after), 30.0)
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if attempt < retries:
+            sleep(wait)
+    raise DeliveryFailed(f"webhook {url}: {last} after {retries + 1} attempt(s)")
+
+
+class WebhookSink:
+    def __init__(self, settings: WebhookSettings, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.name = f"webhook:{httpx.URL(settings.url).host}"
+        self.client = client or httpx.Client()
+        self.secret = settings.secret.get_secret_value().encode()
+
+    def deliver(self, event: Event) -> None:
+        if event.kind not in self.settings.kinds:
+            return
+        post_signed(
+            self.client,
+            self.settings.url,
+            self.secret,
+            event.to_dict(),
+            event=event.kind,
+            retries=self.settings.retries,
+            timeout=self.settings.timeout_s,
+        )
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,225 @@
+"""One camera's processing: frames -> faces -> tracks -> identities -> door decisions -> events."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from facegate.access.decisions import DecisionGate, DoorDecision
+from facegate.access.policy import ALLOW_ALL
+from facegate.events.bus import EventBus
+from facegate.events.metrics import LiveMetrics
+from facegate.events.snapshots import SnapshotStore, redact
+from facegate.gallery.gallery import Gallery
+from facegate.settings import CameraSettings, DoorSettings
+from facegate.video.sources import Frame, SourceState, VideoSource
+from facegate.video.tracker import Track, Tracker
+from facegate.vision.engine import FaceEngine, cnn_detector
+from facegate.vision.protocols import Detector
+from facegate.vision.types import Box, Face
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameResult:
+    frame: Frame
+    faces: list[Face]
+    tracks: dict[int, Track]  # id(face) -> its track
+    decisions: list[DoorDecision]
+    seconds: float
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    decoded: int = 0
+    skipped: int = 0
+    reconnects: int = 0
+    seconds: float = 0.0
+    decisions: list[DoorDecision] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def camera_detector(camera: CameraSettings, engine: FaceEngine) -> Detector:
+    if camera.detector == "cnn":
+        return cnn_detector(engine.settings, camera.upsample, camera.detect_max_side)
+    from facegate.vision.detect_dlib import HogDetector
+
+    return HogDetector(camera.upsample, camera.detect_max_side, engine.settings.detector.min_score)
+
+
+def _shift(face: Face, dx: int, dy: int) -> Face:
+    b = face.box
+    marks = face.landmarks + np.array([dx, dy], np.float32)
+    return replace(face, box=Box(b.left + dx, b.top + dy, b.right + dx, b.bottom + dy), landmarks=marks)
+
+
+class CameraPipeline:
+    """Recognition for one camera and (at most) one door.
+
+    Without a door every enrolled person with valid consent is `granted` (what `facegate watch`
+    shows); no door is opened unless an actuator for a configured door is on the bus.
+    """
+
+    def __init__(
+        self,
+        camera: CameraSettings,
+        gallery: Gallery,
+        *,
+        door: DoorSettings | None = None,
+        bus: EventBus | None = None,
+        snapshots: SnapshotStore | None = None,
+        metrics: LiveMetrics | None = None,
+        on_decision: Callable[[DoorDecision], None] | None = None,
+        on_frame: Callable[[FrameResult], None] | None = None,
+    ) -> None:
+        self.camera = camera
+        self.gallery = gallery
+        settings = gallery.settings
+        base = gallery.engine  # loads the shared aligner and embedder once
+        self.engine = FaceEngine(
+            settings, detector=camera_detector(camera, base), aligner=base.aligner, embedder=base.embedder
+        )
+        self.door = door or ALLOW_ALL.model_copy(update={"cameras": [camera.name]})
+        self.target_fmr = self.door.target_fmr or settings.match.target_fmr
+        self.threshold = gallery.calibration.threshold(self.target_fmr)
+        self.tracker = Tracker(settings.tracking, same_person=self.threshold)
+        self.gate = DecisionGate(self.door, settings.tracking.unknown_after, settings.tracking.unknown_min_s)
+        self.bus = bus
+        self.snapshots = snapshots
+        self.redact_mode = settings.events.redact
+        self.metrics = metrics
+        self.on_decision = on_decision
+        self.on_frame = on_frame
+        self._state = ""
+        self.recent: deque[DoorDecision] = deque(maxlen=100)  # the latest decisions, newest last
+
+    # --- one frame ---------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        h, w = image.shape[:2]
+        dx = dy = 0
+        roi = self.camera.roi
+        if roi is not None:
+            dx, dy = int(roi[0] * w), int(roi[1] * h)
+            image = image[dy : int(roi[3] * h), dx : int(roi[2] * w)]
+        faces = self.engine.detect(image).faces
+        if dx or dy:
+            faces = [_shift(f, dx, dy) for f in faces]
+        return [f for f in faces if f.box.size >= self.camera.min_face_px]
+
+    def process(self, frame: Frame, clock: float) -> FrameResult:
+        """`clock`: seconds on the stream's clock (media time for files, monotonic for live)."""
+        started = time.perf_counter()
+        faces = self.detect(frame.image)
+        seen, _ended = self.tracker.update(faces, clock, self.engine.embed)
+        fresh = [t for t in seen if t.last_embedded == clock]
+        fused = [t.fused() for t in fresh]
+        if fresh:
+            results = self.gallery.search(
+                np.stack([f for f in fused if f is not None]), threshold=self.threshold
+            )
+            for t, r in zip(fresh, results, strict=True):
+                t.identity = r
+        decisions = []
+        wall = datetime.now(UTC)
+        for t in seen:
+            d = self.gate.consider(t, self.camera.name, clock, wall, self.threshold, self.target_fmr)
+            if d is not None:
+                decisions.append(d)
+                self._announce(d, frame, faces)
+        result = FrameResult(
+            frame, faces, {id(t.face): t for t in seen}, decisions, time.perf_counter() - started
+        )
+        if self.metrics is not None:
+            self.metrics.frames.labels(self.camera.name).inc()
+            self.metrics.frame_seconds.labels(self.camera.name).observe(result.seconds)
+        if self.on_frame is not None:
+            self.on_frame(result)
+        return result
+
+    def _announce(self, d: DoorDecision, frame: Frame, faces: list[Face]) -> None:
+        self.recent.append(d)
+        if self.metrics is not None:
+            self.metrics.decisions.labels(d.door, d.kind).inc()
+            self.metrics.decision_latency.labels(d.door).observe(d.latency_s)
+        snapshot = None
+        if self.snapshots is not None:
+            try:
+                img = redact(frame.image, d.box, [f.box for f in faces], self.redact_mode)
+                snapshot = self.snapshots.save(img, d.at)
+            except OSError as exc:
+                log.error("camera %s: snapshot not saved: %s", self.camera.name, exc)
+        if self.bus is not None:
+            self.bus.publish(self.camera.name, d.kind, d.person_id, d.details(), snapshot)
+        try:
+            self.gallery.audit.record(
+                f"camera:{self.camera.name}",
+                "door_decision",
+                d.person_id,
+                {"door": d.door, "decision": d.kind},
+            )
+        except Exception as exc:  # the audit store shares the database; a decision still stands
+            log.error("camera %s: decision not audited: %s", self.camera.name, exc)
+        if self.on_decision is not None:
+            self.on_decision(d)
+
+    # --- a whole source ----------------------------------------------------------------------
+
+    def _on_state(self, state: SourceState, reason: str) -> None:
+        name = self.camera.name
+        if self.metrics is not None:
+            self.metrics.up.labels(name).set(1 if state == SourceState.STREAMING else 0)
+            if state == SourceState.RECONNECTING:
+                self.metrics.reconnects.labels(name).inc()
+        # Events for transitions only: a camera retrying every 30 s for a day is one event.
+        if state.value != self._state and self.bus is not None:
+            self.bus.publish(name, "camera_state", None, {"state": state.value, "reason": reason})
+        self._state = state.value
+
+    def source(self, *, live: bool | None = None, max_reconnects: int | None = None) -> VideoSource:
+        return VideoSource(
+            self.camera.source,
+            fps=self.camera.fps,
+            live=live,
+            on_state=self._on_state,
+            reconnect_max_s=self.camera.reconnect_max_s,
+            max_reconnects=max_reconnects,
+        )
+
+    def run(self, source: VideoSource | None = None, stop: threading.Event | None = None) -> RunStats:
+        source = source or self.source()
+        stats = RunStats()
+        started = time.perf_counter()
+        skipped = 0
+        try:
+            for frame in source.frames():
+                if stop is not None and stop.is_set():
+                    break
+                clock = frame.captured if source.live else frame.media_s
+                try:
+                    result = self.process(frame, clock)
+                except Exception:  # one bad frame must not end the camera
+                    log.exception("camera %s: frame %d failed", self.camera.name, frame.index)
+                    continue
+                stats.frames += 1
+                stats.decisions.extend(result.decisions)
+                if self.metrics is not None and source.dropped > skipped:
+                    self.metrics.skipped.labels(self.camera.name).inc(source.dropped - skipped)
+                    skipped = source.dropped
+        finally:
+            source.stop()
+        stats.seconds = time.perf_counter() - started
+        stats.decoded, stats.skipped, stats.reconnects = source.decoded, source.dropped, source.reconnects
+        return stats

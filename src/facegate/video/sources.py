@@ -1,0 +1,263 @@
+"""Video sources: files, GIFs, RTSP and HTTP streams, webcams; newest frame first, reconnecting.
+
+A live source is read by its own thread that keeps only the newest decoded frame, so a slow
+consumer skips frames instead of falling behind (latency never grows). When the stream dies
+it reconnects with exponential backoff and reports each state change. A file is read in
+order, sampled at the wanted rate by its timestamps, so a run over a file is repeatable.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from facegate.errors import SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+
+class SourceState(StrEnum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # RGB uint8, H x W x 3
+    index: int  # frames decoded from the source so far, skipped ones included
+    media_s: float  # position in the stream, seconds
+    captured: float  # time.monotonic() when it was decoded
+
+
+StateListener = Callable[[SourceState, str], None]
+Decoded = tuple[Callable[[], np.ndarray], float]
+
+
+def is_webcam(source: str) -> bool:
+    return source.isdigit() or source.startswith("/dev/video")
+
+
+def is_live(source: str) -> bool:
+    return source.lower().startswith(LIVE_SCHEMES) or is_webcam(source)
+
+
+def _pyav_frames(source: str, open_timeout: float, read_timeout: float) -> Iterator[Decoded]:
+    import av
+
+    options = {"rtsp_transport": "tcp"} if source.lower().startswith(("rtsp://", "rtsps://")) else {}
+    try:
+        container = av.open(source, options=options, timeout=(open_timeout, read_timeout))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise SourceUnavailable(f"cannot open {source}: {exc}", source=source) from exc
+    try:
+        if not container.streams.video:
+            raise SourceUnavailable(f"{source} has no video stream", source=source)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start: float | None = None
+        for frame in container.decode(stream):
+            t = frame.time if frame.time is not None else 0.0
+            start = t if start is None else start
+            # Bound now: the frame is converted only if the consumer takes it.
+            yield partial(frame.to_ndarray, format="rgb24"), float(t - start)
+    except (av.FFmpegError, OSError) as exc:
+        raise SourceUnavailable(f"{source}: the stream failed: {exc}", source=source) from exc
+    finally:
+        container.close()
+
+
+def _webcam_frames(source: str) -> Iterator[Decoded]:
+    import cv2
+
+    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not cap.isOpened():
+        raise SourceUnavailable(f"cannot open webcam {source}", source=source)
+    started = time.monotonic()
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                raise SourceUnavailable(f"webcam {source} stopped delivering frames", source=source)
+            yield partial(cv2.cvtColor, bgr, cv2.COLOR_BGR2RGB), time.monotonic() - started
+    finally:
+        cap.release()
+
+
+def decode(source: str, open_timeout: float = 10.0, read_timeout: float = 10.0) -> Iterator[Decoded]:
+    """Frames of a source in order, each as (convert-to-RGB, seconds from the start)."""
+    if is_webcam(source):
+        return _webcam_frames(source)
+    if not is_live(source) and not Path(source).is_file():
+        raise SourceUnavailable(f"no such video file: {source}", source=source)
+    return _pyav_frames(source, open_timeout, read_timeout)
+
+
+class VideoSource:
+    """Frames to process from one source, at most `fps` per second (None: every frame).
+
+    >>> for frame in VideoSource("rtsp://camera/stream", fps=5).frames():
+    ...     handle(frame.image)
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        fps: float | None = None,
+        live: bool | None = None,
+        on_state: StateListener | None = None,
+        reconnect_initial_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        max_reconnects: int | None = None,
+        open_timeout: float = 10.0,
+        read_timeout: float = 10.0,
+    ) -> None:
+        self.source = source
+        self.fps = fps
+        self.live = is_live(source) if live is None else live
+        self.on_state = on_state
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self.max_reconnects = max_reconnects
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.state = SourceState.CONNECTING
+        self._announced = False
+        self.decoded = 0
+        self.dropped = 0  # decoded but never processed: newer frames replaced them
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._slot: tuple[Callable[[], np.ndarray], int, float, float] | None = None
+        self._reader: threading.Thread | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _set_state(self, state: SourceState, reason: str = "") -> None:
+        if self._announced and state == self.state and state != SourceState.RECONNECTING:
+            return
+        self._announced = True
+        self.state = state
+        log.info("source %s: %s %s", self.source, state.value, reason)
+        if self.on_state is not None:
+            try:
+                self.on_state(state, reason)
+            except Exception:  # a listener's bug must not kill the reader
+                log.exception("source state listener failed")
+
+    def frames(self) -> Iterator[Frame]:
+        return self._live_frames() if self.live else self._file_frames()
+
+    # --- files: in order, sampled by timestamp ---------------------------------------------
+
+    def _file_frames(self) -> Iterator[Frame]:
+        self._set_state(SourceState.CONNECTING)
+        frames = decode(self.source, self.open_timeout, self.read_timeout)
+        due = 0.0
+        step = 1.0 / self.fps if self.fps else 0.0
+        try:
+            for to_rgb, t in frames:
+                if self._stop.is_set():
+                    break
+                if self.decoded == 0:
+                    self._set_state(SourceState.STREAMING)
+                self.decoded += 1
+                if t + 1e-6 < due:
+                    self.dropped += 1
+                    continue
+                due = max(due + step, t + step / 2) if step else 0.0
+                yield Frame(to_rgb(), self.decoded - 1, t, time.monotonic())
+        finally:
+            self._set_state(SourceState.ENDED)
+
+    # --- live: a reader thread keeps the newest frame --------------------------------------
+
+    def _read_loop(self) -> None:
+        backoff = self.reconnect_initial_s
+        first = True
+        while not self._stop.is_set():
+            if first:
+                self._set_state(SourceState.CONNECTING)
+            first = False
+            reason = "the stream ended"
+            got = 0
+            try:
+                for to_rgb, t in decode(self.source, self.open_timeout, self.read_timeout):
+                    if self._stop.is_set():
+                        break
+                    if got == 0:
+                        self._set_state(SourceState.STREAMING)
+                        backoff = self.reconnect_initial_s
+                    got += 1
+                    with self._cond:
+                        if self._slot is not None:
+                            self.dropped += 1
+                        self._slot = (to_rgb, self.decoded, t, time.monotonic())
+                        self.decoded += 1
+                        self._cond.notify()
+            except SourceUnavailable as exc:
+                reason = exc.message
+            except Exception as exc:  # keep the camera alive whatever the decoder throws
+                log.exception("source %s: unexpected decoder error", self.source)
+                reason = repr(exc)
+            if self._stop.is_set():
+                break
+            if self.max_reconnects is not None and self.reconnects >= self.max_reconnects:
+                self._set_state(SourceState.ENDED, reason)
+                break
+            self.reconnects += 1
+            self._set_state(SourceState.RECONNECTING, reason)
+            # Jitter: many cameras behind one dead switch must not reconnect in lockstep.
+            self._stop.wait(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, self.reconnect_max_s)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _live_frames(self) -> Iterator[Frame]:
+        self._reader = threading.Thread(target=self._read_loop, name=f"source:{self.source}", daemon=True)
+        self._reader.start()
+        step = 1.0 / self.fps if self.fps else 0.0
+        next_at = 0.0
+        try:
+            while not self._stop.is_set():
+                wait = next_at - time.monotonic()
+                if wait > 0:
+                    self._stop.wait(wait)  # newer frames replace the slot meanwhile
+                with self._cond:
+                    while self._slot is None and not self._stop.is_set() and self._reader.is_alive():
+                        self._cond.wait(0.5)
+                    if self._slot is None:
+                        break
+                    to_rgb, index, t, captured = self._slot
+                    self._slot = None
+                next_at = max(next_at, time.monotonic()) + step
+                try:
+                    image = to_rgb()
+                except Exception:  # a frame that cannot be converted is skipped, not fatal
+                    log.exception("source %s: cannot convert a frame", self.source)
+                    continue
+                yield Frame(image, index, t, captured)
+        finally:
+            self.stop()
+            if self._reader is not None:
+                self._reader.join(timeout=self.read_timeout + 1)

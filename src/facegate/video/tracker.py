@@ -1,0 +1,145 @@
+"""Face tracks across frames: box overlap first, embedding similarity to re-find a lost face.
+
+A track gathers evidence: the embeddings of its best-quality sightings. Its identity is decided
+on the quality-weighted fusion of that evidence, so one blurred or turned frame does not make
+the decision. Faces are embedded when a track starts, when its face gets clearly better, and
+every `reembed_s`, not on every frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facegate.match import OpenSetDecision
+from facegate.settings import TrackingSettings
+from facegate.vision.types import Box, Face, Quality
+
+
+def iou(a: Box, b: Box) -> float:
+    w = min(a.right, b.right) - max(a.left, b.left)
+    h = min(a.bottom, b.bottom) - max(a.top, b.top)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / float(a.width * a.height + b.width * b.height - inter)
+
+
+def quality_weight(q: Quality) -> float:
+    """How much one sighting should count: frontal, large enough and sharp faces count most."""
+    size = min(1.0, q.size_px / 112.0)
+    return max(q.frontal, 0.05) * size * (0.5 + 0.5 * q.sharpness)
+
+
+@dataclass
+class Track:
+    id: int
+    face: Face  # the latest sighting
+    first_seen: float
+    last_seen: float
+    evidence: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (weight, embedding)
+    embeddings: int = 0  # how many times this track's face was embedded
+    last_embedded: float = float("-inf")
+    best_weight: float = 0.0
+    identity: OpenSetDecision | None = None
+    emitted: set[str] = field(default_factory=set)  # decisions already announced for this track
+
+    @property
+    def box(self) -> Box:
+        return self.face.box
+
+    def add_evidence(self, face: Face, now: float, keep: int) -> None:
+        assert face.embedding is not None
+        w = quality_weight(face.quality)
+        self.evidence.append((w, np.asarray(face.embedding, np.float32)))
+        self.evidence.sort(key=lambda e: -e[0])
+        del self.evidence[keep:]
+        self.embeddings += 1
+        self.last_embedded = now
+        self.best_weight = max(self.best_weight, w)
+
+    def fused(self) -> np.ndarray | None:
+        """The quality-weighted mean of the kept embeddings, L2-normalised."""
+        if not self.evidence:
+            return None
+        weights = np.array([max(w, 1e-3) for w, _ in self.evidence], np.float32)
+        mean = (np.stack([e for _, e in self.evidence]) * weights[:, None]).sum(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm > 0 else None
+
+
+Embed = Callable[[list[Face]], None]
+
+
+class Tracker:
+    """Associates each frame's faces with tracks; embeds only the faces that need it."""
+
+    def __init__(self, settings: TrackingSettings, same_person: float) -> None:
+        self.settings = settings
+        self.same_person = same_person  # cosine at which a lost track is re-found by its face
+        self.tracks: dict[int, Track] = {}
+        self._ids = itertools.count(1)
+
+    def update(self, faces: list[Face], now: float, embed: Embed) -> tuple[list[Track], list[Track]]:
+        """Tracks seen in this frame (new evidence added), and tracks that just ended."""
+        s = self.settings
+        active = list(self.tracks.values())
+        pairs = sorted(
+            ((iou(t.box, f.box), ti, fi) for ti, t in enumerate(active) for fi, f in enumerate(faces)),
+            reverse=True,
+        )
+        matched: dict[int, Track] = {}
+        used: set[int] = set()
+        for overlap, ti, fi in pairs:
+            if overlap < s.iou:
+                break
+            if ti in used or fi in matched:
+                continue
+            matched[fi] = active[ti]
+            used.add(ti)
+        unmatched = [i for i in range(len(faces)) if i not in matched]
+        # A face with no overlapping track is embedded now: it either re-finds a track that lost
+        # it for a moment (fast motion, a missed detection) or starts a new one.
+        embed([faces[i] for i in unmatched])
+        lost = [t for ti, t in enumerate(active) if ti not in used]
+        for fi in unmatched:
+            face = faces[fi]
+            best, best_score = None, self.same_person
+            for t in lost:
+                fused = t.fused()
+                if fused is not None and face.embedding is not None:
+                    score = float(np.dot(fused, face.embedding))
+                    if score >= best_score:
+                        best, best_score = t, score
+            if best is not None:
+                lost.remove(best)
+                matched[fi] = best
+            else:
+                track = Track(next(self._ids), face, now, now)
+                self.tracks[track.id] = track
+                matched[fi] = track
+        # Embed faces of continuing tracks only when worth it.
+        due = [
+            fi
+            for fi, t in matched.items()
+            if faces[fi].embedding is None
+            and (
+                now - t.last_embedded >= s.reembed_s
+                or quality_weight(faces[fi].quality) > t.best_weight * (1 + s.quality_gain)
+            )
+        ]
+        embed([faces[fi] for fi in due])
+        seen = []
+        for fi, t in matched.items():
+            face = faces[fi]
+            t.face, t.last_seen = face, now
+            if face.embedding is not None:
+                t.add_evidence(face, now, s.evidence)
+            seen.append(t)
+        ended = [t for t in self.tracks.values() if now - t.last_seen > s.max_age_s]
+        for t in ended:
+            del self.tracks[t.id]
+        return seen, ended
