@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -297,3 +298,49 @@ def test_events_by_camera_scoped_device_keys(api) -> None:  # type: ignore[no-un
     deleted = client.delete(f"/v1/people/{pid}", headers=h["admin"]).json()
     assert deleted["templates"] == 1
     assert client.get("/v1/events", params={"person_id": pid}, headers=h["operator"]).json()["events"] == []
+
+
+def test_event_stream_and_snapshots_over_http(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    from PIL import Image
+
+    from facegate.events.snapshots import SnapshotStore
+    from facegate.events.store import EventStore
+
+    client, h, gallery = api
+    got: list[str] = []
+
+    def listen() -> None:
+        with client.stream("GET", "/v1/events/stream?limit=1&kind=unknown", headers=h["operator"]) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            got.extend(r.iter_lines())
+
+    t = threading.Thread(target=listen)
+    t.start()
+    time.sleep(0.5)
+    client.post("/v1/events", json={"camera": "gate", "kind": "note"}, headers=h["admin"])  # filtered out
+    r = client.post("/v1/events", json={"camera": "gate", "kind": "unknown"}, headers=h["admin"])
+    t.join(10)
+    assert not t.is_alive()
+    eid = r.json()["id"]
+    assert f"id: {eid}" in got and "event: unknown" in got
+    data = json.loads(next(line for line in got if line.startswith("data: "))[6:])
+    assert data["kind"] == "unknown" and data["camera"] == "gate"
+    assert client.get("/v1/events/stream", headers=h["device"]).status_code == 403
+
+    # A decision's snapshot: decrypted for operators, 404 once it is gone, audited.
+    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    rel = snaps.save(Image.new("RGB", (64, 48), (200, 10, 10)))
+    event = EventStore(gallery.store).add("gate", "unknown", None, {"door": "front"}, snapshot=rel)
+    r = client.get(f"/v1/events/{event.id}/snapshot", headers=h["operator"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+    assert client.get(f"/v1/events/{event.id}/snapshot", headers=h["device"]).status_code == 403
+    assert client.get(f"/v1/events/{eid}/snapshot", headers=h["operator"]).status_code == 404
+    snaps.delete(rel)
+    r = client.get(f"/v1/events/{event.id}/snapshot", headers=h["operator"])
+    assert r.status_code == 404 and r.json()["code"] == "snapshot_not_found"
+    assert [e.action for e in gallery.audit.entries(10)][:1] == ["snapshot_read"]
+    assert client.get("/v1/cameras", headers=h["operator"]).json() == {"cameras": []}

@@ -35,7 +35,9 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, engine):  # type: ignor
 def test_no_request_is_a_server_error(api_schema) -> None:  # type: ignore[no-untyped-def]
     # Driven by hand rather than by schemathesis's pytest plugin, which does not support this
     # pytest version: every operation, 25 generated requests each, as each role.
+    # The event stream stays open until events arrive: it has its own test in test_api.py.
     operations = [r.ok() for r in api_schema.get_all_operations()]
+    operations = [op for op in operations if not op.path.endswith("/stream")]
     assert len(operations) >= 15
     failures: list[str] = []
     calls: list[int] = []

@@ -224,3 +224,30 @@ def test_keys_are_shown_once_and_stored_as_hashes(cli: Cli) -> None:
     assert cli("keys", "revoke", created["id"]).returncode == ExitCode.USAGE  # no terminal, no --yes
     assert cli.json("keys", "revoke", created["id"], "--yes")["revoked_at"] is not None
     assert cli.json("keys", "revoke", "nope", "--yes", code=ExitCode.NOT_FOUND)["error"] == "key_not_found"
+
+
+def test_watch_prints_decisions_and_writes_an_annotated_video(cli: Cli, tmp_path: Path) -> None:
+    import av
+
+    from tests.conftest import LIN
+
+    hamilton = Path(__file__).resolve().parents[1] / "data" / "videos" / "hamilton_clip.mp4"
+    cli.json("enroll", "Lin-Manuel Miranda", LIN, *CONSENT)
+    out = tmp_path / "annotated.mp4"
+    r = cli("watch", hamilton, "--annotate", out, "--fps", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    decisions, summary = lines[:-1], lines[-1]["summary"]
+    assert [d["kind"] for d in decisions if d["kind"] == "granted"] == ["granted"]
+    assert next(d for d in decisions if d["kind"] == "granted")["name"] == "Lin-Manuel Miranda"
+    assert summary["frames_processed"] == 46 and summary["decisions"]["granted"] == 1
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 46
+    # Stored like any camera's events, and the decision is on the audit trail.
+    with sqlite3.connect(cli.data_dir / "facegate.db") as c:
+        kinds = [k for (k,) in c.execute("SELECT kind FROM events ORDER BY id")]
+    assert [k for k in kinds if k != "camera_state"] == [d["kind"] for d in decisions]
+    assert kinds.count("camera_state") == 3  # connecting, streaming, ended
+    assert cli("watch", tmp_path / "nope.mp4").returncode == int(ExitCode.BAD_INPUT)
+    r = cli("watch", hamilton, "--door", "nowhere")
+    assert r.returncode == int(ExitCode.USAGE) and "no door named" in r.stderr

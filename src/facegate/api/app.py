@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from limits import parse as parse_limit
@@ -524,7 +524,8 @@ def create_app(
 
     @app.get("/v1/events/{event_id}/snapshot", tags=["events"], response_class=Response)
     async def event_snapshot(
-        event_id: int, key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))]
+        event_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
     ) -> Response:
         """The (redacted) snapshot of a decision moment, as JPEG, while retention keeps it."""
         store: EventStore = state["events"]
