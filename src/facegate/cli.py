@@ -506,25 +506,273 @@ def people_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete a person with every template, face chip and consent record."""
+    """Erase a person: templates, face images, consent records, events, snapshots; then check.
+
+    Prints the erasure receipt (what was removed, what the checks found), which is also kept in
+    the audit trail without personal data.
+    """
+    from facegate.privacy.erasure import erase
+
     with handled(as_json), open_gallery() as gallery:
         p = gallery.person(person_id)
-        if not yes:
-            if not sys.stdin.isatty():
-                raise ConfigError("deleting needs confirmation: run in a terminal or pass --yes")
-            typer.confirm(f"Delete {p.name} ({p.id}) and all {p.templates} template(s)?", abort=True)
-        d = gallery.delete(person_id, actor=actor())
-        payload = {
-            "deleted": d.person_id,
-            "templates": d.templates,
-            "consent_records": d.consent_records,
-        }
+        confirm(
+            yes, f"Erase {p.name} ({p.id}), their {p.templates} template(s) and everything derived from them?"
+        )
+        receipt = erase(gallery, person_id, actor=actor())
+        payload = {"deleted": person_id, **receipt.removed, "receipt": receipt.to_dict()}
+
+        def human() -> None:
+            removed = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in receipt.removed.items())
+            out.print(f"erased {p.name} ({person_id}): {removed}", highlight=False)
+            state = (
+                "[green]no trace found[/green]"
+                if receipt.clean
+                else f"[red]traces left: {receipt.checks}[/red]"
+            )
+            out.print(f"checks: {state}; {receipt.reclaimed}")
+            out.print(f"receipt {receipt.digest} (audit subject {receipt.subject})", highlight=False)
+
+        emit(as_json, payload, human)
+        if not receipt.clean:
+            raise typer.Exit(int(ExitCode.ERROR))
+
+
+@people_app.command("export")
+def people_export(
+    person_id: Annotated[str, typer.Argument()],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Zip to write (default: ./facegate-<id>.zip).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Subject access: a zip of everything held about the person, with a README."""
+    from facegate.privacy.export import export_subject
+
+    with handled(as_json), open_gallery() as gallery:
+        target = out_file or Path(f"facegate-{person_id}.zip")
+        counts = export_subject(gallery, person_id, target, actor=actor())
         emit(
             as_json,
-            payload,
+            {"file": str(target), **counts},
+            lambda: out.print(f"wrote {target}: " + ", ".join(f"{v} {k}" for k, v in counts.items())),
+        )
+
+
+def confirm(yes: bool, question: str) -> None:
+    """Destructive commands ask, unless --yes; without a terminal they refuse rather than guess."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError("this needs confirmation: run it in a terminal or pass --yes")
+    typer.confirm(question, abort=True)
+
+
+consent_app = typer.Typer(help="Consent records: list, withdraw, renew.", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("list")
+def consent_list(
+    person_id: Annotated[str | None, typer.Argument(help="One person (default: everyone).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Consent records and whether each is in force now."""
+    with handled(as_json), open_gallery() as gallery:
+        people = [gallery.person(person_id)] if person_id else gallery.people()
+        now = datetime.now(UTC)
+        rows = []
+        for p in people:
+            for c in gallery.consents(p.id):
+                state = (
+                    "withdrawn"
+                    if c.withdrawn_at and c.withdrawn_at <= now
+                    else ("in force" if c.valid_at(now) else "expired")
+                )
+                rows.append({"person_id": p.id, "name": p.name, "id": c.id, "state": state, **c.to_dict()})
+
+        def human() -> None:
+            t = Table("person", "record", "purpose", "scope", "given", "expires", "state")
+            for r in rows:
+                colour = {"in force": "green", "expired": "red", "withdrawn": "yellow"}[str(r["state"])]
+                t.add_row(
+                    f"{r['name']} ({r['person_id']})",
+                    str(r["id"]),
+                    str(r["purpose"]),
+                    ", ".join(r["scope"]),  # type: ignore[arg-type]
+                    str(r["given_at"])[:10],
+                    str(r["expires_at"])[:10],
+                    f"[{colour}]{r['state']}[/{colour}]",
+                )
+            out.print(t)
+
+        emit(as_json, {"consents": rows}, human)
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    person_id: Annotated[str, typer.Argument()],
+    record: Annotated[
+        int | None, typer.Option("--record", help="One consent record (default: all in force).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Withdraw consent: the person stops matching at once; templates go after the grace period."""
+    with handled(as_json), open_gallery() as gallery:
+        p = gallery.person(person_id)
+        confirm(yes, f"Withdraw consent for {p.name} ({p.id})? They stop being recognised at once.")
+        withdrawn = gallery.withdraw_consent(person_id, record, actor=actor())
+        grace = gallery.settings.privacy.consent_grace_days
+        emit(
+            as_json,
+            {"person_id": person_id, "withdrawn": withdrawn, "templates_destroyed_after_days": grace},
             lambda: out.print(
-                f"deleted {p.name} ({d.person_id}): {d.templates} template(s), "
-                f"{d.consent_records} consent record(s)"
+                f"withdrew {len(withdrawn)} consent record(s) of {p.name}; no longer recognised; "
+                f"templates destroyed by the purge after {grace:g} days (or now: facegate people delete)"
+            ),
+        )
+
+
+@consent_app.command("renew")
+def consent_renew(
+    person_id: Annotated[str, typer.Argument()],
+    expires: Annotated[str, typer.Option("--expires", help="Date, datetime or duration (365d, 2y).")],
+    purpose: Annotated[str | None, typer.Option("--purpose", help="Default: the latest record's.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="door:<name>, identify, verify (repeat); default: the latest record's."),
+    ] = None,
+    recorded_by: Annotated[str | None, typer.Option("--by", help="Who recorded it (default: you).")] = None,
+    evidence: Annotated[str | None, typer.Option("--evidence", help="Reference of the signed form.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a renewed consent (a new record from now; the old ones stay as history)."""
+    with handled(as_json), open_gallery() as gallery:
+        p = gallery.person(person_id)
+        last = p.consent
+        if purpose is None and last is None:
+            raise ConfigError("this person has no consent record to renew: give --purpose")
+        consent = Consent(
+            purpose=purpose or (last.purpose if last else ""),
+            expires_at=parse_when(expires),
+            recorded_by=recorded_by or getpass.getuser(),
+            evidence_ref=evidence,
+            scope=tuple(scope) if scope else (last.scope if last else ("*",)),
+        )
+        person = gallery.add_consent(person_id, consent, actor=actor())
+        emit(
+            as_json,
+            person.to_dict(),
+            lambda: out.print(f"renewed consent of {p.name} until {consent.expires_at:%Y-%m-%d}"),
+        )
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be removed.")] = False,
+    now: Annotated[bool, typer.Option("--now", help="Remove it now (asks unless --yes).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the retention policy: expired events, snapshots, audit entries, lapsed people."""
+    from facegate.privacy.retention import purge as run_purge
+
+    with handled(as_json), open_gallery() as gallery:
+        if dry_run == now:
+            raise ConfigError("say --dry-run (count only) or --now (remove)")
+        if now:
+            preview = run_purge(gallery, gallery.settings.privacy, dry_run=True)
+            if preview.total:
+                confirm(yes, f"Remove {preview.total} item(s) past their retention period?")
+        report = run_purge(gallery, gallery.settings.privacy, dry_run=dry_run, actor=actor())
+        verb = "would remove" if dry_run else "removed"
+        emit(
+            as_json,
+            report.to_dict(),
+            lambda: out.print(
+                f"{verb}: {report.events} event(s), {report.snapshots} snapshot(s), "
+                f"{report.unknown_snapshots} unknown-visitor snapshot(s), "
+                f"{report.audit_entries} audit entr(ies), "
+                f"{report.people} person(s) whose consent lapsed or who were inactive too long"
+            ),
+        )
+
+
+privacy_app = typer.Typer(help="What facegate keeps and for how long.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("policy")
+def privacy_policy(as_json: JsonOpt = False) -> None:
+    """The retention schedule in force, ready to publish."""
+    from facegate.privacy.retention import schedule
+
+    with handled(as_json):
+        rules = schedule(load_settings().privacy)
+
+        def human() -> None:
+            out.print("[bold]facegate retention schedule[/bold]")
+            for r in rules:
+                out.print(
+                    f"\n[bold]{r.data}[/bold]\n  where: {r.where}\n  kept: {r.kept}\n  why: {r.why}",
+                    highlight=False,
+                )
+            out.print(
+                "\nNever kept: templates of people who did not enrol, movement histories, inferred "
+                "attributes (race, ethnicity, religion, emotion)."
+            )
+
+        emit(as_json, {"retention": [r.to_dict() for r in rules]}, human)
+
+
+@app.command()
+def redact(
+    source: Annotated[Path, typer.Argument(help="A photo or a video.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the redacted copy.")],
+    keep: Annotated[
+        str | None, typer.Option("--keep", help="Leave this enrolled person's face visible (person id).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Blur every face (or every face but one enrolled person's) in a photo or video."""
+    from facegate.privacy.redaction import Keep, Redactor
+    from facegate.vision.types import Face
+
+    with handled(as_json):
+        settings = load_settings()
+        video = source.suffix.lower() in {".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif"}
+        gallery = Gallery.open(settings) if keep else None
+        try:
+            keep_fn: Keep | None = None
+            if gallery is not None and keep is not None:
+                gallery.person(keep)
+
+                def keep_fn(faces: list[Face]) -> list[bool]:
+                    found = gallery.identify_faces(faces, actor=actor())
+                    return [f.result.person is not None and f.result.person.person_id == keep for f in found]
+
+            from facegate.vision.engine import FaceEngine
+
+            engine = gallery.engine if gallery is not None else FaceEngine(settings)
+            r = Redactor(engine)
+            if video:
+                with _progress() as bar:
+                    task = bar.add_task("redacting frames", total=None)
+                    stats = r.video(source, out_file, keep_fn, progress=lambda n: bar.advance(task, n))
+            else:
+                from facegate.vision.annotate import save_annotated
+
+                result = r.image(engine.load(source), keep_fn)
+                save_annotated(result.image, out_file)
+                stats = {"frames": 1, "faces_blurred": result.blurred, "faces_kept": result.kept}
+        finally:
+            if gallery is not None:
+                gallery.close()
+        emit(
+            as_json,
+            {"file": str(out_file), **stats},
+            lambda: out.print(
+                f"wrote {out_file}: {stats['faces_blurred']} face(s) blurred, {stats['faces_kept']} kept"
             ),
         )
 
@@ -727,6 +975,63 @@ def keys_list(as_json: JsonOpt = False) -> None:
         emit(as_json, {"keys": [k.to_dict() for k in keys]}, human)
 
 
+@keys_app.command("rotate-data-key")
+def keys_rotate_data_key(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-encrypt every template, face image and snapshot, and re-key the audit chain, under a
+    new data key in one transaction. The old key stops working."""
+    import base64
+    import os
+    import secrets
+
+    from facegate.gallery.rotation import rotate_data_key
+
+    with handled(as_json):
+        settings = load_settings()
+        from_env = settings.secret_key is not None
+        with Gallery.open(settings) as gallery:
+            confirm(yes, "Re-encrypt everything under a new data key? The old key will no longer work.")
+            new_secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            pending = settings.key_file.with_name(settings.key_file.name + ".new")
+            if not from_env:
+                # Written (and synced) before the data changes: a crash can lose the swap, not the key.
+                pending.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(new_secret + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            try:
+                result = rotate_data_key(gallery, new_secret, actor=actor())
+            except BaseException:
+                pending.unlink(missing_ok=True)
+                raise
+            if not from_env:
+                os.replace(pending, settings.key_file)
+        payload = {
+            **result.to_dict(),
+            "key_file": None if from_env else str(settings.key_file),
+            "new_secret_key": new_secret if from_env else None,
+        }
+
+        def human() -> None:
+            out.print(
+                f"re-encrypted {result.templates} template(s), {result.face_images} face image(s), "
+                f"{result.snapshots} snapshot(s); re-keyed {result.audit_entries} audit entr(ies)"
+            )
+            if from_env:
+                err.print(
+                    "[bold]The key came from FACEGATE_SECRET_KEY. Set it to this new key before the next "
+                    f"start (shown only now):[/bold]\n{new_secret}"
+                )
+            else:
+                out.print(f"new key in {settings.key_file}; the old key no longer opens this gallery")
+
+        emit(as_json, payload, human)
+
+
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[str, typer.Argument()],
@@ -767,7 +1072,7 @@ def serve(
             err.print(
                 f"[bold]No API key existed: created an admin key. It is shown only now:[/bold]\n{token}"
             )
-        uvicorn.run(create_app(settings, gallery, cameras=True), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, gallery, background=True), host=host, port=port, log_level="info")
         gallery.close()
 
 

@@ -252,6 +252,28 @@ class EventSettings(BaseModel):
     )
 
 
+class PrivacySettings(BaseModel):
+    """Retention: how long each kind of data is kept (see `facegate privacy policy`)."""
+
+    consent_grace_days: float = Field(
+        30,
+        ge=0,
+        le=1095,
+        description="Templates are destroyed this long after consent expires or is withdrawn",
+    )
+    max_inactive_days: float = Field(
+        1095,
+        gt=0,
+        le=1095,
+        description="...or this long after the person was last recognised (BIPA: 3 years)",
+    )
+    event_days: float = Field(30, gt=0, description="Door decision and camera events")
+    snapshot_days: float = Field(7, gt=0, description="Snapshots of decisions about enrolled people")
+    unknown_snapshot_days: float = Field(1, gt=0, description="Snapshots of unknown visitors")
+    audit_days: float = Field(730, gt=0, description="Audit trail entries and erasure receipts")
+    purge_interval_s: float = Field(3600, gt=0, description="How often `serve` enforces the policy")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FACEGATE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -276,6 +298,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     events: EventSettings = EventSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _names(self) -> Settings:

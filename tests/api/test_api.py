@@ -70,9 +70,12 @@ def test_enrol_identify_delete_over_http(api) -> None:  # type: ignore[no-untype
     assert r.status_code == 200 and r.json()["same_person"]
     r = client.delete(f"/v1/people/{pid}", headers=h["admin"])
     assert r.status_code == 200 and r.json()["templates"] == 1
+    receipt = r.json()["receipt"]
+    assert receipt["clean"] and receipt["removed"]["templates"] == 1 and len(receipt["digest"]) == 64
     assert client.get(f"/v1/people/{pid}", headers=h["admin"]).status_code == 404
     audit = client.get("/v1/audit", headers=h["auditor"]).json()["entries"]
-    assert [e["action"] for e in audit][:4] == ["delete_person", "verify_person", "identify", "enrol"]
+    assert [e["action"] for e in audit][:4] == ["erasure", "verify_person", "identify", "enrol"]
+    assert audit[0]["details"]["digest"] == receipt["digest"] and pid not in str(audit)
     assert client.get("/v1/audit/verify", headers=h["auditor"]).json()["ok"]
 
 
@@ -84,6 +87,7 @@ MATRIX = [
     ("GET", "/v1/events", {"admin", "operator"}),
     ("GET", "/v1/audit/verify", {"auditor"}),
     ("GET", "/metrics", {"admin", "operator", "auditor"}),
+    ("POST", "/v1/privacy/purge", {"admin"}),
 ]
 
 
@@ -344,3 +348,43 @@ def test_event_stream_and_snapshots_over_http(api, tmp_path: Path) -> None:  # t
     assert r.status_code == 404 and r.json()["code"] == "snapshot_not_found"
     assert [e.action for e in gallery.audit.entries(10)][:1] == ["snapshot_read"]
     assert client.get("/v1/cameras", headers=h["operator"]).json() == {"cameras": []}
+
+
+def test_consent_withdrawal_export_and_retention_over_http(api) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import zipfile
+
+    client, h, _ = api
+    body = person_body("Barack Obama", OBAMA)
+    body["consent"]["scope"] = ["door:front", "identify"]  # type: ignore[index]
+    pid = client.post("/v1/people", json=body, headers=h["admin"]).json()["person"]["id"]
+    records = client.get(f"/v1/people/{pid}/consents", headers=h["admin"]).json()["consents"]
+    assert records[0]["scope"] == ["door:front", "identify"]
+    r = client.post("/v1/identify/base64", json={"image_base64": b64(OBAMA)}, headers=h["device"])
+    assert r.json()["faces"][0]["person"]["person_id"] == pid
+    # Verification is not in this consent's scope: refused, not silently done.
+    r = client.post("/v1/verify", json={"image_base64": b64(OBAMA), "person_id": pid}, headers=h["operator"])
+    assert r.status_code == 422 and r.json()["code"] == "consent_missing"
+    r = client.post(f"/v1/people/{pid}/consents/{records[0]['id']}/withdraw", headers=h["admin"])
+    assert r.status_code == 200 and r.json()["withdrawn"] == [records[0]["id"]]
+    assert r.json()["person"]["consent"]["valid"] is False
+    r = client.post("/v1/identify/base64", json={"image_base64": b64(OBAMA)}, headers=h["device"])
+    assert r.json()["faces"][0]["person"] is None
+    assert (
+        client.post(f"/v1/people/{pid}/consents/{records[0]['id']}/withdraw", headers=h["admin"]).status_code
+        == 404
+    )
+    # Subject access: a zip with a README, for admins only.
+    r = client.get(f"/v1/people/{pid}/export", headers=h["admin"])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert {"README.txt", "person.json", "consents.json", "templates.json", "audit.json"} <= set(
+            z.namelist()
+        )
+        assert json.loads(z.read("person.json"))["id"] == pid
+    assert client.get(f"/v1/people/{pid}/export", headers=h["operator"]).status_code == 403
+    # The retention schedule is public; the purge is an admin's, and a dry run by default.
+    policy = client.get("/v1/privacy/policy").json()["retention"]
+    assert any("unknown visitors" in r["data"] for r in policy)
+    r = client.post("/v1/privacy/purge", headers=h["admin"])
+    assert r.status_code == 200 and r.json()["dry_run"] is True and r.json()["people"] == 0

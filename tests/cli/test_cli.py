@@ -251,3 +251,46 @@ def test_watch_prints_decisions_and_writes_an_annotated_video(cli: Cli, tmp_path
     assert cli("watch", tmp_path / "nope.mp4").returncode == int(ExitCode.BAD_INPUT)
     r = cli("watch", hamilton, "--door", "nowhere")
     assert r.returncode == int(ExitCode.USAGE) and "no door named" in r.stderr
+
+
+def test_privacy_commands(cli: Cli, tmp_path: Path) -> None:
+    import zipfile
+
+    pid = cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)["person"]["id"]
+    cli.json("enroll", "Joe Biden", BIDEN, *CONSENT)
+    rows = cli.json("consent", "list", pid)["consents"]
+    assert [r["state"] for r in rows] == ["in force"] and rows[0]["scope"] == ["*"]
+    # Destructive without --yes and without a terminal: refused, nothing changed.
+    r = cli("consent", "withdraw", pid)
+    assert r.returncode == int(ExitCode.USAGE) and "--yes" in r.stderr
+    assert cli.json("consent", "withdraw", pid, "--yes")["withdrawn"] == [rows[0]["id"]]
+    assert cli.json("identify", OBAMA, code=int(ExitCode.UNKNOWN))["results"][0]["faces"][0]["person"] is None
+    renewed = cli.json("consent", "renew", pid, "--expires", "90d", "--scope", "door:front")
+    assert renewed["consent"]["valid"] and renewed["consent"]["scope"] == ["door:front"]
+    states = [r["state"] for r in cli.json("consent", "list", pid)["consents"]]
+    assert states == ["withdrawn", "in force"]
+    # Retention: the published schedule, a dry run, a real run.
+    policy = cli.json("privacy", "policy")["retention"]
+    assert len(policy) >= 6 and all({"data", "where", "kept", "why"} <= set(p) for p in policy)
+    assert cli.json("purge", "--dry-run")["dry_run"] is True
+    assert cli.json("purge", "--now", "--yes")["people"] == 0
+    # Subject access.
+    exported = cli.json("people", "export", pid, "--out", tmp_path / "obama.zip")
+    assert exported["templates"] == 1 and exported["consents"] == 2
+    with zipfile.ZipFile(tmp_path / "obama.zip") as z:
+        assert json.loads(z.read("person.json"))["name"] == "Barack Obama"
+    # Redaction of a photo: every face blurred.
+    red = cli.json("redact", PROBES / "obama_and_biden.jpg", "--out", tmp_path / "red.jpg")
+    assert red["faces_blurred"] >= 2 and red["faces_kept"] == 0
+    assert cli.json("detect", tmp_path / "red.jpg", code=int(ExitCode.NO_FACE))["faces"] == []
+    # Key rotation with the key in FACEGATE_SECRET_KEY: the new key is shown once; the old one fails.
+    rotated = cli.json("keys", "rotate-data-key", "--yes")
+    assert rotated["templates"] == 2 and rotated["new_secret_key"]
+    r = cli("people", "list", "--json")
+    assert r.returncode == int(ExitCode.SECURITY)
+    cli.env["FACEGATE_SECRET_KEY"] = rotated["new_secret_key"]
+    assert len(cli.json("people", "list")["people"]) == 2
+    # Erasure with its receipt.
+    gone = cli.json("people", "delete", pid, "--yes")
+    assert gone["receipt"]["clean"] and gone["templates"] == 1
+    assert cli.json("audit", "verify")["ok"]

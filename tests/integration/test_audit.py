@@ -28,17 +28,26 @@ def test_actions_are_recorded_without_biometric_data(gallery: Gallery) -> None:
         ("bank-teller", "verify_person"),
         ("admin", "delete_person"),
     ]
-    assert entries[0].target == pid and entries[0].results == 1
+    # People are named by a keyed pseudonym, never by id or name: after an erasure nothing in
+    # the trail leads back to them, yet their entries can still be found while they exist.
+    alias = gallery.audit.pseudonym(pid)
+    assert alias.startswith("p:") and pid not in alias
+    assert entries[0].target == alias and entries[0].results == 1
     assert (
         entries[1].details["faces"] == 3
-        and entries[1].details["matched"] == [pid]
+        and entries[1].details["people"] == [alias]
         and entries[1].results == 1
     )
+    assert [e.action for e in gallery.audit.entries(person=pid)] == [
+        "delete_person",
+        "verify_person",
+        "enrol",
+    ]
     assert entries[2].details == {"same_person": True}
     assert entries[3].details == {"templates": 1, "consent_records": 1, "events": 0}
     with gallery.store.engine.connect() as c:
         raw = " ".join(str(v) for row in c.execute(text("SELECT * FROM audit_log")) for v in row)
-    assert "Barack" not in raw  # names are not needed to account for an action
+    assert "Barack" not in raw and pid not in raw  # neither names nor ids are needed to account
     for e in entries:
         assert len(json.dumps(e.details)) < 200  # counts and ids, never vectors or pixels
     assert gallery.audit.verify().ok

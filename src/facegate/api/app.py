@@ -130,9 +130,16 @@ class ConsentIn(BaseModel):
     given_at: Annotated[datetime | None, AfterValidator(_storable)] = None
     recorded_by: Text = Field(min_length=1, max_length=200)
     evidence_ref: Text | None = Field(None, max_length=2000)
+    scope: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=50,
+        description='Uses it covers: "door:<name>", "identify", "verify", or "*"',
+    )
 
     def to_consent(self) -> Consent:
         return Consent(
+            scope=tuple(self.scope),
             purpose=self.purpose,
             expires_at=self.expires_at,
             recorded_by=self.recorded_by,
@@ -201,9 +208,10 @@ def _decode_b64(data: str) -> bytes:
 
 
 def create_app(
-    settings: Settings | None = None, gallery: Gallery | None = None, *, cameras: bool = False
+    settings: Settings | None = None, gallery: Gallery | None = None, *, background: bool = False
 ) -> FastAPI:
-    """The REST app; with `cameras`, the configured cameras run beside it (`facegate serve`)."""
+    """The REST app; with `background` (`facegate serve`), the configured cameras and the
+    retention purge run beside it."""
     settings = settings or load_settings()
     hub = SseHub()
     limiter = anyio.CapacityLimiter(available_cores())
@@ -217,7 +225,13 @@ def create_app(
         g = gallery if gallery is not None else Gallery.open(settings)
         state["gallery"], state["keys"], state["events"] = g, KeyStore(g.store), EventStore(g.store)
         live = None
-        if cameras and settings.cameras:
+        purger = None
+        if background:
+            from facegate.privacy.retention import PurgeScheduler
+
+            purger = PurgeScheduler(g, settings.privacy)
+            purger.start()
+        if background and settings.cameras:
             from facegate.video.service import LiveService
 
             live = LiveService(g, registry=metrics.registry, sse=hub)
@@ -228,6 +242,8 @@ def create_app(
         finally:
             if live is not None:
                 await anyio.to_thread.run_sync(live.stop)
+            if purger is not None:
+                await anyio.to_thread.run_sync(purger.stop)
             if gallery is None:
                 g.close()
 
@@ -368,7 +384,7 @@ def create_app(
     async def list_consents(person_id: str, key: Admin) -> dict[str, Any]:
         await work(g().person, person_id)
         records = await work(g().store.consents, person_id)
-        return {"consents": [c.to_dict() for c in records]}
+        return {"consents": [{"id": c.id, **c.to_dict()} for c in records]}
 
     @app.post("/v1/people/{person_id}/consents", status_code=201, tags=["consent"])
     async def add_consent(person_id: str, body: ConsentIn, key: Admin) -> dict[str, Any]:
@@ -398,15 +414,60 @@ def create_app(
         )
         return dict(result.to_dict())
 
+    @app.post("/v1/people/{person_id}/consents/{consent_id}/withdraw", tags=["consent"])
+    async def withdraw_consent(
+        person_id: str, consent_id: Annotated[int, Path(ge=1, le=2**31 - 1)], key: Admin
+    ) -> dict[str, Any]:
+        """The person stops matching at once; the purge destroys their templates after the grace period."""
+        withdrawn = await work(lambda: g().withdraw_consent(person_id, consent_id, actor=f"key:{key.id}"))
+        return {"withdrawn": withdrawn, "person": (await work(g().person, person_id)).to_dict()}
+
     @app.delete("/v1/people/{person_id}", tags=["people"])
     async def delete_person(person_id: str, key: Admin) -> dict[str, Any]:
-        d = await work(lambda: g().delete(person_id, actor=f"key:{key.id}"))
-        return {
-            "deleted": d.person_id,
-            "templates": d.templates,
-            "consent_records": d.consent_records,
-            "events": d.events,
-        }
+        """Erase the person and everything derived from them; answers with the erasure receipt."""
+        from facegate.privacy.erasure import erase
+
+        receipt = await work(lambda: erase(g(), person_id, actor=f"key:{key.id}"))
+        return {"deleted": person_id, **receipt.removed, "receipt": receipt.to_dict()}
+
+    @app.get("/v1/people/{person_id}/export", tags=["people"], response_class=Response)
+    async def export_person(person_id: str, key: Admin) -> Response:
+        """Subject access: a zip of everything held about the person, with a README."""
+        import tempfile
+        from pathlib import Path as FsPath
+
+        from facegate.privacy.export import export_subject
+
+        def build() -> bytes:
+            with tempfile.TemporaryDirectory() as d:
+                out = FsPath(d) / "export.zip"
+                export_subject(g(), person_id, out, actor=f"key:{key.id}")
+                return out.read_bytes()
+
+        data = await work(build)
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={
+                "content-disposition": f'attachment; filename="facegate-{person_id}.zip"',
+                "cache-control": "private, no-store",
+            },
+        )
+
+    @app.get("/v1/privacy/policy", tags=["privacy"])
+    async def privacy_policy() -> dict[str, Any]:
+        """The retention schedule in force (public: it is what the operator publishes)."""
+        from facegate.privacy.retention import schedule
+
+        return {"retention": [r.to_dict() for r in schedule(settings.privacy)]}
+
+    @app.post("/v1/privacy/purge", tags=["privacy"])
+    async def privacy_purge(key: Admin, dry_run: bool = True) -> dict[str, Any]:
+        """Apply the retention policy now (or, by default, only count what it would remove)."""
+        from facegate.privacy.retention import purge
+
+        report = await work(lambda: purge(g(), settings.privacy, dry_run=dry_run, actor=f"key:{key.id}"))
+        return dict(report.to_dict())
 
     async def _identify(data: bytes, key: ApiKey) -> dict[str, Any]:
         faces = await read(lambda: g().identify(data, actor=f"key:{key.id}"))
@@ -471,7 +532,7 @@ def create_app(
         )
         await work(
             lambda: g().audit.record(
-                f"key:{key.id}", "events_read", person_id, {"camera": camera}, len(found)
+                f"key:{key.id}", "events_read", None, {"camera": camera}, len(found), person=person_id
             )
         )
         return {"events": [e.to_dict() for e in found]}
@@ -536,7 +597,9 @@ def create_app(
         rel = event.snapshot
         data = await work(snaps.load, rel)
         await work(
-            lambda: g().audit.record(f"key:{key.id}", "snapshot_read", event.person_id, {"event": event_id})
+            lambda: g().audit.record(
+                f"key:{key.id}", "snapshot_read", None, {"event": event_id}, person=event.person_id
+            )
         )
         return Response(data, media_type="image/jpeg", headers={"cache-control": "private, no-store"})
 

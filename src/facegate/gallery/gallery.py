@@ -23,7 +23,16 @@ from facegate.errors import (
 )
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.index import VectorIndex, make_index
-from facegate.gallery.people import Consent, Deletion, NewTemplate, Person, TemplateInfo, consent_in_force
+from facegate.gallery.people import (
+    Consent,
+    ConsentRecord,
+    ConsentWindow,
+    Deletion,
+    NewTemplate,
+    Person,
+    TemplateInfo,
+    consent_in_force,
+)
 from facegate.gallery.store import SqlStore
 from facegate.match import (
     Calibration,
@@ -34,7 +43,7 @@ from facegate.match import (
     decide,
     verify,
 )
-from facegate.privacy.audit import AuditLog
+from facegate.privacy.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
 from facegate.vision.engine import FaceEngine
@@ -133,9 +142,9 @@ class Gallery:
         self._owner: dict[int, str] = {}
         self._held: Counter[str] = Counter()  # templates per person in the index
         self._names: dict[str, str] = {}
-        self._consent: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
+        self._consent: dict[str, list[ConsentWindow]] = {}
         self.index: VectorIndex = make_index(128)
-        self.audit = AuditLog(store, cipher.derive("facegate audit chain v1"))
+        self.audit = AuditLog(store, cipher.derive(AUDIT_KEY_PURPOSE), cipher.derive(PSEUDONYM_KEY_PURPOSE))
         self._foreign_spaces: dict[str, int] = {}
 
     # --- opening -----------------------------------------------------------------------------
@@ -237,9 +246,12 @@ class Gallery:
         self._names = {p.id: p.name for p in self.store.people()}
         self._consent = self.store.consent_windows()
 
-    def consent_valid(self, person_id: str, when: datetime | None = None) -> bool:
+    def consent_valid(self, person_id: str, when: datetime | None = None, use: str | None = None) -> bool:
+        """Whether a consent in force covers `when` and `use` ("door:<name>", "identify", "verify")."""
         when = when or datetime.now(UTC)
-        return any(consent_in_force(*window, when) for window in self._consent.get(person_id, []))
+        return any(
+            consent_in_force(g, e, w, when, scope, use) for g, e, w, scope in self._consent.get(person_id, [])
+        )
 
     # --- enrolment ---------------------------------------------------------------------------
 
@@ -301,13 +313,14 @@ class Gallery:
         self.audit.record(
             actor,
             "enrol",
-            result.person.id,
+            None,
             {
                 "templates": len(result.template_ids),
                 "refused": len(refused),
                 "consent_recorded": consent is not None,
             },
             len(result.template_ids),
+            person=result.person.id,
         )
         return result
 
@@ -368,7 +381,7 @@ class Gallery:
             self.store.update_person(person_id, name, external_id)
             self._refresh_people()
         changed = [f for f, v in (("name", name), ("external_id", external_id)) if v is not None]
-        self.audit.record(actor, "update_person", person_id, {"changed": changed})
+        self.audit.record(actor, "update_person", None, {"changed": changed}, person=person_id)
         return self.store.person(person_id)
 
     def add_consent(self, person_id: str, consent: Consent, actor: str = "library") -> Person:
@@ -377,8 +390,32 @@ class Gallery:
         with self._lock:
             self.store.add_consent(person_id, consent)
             self._refresh_people()
-        self.audit.record(actor, "add_consent", person_id, {"expires_at": consent.expires_at.isoformat()})
+        self.audit.record(
+            actor,
+            "add_consent",
+            None,
+            {"expires_at": consent.expires_at.isoformat(), "scope": list(consent.scope)},
+            person=person_id,
+        )
         return self.store.person(person_id)
+
+    def consents(self, person_id: str) -> list[ConsentRecord]:
+        self.store.person(person_id)  # PersonNotFound if absent
+        return self.store.consents(person_id)
+
+    def withdraw_consent(
+        self, person_id: str, consent_id: int | None = None, *, actor: str = "library"
+    ) -> list[int]:
+        """Withdraw one consent record (or all in force): the person stops matching at once.
+
+        Their templates are destroyed by the retention purge after `privacy.consent_grace_days`.
+        """
+        now = datetime.now(UTC)
+        with self._lock:
+            withdrawn = self.store.withdraw_consent(person_id, consent_id, now)
+            self._refresh_people()
+        self.audit.record(actor, "withdraw_consent", None, {"consent_records": withdrawn}, person=person_id)
+        return withdrawn
 
     def face_chip(self, template_id: int) -> np.ndarray | None:
         pid, ct = self.store.chip(template_id)
@@ -387,8 +424,12 @@ class Gallery:
         data = self.cipher.decrypt(ct, f"{pid}:{template_id}:chip")
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
-    def delete(self, person_id: str, actor: str = "library") -> Deletion:
-        """Delete a person with every template, chip and consent record; drop them from the index."""
+    def delete(self, person_id: str, actor: str = "library", *, audit: bool = True) -> Deletion:
+        """Delete a person with every template, chip and consent record; drop them from the index.
+
+        This is the database step; `facegate.privacy.erasure.erase` adds snapshots, the wiping of
+        freed pages, the trace checks and the receipt (what the CLI and the API use).
+        """
         with self._lock:
             deletion = self.store.delete_person(person_id)
             self.index.remove(np.array(deletion.template_ids, np.int64))
@@ -396,17 +437,19 @@ class Gallery:
                 self._owner.pop(tid, None)
             self._held.pop(person_id, None)
             self._refresh_people()
-        self.audit.record(
-            actor,
-            "delete_person",
-            person_id,
-            {
-                "templates": deletion.templates,
-                "consent_records": deletion.consent_records,
-                "events": deletion.events,
-            },
-            deletion.templates,
-        )
+        if audit:
+            self.audit.record(
+                actor,
+                "delete_person",
+                None,
+                {
+                    "templates": deletion.templates,
+                    "consent_records": deletion.consent_records,
+                    "events": deletion.events,
+                },
+                deletion.templates,
+                person=person_id,
+            )
         return deletion
 
     def __len__(self) -> int:
@@ -423,9 +466,16 @@ class Gallery:
             )
 
     def search(
-        self, embeddings: np.ndarray, k: int | None = None, threshold: float | None = None
+        self,
+        embeddings: np.ndarray,
+        k: int | None = None,
+        threshold: float | None = None,
+        use: str | None = None,
     ) -> list[OpenSetDecision]:
-        """Open-set decisions for embeddings (one per row), at `threshold` or the configured one."""
+        """Open-set decisions for embeddings (one per row), at `threshold` or the configured one.
+
+        Only people whose consent is in force now, for `use` if given, can be found.
+        """
         k = k or self.settings.match.top_k
         threshold = self.threshold if threshold is None else threshold
         margin = self.settings.match.ambiguity_margin
@@ -435,7 +485,7 @@ class Gallery:
         want = max(k, 2)
         with self._lock:
             # Per person, not per template: this runs on every search, galleries can be large.
-            allowed = {p for p in self._held if self.consent_valid(p, now)}
+            allowed = {p for p in self._held if self.consent_valid(p, now, use)}
             people = len(allowed)
             total = max(len(self.index), 1)
             # A person may hold many of the top templates, and templates of people without
@@ -466,16 +516,19 @@ class Gallery:
         self.engine.embed([f for f in faces if f.embedding is None])
         found = []
         if faces:
-            decisions = self.search(np.stack([f.embedding for f in faces if f.embedding is not None]))
+            decisions = self.search(
+                np.stack([f.embedding for f in faces if f.embedding is not None]), use="identify"
+            )
             found = [FaceIdentification(f, d) for f, d in zip(faces, decisions, strict=True)]
         matched = [f.result.person.person_id for f in found if f.result.person is not None]
-        self.audit.record(actor, "identify", None, {"faces": len(found), "matched": matched}, len(matched))
+        self.store.touch(matched, datetime.now(UTC))
+        self.audit.record(actor, "identify", None, {"faces": len(found)}, len(matched), people=matched)
         return found
 
     def verify_person(self, image: ImageInput, person_id: str, actor: str = "library") -> Verification:
         """1:1 against an enrolled person: the photo's largest face vs their best template."""
         self.store.person(person_id)
-        if not self.consent_valid(person_id):
+        if not self.consent_valid(person_id, use="verify"):
             raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
         face = self.engine.largest_face(image)
         assert face.embedding is not None
@@ -488,7 +541,14 @@ class Gallery:
         # Against the person's best-matching template: each template is one enrolled photo.
         results = [verify(face.embedding, v, self.threshold, self.settings.match.target_fmr) for v in vectors]
         best = max(results, key=lambda r: r.score)
+        if best.same_person:
+            self.store.touch([person_id], datetime.now(UTC))
         self.audit.record(
-            actor, "verify_person", person_id, {"same_person": best.same_person}, int(best.same_person)
+            actor,
+            "verify_person",
+            None,
+            {"same_person": best.same_person},
+            int(best.same_person),
+            person=person_id,
         )
         return best

@@ -9,12 +9,22 @@ from facegate.errors import ConsentExpired, ConsentMissing
 
 
 def consent_in_force(
-    given_at: datetime, expires_at: datetime, withdrawn_at: datetime | None, when: datetime
+    given_at: datetime,
+    expires_at: datetime,
+    withdrawn_at: datetime | None,
+    when: datetime,
+    scope: tuple[str, ...] = ("*",),
+    use: str | None = None,
 ) -> bool:
-    """Whether a consent period covers `when`: given, not expired, not withdrawn."""
+    """Whether a consent period covers `when` (given, not expired, not withdrawn) and `use`."""
     if withdrawn_at is not None and withdrawn_at <= when:
         return False
+    if use is not None and "*" not in scope and use not in scope:
+        return False
     return given_at <= when < expires_at
+
+
+ConsentWindow = tuple[datetime, datetime, datetime | None, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class Consent:
     subject_name: str | None = None  # defaults to the person's name
     evidence_ref: str | None = None  # e.g. a signed form's document number
     withdrawn_at: datetime | None = None
+    # The uses it covers: "door:<name>", "identify", "verify"; "*" for all of them.
+    scope: tuple[str, ...] = ("*",)
 
     def check(self, now: datetime | None = None) -> None:
         """Raise unless this consent allows enrolment now."""
@@ -47,13 +59,17 @@ class Consent:
             raise ConsentExpired(f"consent expired on {self.expires_at.isoformat()}")
         if self.expires_at <= self.given_at:
             raise ConsentMissing("consent expires before it was given")
+        if not self.scope or any(not u.strip() for u in self.scope):
+            raise ConsentMissing("consent scope must name at least one use (or '*')")
 
-    def valid_at(self, when: datetime) -> bool:
-        return consent_in_force(self.given_at, self.expires_at, self.withdrawn_at, when)
+    def valid_at(self, when: datetime, use: str | None = None) -> bool:
+        return consent_in_force(self.given_at, self.expires_at, self.withdrawn_at, when, self.scope, use)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "purpose": self.purpose,
+            "scope": list(self.scope),
+            "subject_name": self.subject_name,
             "given_at": self.given_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
             "recorded_by": self.recorded_by,

@@ -57,6 +57,8 @@ class PersonRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The last time the person was recognised (retention: destroyed after long inactivity).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     consents: Mapped[list[ConsentRow]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
@@ -77,6 +79,8 @@ class ConsentRow(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))
     evidence_ref: Mapped[str | None] = mapped_column(Text)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # JSON list of the uses this consent covers: "door:<name>", "identify", "verify", or "*".
+    scope: Mapped[str] = mapped_column(Text, default='["*"]')
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     person: Mapped[PersonRow] = relationship(back_populates="consents")

@@ -6,6 +6,7 @@ one transaction, so a crash leaves the whole enrolment or none of it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +24,7 @@ from facegate.errors import ConfigError, PersonNotFound, WrongKey
 from facegate.gallery.people import (
     Consent,
     ConsentRecord,
+    ConsentWindow,
     Deletion,
     NewTemplate,
     Person,
@@ -82,7 +84,16 @@ def _consent_row(person: PersonRow, consent: Consent) -> ConsentRow:
         recorded_by=consent.recorded_by,
         evidence_ref=consent.evidence_ref,
         withdrawn_at=consent.withdrawn_at,
+        scope=json.dumps(list(consent.scope)),
     )
+
+
+def _scope(text: str | None) -> tuple[str, ...]:
+    try:
+        value = json.loads(text or '["*"]')
+    except ValueError:
+        return ("*",)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ("*",)
 
 
 def _to_record(row: ConsentRow) -> ConsentRecord:
@@ -96,6 +107,7 @@ def _to_record(row: ConsentRow) -> ConsentRecord:
         recorded_by=row.recorded_by,
         evidence_ref=row.evidence_ref,
         withdrawn_at=row.withdrawn_at,
+        scope=_scope(row.scope),
     )
 
 
@@ -293,17 +305,74 @@ class SqlStore:
             )
             return [_to_record(r) for r in rows]
 
-    def consent_windows(self) -> dict[str, list[tuple[datetime, datetime, datetime | None]]]:
-        """Every person's consent periods: (given_at, expires_at, withdrawn_at)."""
-        out: dict[str, list[tuple[datetime, datetime, datetime | None]]] = {}
+    def consent_windows(self) -> dict[str, list[ConsentWindow]]:
+        """Every person's consent periods: (given_at, expires_at, withdrawn_at, scope)."""
+        out: dict[str, list[ConsentWindow]] = {}
         with self.session() as s:
             for r in s.execute(
                 select(
-                    ConsentRow.person_id, ConsentRow.given_at, ConsentRow.expires_at, ConsentRow.withdrawn_at
+                    ConsentRow.person_id,
+                    ConsentRow.given_at,
+                    ConsentRow.expires_at,
+                    ConsentRow.withdrawn_at,
+                    ConsentRow.scope,
                 )
             ):
-                out.setdefault(r[0], []).append((r[1], r[2], r[3]))
+                out.setdefault(r[0], []).append((r[1], r[2], r[3], _scope(r[4])))
         return out
+
+    def withdraw_consent(self, person_id: str, consent_id: int | None, when: datetime) -> list[int]:
+        """Mark one consent record (or every one in force) withdrawn at `when`; returns their ids."""
+        with self.session() as s, s.begin():
+            if s.get(PersonRow, person_id) is None:
+                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            q = select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
+            if consent_id is not None:
+                q = q.where(ConsentRow.id == consent_id)
+            rows = list(s.scalars(q))
+            if consent_id is not None and not rows:
+                raise PersonNotFound(
+                    f"person {person_id} has no consent record {consent_id} that is not already withdrawn",
+                    person_id=person_id,
+                )
+            for r in rows:
+                r.withdrawn_at = when
+            return [r.id for r in rows]
+
+    def touch(self, person_ids: list[str], when: datetime) -> None:
+        """Record that these people were just recognised."""
+        if not person_ids:
+            return
+        with self.session() as s, s.begin():
+            s.execute(update(PersonRow).where(PersonRow.id.in_(person_ids)).values(last_seen_at=when))
+
+    def last_seen(self, person_id: str) -> datetime | None:
+        with self.session() as s:
+            row = s.get(PersonRow, person_id)
+            return row.last_seen_at if row is not None else None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.backend != "sqlite" or not self.url.database or self.url.database == ":memory:":
+            return None
+        return Path(self.url.database).resolve()
+
+    def reclaim(self) -> str:
+        """Wipe freed pages so deleted rows are gone from the database files, not just unlinked."""
+        if self.backend == "sqlite":
+            # secure_delete (always on) zeroes freed content; VACUUM rebuilds the file, and the
+            # checkpoint empties the write-ahead log, which still held the old pages.
+            with self.engine.connect() as c:
+                c.exec_driver_sql("VACUUM")
+                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return "sqlite: secure_delete, VACUUM, wal_checkpoint(TRUNCATE)"
+        if self.backend == "postgresql":
+            # VACUUM FULL rewrites each table into new files and drops the old ones.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                for table in ("templates", "consent_records", "events", "people"):
+                    c.exec_driver_sql(f"VACUUM FULL {table}")
+            return "postgresql: VACUUM FULL templates, consent_records, events, people"
+        return "none"
 
     def template_infos(self, person_id: str) -> list[TemplateInfo]:
         with self.session() as s:

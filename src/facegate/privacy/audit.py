@@ -16,13 +16,16 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from facegate.gallery.schema import AuditRow
+from facegate.gallery.schema import AuditRow, MetaRow
 from facegate.gallery.store import SqlStore
 
 GENESIS = "0" * 64
+ANCHOR_KEY = "audit_anchor"  # hash of the newest entry removed by retention: where the chain starts
+AUDIT_KEY_PURPOSE = "facegate audit chain v1"
+PSEUDONYM_KEY_PURPOSE = "facegate person pseudonym v1"
 
 
-def _digest(
+def digest(
     mac_key: bytes,
     prev: str,
     row_id: int,
@@ -85,9 +88,21 @@ class ChainCheck:
 
 
 class AuditLog:
-    def __init__(self, store: SqlStore, mac_key: bytes) -> None:
+    """Entries name people only by a keyed pseudonym: after an erasure, nothing in the trail
+    leads back to the person, yet a subject access request can still find their entries."""
+
+    def __init__(self, store: SqlStore, mac_key: bytes, pseudonym_key: bytes | None = None) -> None:
         self.store = store
-        self._mac_key = mac_key
+        self.mac_key = mac_key
+        self._pseudonym_key = pseudonym_key or mac_key
+
+    def pseudonym(self, person_id: str) -> str:
+        return "p:" + hmac.new(self._pseudonym_key, person_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+    def anchor(self) -> str:
+        with self.store.session() as s:
+            row = s.get(MetaRow, ANCHOR_KEY)
+            return row.value if row is not None else GENESIS
 
     def record(
         self,
@@ -96,8 +111,18 @@ class AuditLog:
         target: str | None = None,
         details: dict[str, Any] | None = None,
         results: int | None = None,
+        *,
+        person: str | None = None,
+        people: list[str] | None = None,
     ) -> AuditEntry:
-        body = json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str)
+        """`person`: the entry is about this person (stored as their pseudonym, as the target);
+        `people`: other people it concerns (pseudonyms under details["people"])."""
+        details = dict(details or {})
+        if person is not None:
+            target = self.pseudonym(person)
+        if people:
+            details["people"] = [self.pseudonym(p) for p in people]
+        body = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
         with self.store.session() as s, s.begin():
             # Two entries must never share a predecessor. PostgreSQL: one writer at a time by an
             # advisory lock. SQLite: the insert below takes the database's write lock, so the
@@ -119,14 +144,25 @@ class AuditLog:
             last = s.scalars(
                 select(AuditRow).where(AuditRow.id < row.id).order_by(AuditRow.id.desc()).limit(1)
             ).first()
-            prev = last.hash if last else GENESIS
+            if last is not None:
+                prev = last.hash
+            else:
+                anchor = s.get(MetaRow, ANCHOR_KEY)
+                prev = anchor.value if anchor is not None else GENESIS
             row.prev_hash = prev
-            row.hash = _digest(self._mac_key, prev, row.id, row.at, actor, action, target, body, results)
-            return AuditEntry(row.id, row.at, actor, action, target, details or {}, results, row.hash)
+            row.hash = digest(self.mac_key, prev, row.id, row.at, actor, action, target, body, results)
+            return AuditEntry(row.id, row.at, actor, action, target, details, results, row.hash)
 
     def entries(
-        self, limit: int = 100, action: str | None = None, target: str | None = None
+        self,
+        limit: int = 100,
+        action: str | None = None,
+        target: str | None = None,
+        person: str | None = None,
     ) -> list[AuditEntry]:
+        """Newest first; `person` finds entries about a person by their pseudonym."""
+        if person is not None:
+            target = self.pseudonym(person)
         with self.store.session() as s:
             q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
             if action:
@@ -139,7 +175,8 @@ class AuditLog:
             ]
 
     def verify(self) -> ChainCheck:
-        prev, count, last_id = GENESIS, 0, 0
+        """Recompute the chain from its anchor (the genesis, or the last entry retention removed)."""
+        prev, count, last_id = self.anchor(), 0, 0
         with self.store.session() as s:
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id).execution_options(yield_per=1000)):
                 count += 1
@@ -153,9 +190,7 @@ class AuditLog:
                         "an entry before it was deleted or altered",
                     )
                 if (
-                    _digest(
-                        self._mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
-                    )
+                    digest(self.mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results)
                     != r.hash
                 ):
                     return ChainCheck(

@@ -128,7 +128,9 @@ class CameraPipeline:
         fused = [t.fused() for t in fresh]
         if fresh:
             results = self.gallery.search(
-                np.stack([f for f in fused if f is not None]), threshold=self.threshold
+                np.stack([f for f in fused if f is not None]),
+                threshold=self.threshold,
+                use=f"door:{self.door.name}",
             )
             for t, r in zip(fresh, results, strict=True):
                 t.identity = r
@@ -167,9 +169,12 @@ class CameraPipeline:
             self.gallery.audit.record(
                 f"camera:{self.camera.name}",
                 "door_decision",
-                d.person_id,
+                None,
                 {"door": d.door, "decision": d.kind},
+                person=d.person_id,
             )
+            if d.person_id is not None:
+                self.gallery.store.touch([d.person_id], d.at)
         except Exception as exc:  # the audit store shares the database; a decision still stands
             log.error("camera %s: decision not audited: %s", self.camera.name, exc)
         if self.on_decision is not None:

@@ -71,7 +71,7 @@ class LiveService:
         self._stop = threading.Event()
 
     def _audit_unlock(self, actor: str, door: str, person_id: str | None) -> None:
-        self.gallery.audit.record(actor, "door_unlock", person_id, {"door": door})
+        self.gallery.audit.record(actor, "door_unlock", None, {"door": door}, person=person_id)
 
     def _mqtt_command(self, door: str, command: str) -> None:
         actuator = self.actuators.get(door)

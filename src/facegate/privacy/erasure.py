@@ -1,0 +1,185 @@
+"""Provable erasure: remove everything derived from a person, then look for any trace of them.
+
+The receipt says what was removed and what the checks found; it names the person only by the
+audit trail's keyed pseudonym, so it can be kept (and is, in the audit trail) after the person
+is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import String, Text, func, or_, select
+
+from facegate.events.snapshots import SnapshotStore
+from facegate.gallery.schema import Base, EventRow, TemplateRow
+
+if TYPE_CHECKING:
+    from facegate.gallery.gallery import Gallery
+
+# Files too large to hold a person's data and too costly to scan on every erasure.
+SKIP_DIRS = {"models"}
+
+
+@dataclass
+class ErasureReceipt:
+    subject: str  # the audit pseudonym, not the person id
+    at: datetime
+    reason: str
+    removed: dict[str, int]
+    checks: dict[str, int]  # traces found after erasure, by where they were looked for: all 0
+    reclaimed: str  # how the database's freed pages were wiped
+    digest: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not any(self.checks.values())
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "at": self.at.isoformat(),
+            "reason": self.reason,
+            "removed": self.removed,
+            "checks": self.checks,
+            "clean": self.clean,
+            "reclaimed": self.reclaimed,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body(), "digest": self.digest}
+
+
+def _text_columns(table: Any) -> list[Any]:
+    return [c for c in table.columns if isinstance(c.type, (String, Text))]
+
+
+def database_traces(gallery: Gallery, needles: list[str], template_ids: list[int]) -> int:
+    """Rows in any table whose text mentions a needle, plus surviving template rows."""
+    found = 0
+    with gallery.store.session() as s:
+        for table in Base.metadata.sorted_tables:
+            cols = _text_columns(table)
+            if not cols or not needles:
+                continue
+            cond = or_(*[c.contains(n, autoescape=True) for c in cols for n in needles])
+            found += int(s.execute(select(func.count()).select_from(table).where(cond)).scalar_one())
+        if template_ids:
+            found += int(s.execute(select(func.count()).where(TemplateRow.id.in_(template_ids))).scalar_one())
+    return found
+
+
+def file_traces(roots: list[Path], needles: list[bytes]) -> int:
+    """Files under `roots` (and the roots themselves, if files) that contain a needle."""
+    hits = 0
+    needles = [n for n in needles if n]
+    for root in roots:
+        if root.is_file():
+            paths = [root]
+        elif root.is_dir():
+            paths = []
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+                paths.extend(Path(dirpath) / f for f in filenames)
+        else:
+            continue
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if any(n in data for n in needles):
+                hits += 1
+    return hits
+
+
+def index_traces(gallery: Gallery, vectors: list[np.ndarray], template_ids: list[int]) -> int:
+    """Template ids still in the index, found by searching with the erased vectors themselves."""
+    if not vectors or len(gallery.index) == 0:
+        return 0
+    _, ids = gallery.index.search(np.stack(vectors), min(len(gallery.index), 10))
+    gone = set(template_ids)
+    return sum(1 for i in ids.ravel().tolist() if i in gone) + sum(
+        1 for t in template_ids if t in gallery._owner
+    )
+
+
+def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "request") -> ErasureReceipt:
+    """Delete the person and everything derived from them; check and audit the result."""
+    store = gallery.store
+    person = store.person(person_id)  # PersonNotFound if absent
+    subject = gallery.audit.pseudonym(person_id)
+    names = {person.name} | {c.subject_name for c in store.consents(person_id) if c.subject_name}
+    # Names shared with someone else cannot be looked for: they are that person's data too.
+    others = {p.name for p in store.people() if p.id != person_id}
+    unique_names = sorted(n for n in names if n and n not in others)
+    with store.session() as s:
+        blobs = [
+            (tid, emb, chip)
+            for tid, emb, chip in s.execute(
+                select(TemplateRow.id, TemplateRow.embedding_ct, TemplateRow.chip_ct).where(
+                    TemplateRow.person_id == person_id
+                )
+            )
+        ]
+        snapshot_paths = [
+            r
+            for (r,) in s.execute(
+                select(EventRow.snapshot).where(
+                    EventRow.person_id == person_id, EventRow.snapshot.is_not(None)
+                )
+            )
+        ]
+    vectors = []
+    for tid, emb, _ in blobs:
+        try:
+            vectors.append(np.frombuffer(gallery.cipher.decrypt(emb, f"{person_id}:{tid}"), np.float32))
+        except Exception:
+            continue  # a template of another space or key: its id and bytes are still checked
+    deletion = gallery.delete(person_id, actor=actor, audit=False)
+    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    removed_snapshots = sum(1 for rel in snapshot_paths if rel and snaps.delete(rel))
+    reclaimed = store.reclaim()
+    template_ids = [tid for tid, _, _ in blobs]
+    needles = [person_id, *unique_names]
+    byte_needles = [n.encode() for n in needles]
+    for _, emb, chip in blobs:
+        byte_needles.append(bytes(emb)[:48])
+        if chip:
+            byte_needles.append(bytes(chip)[:48])
+    roots = [gallery.settings.data_dir]
+    db_file = store.sqlite_path
+    if db_file is not None and gallery.settings.data_dir not in db_file.parents:
+        roots += [db_file, Path(f"{db_file}-wal")]
+    checks = {
+        "database_rows": database_traces(gallery, needles, template_ids),
+        "files": file_traces(roots, byte_needles),
+        "index_entries": index_traces(gallery, vectors, template_ids),
+        "snapshots_left": sum(1 for rel in snapshot_paths if rel and (snaps.root / rel).exists()),
+    }
+    receipt = ErasureReceipt(
+        subject=subject,
+        at=datetime.now(UTC),
+        reason=reason,
+        removed={
+            "templates": deletion.templates,
+            "enrolment_images": sum(1 for _, _, chip in blobs if chip),
+            "consent_records": deletion.consent_records,
+            "events": deletion.events,
+            "snapshots": removed_snapshots,
+            "index_entries": len(deletion.template_ids),
+        },
+        checks=checks,
+        reclaimed=reclaimed,
+    )
+    receipt.digest = hashlib.sha256(json.dumps(receipt.body(), sort_keys=True).encode()).hexdigest()
+    gallery.audit.record(actor, "erasure", None, receipt.to_dict(), deletion.templates, person=person_id)
+    return receipt

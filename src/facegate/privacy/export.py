@@ -1,0 +1,135 @@
+"""Subject access: everything facegate holds about one person, in one zip with a README."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select
+
+from facegate.errors import ConfigError, FacegateError
+from facegate.events.snapshots import SnapshotStore
+from facegate.events.store import EventStore
+from facegate.gallery.schema import AuditRow, TemplateRow
+
+if TYPE_CHECKING:
+    from facegate.gallery.gallery import Gallery
+
+README = """\
+What facegate holds about {name}
+Exported {at} from the facegate installation that enrolled this person.
+
+person.json     The person record: id, name, external reference, when it was created and when
+                the person was last recognised.
+consents.json   Every consent record: purpose, scope (doors or uses), when it was given, when it
+                expires, who recorded it, the evidence reference, and any withdrawal.
+templates.json  One entry per enrolled photo: when, the quality measures, and the face template
+                itself (128 numbers computed from the face; stored encrypted, decrypted here).
+images/         The aligned face image kept with each template (template-<id>.jpg).
+events.json     Door decisions that name this person: when, which camera and door, the decision
+                and its score.
+snapshots/      The picture kept of such a decision, while retention keeps it (event-<id>.jpg);
+                other people's faces in it are blurred.
+audit.json      Entries of the audit trail that concern this person: who enrolled, searched for,
+                verified, changed or exported them, and when. The trail names people by a keyed
+                pseudonym ({pseudonym} for this person), never by name.
+
+Nothing else is kept: facegate stores no photos of other people as templates, no movement
+history beyond the events above, and infers nothing (no age, gender, ethnicity or emotion).
+"""
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
+
+
+def export_subject(gallery: Gallery, person_id: str, out: Path, *, actor: str) -> dict[str, int]:
+    """Write the zip; returns what it contains (counts). Audited."""
+    store = gallery.store
+    person = store.person(person_id)
+    pseudonym = gallery.audit.pseudonym(person_id)
+    consents = store.consents(person_id)
+    with store.session() as s:
+        rows = list(
+            s.scalars(select(TemplateRow).where(TemplateRow.person_id == person_id).order_by(TemplateRow.id))
+        )
+        audit_rows = [
+            r
+            for r in s.scalars(select(AuditRow).order_by(AuditRow.id))
+            if r.target == pseudonym or pseudonym in r.details
+        ]
+    events = EventStore(store).list(person_id=person_id, limit=1_000_000)
+    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    counts = {
+        "consents": len(consents),
+        "templates": len(rows),
+        "images": 0,
+        "events": len(events),
+        "snapshots": 0,
+    }
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        zf = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc}") from exc
+    with zf:
+        now = datetime.now(UTC)
+        zf.writestr("README.txt", README.format(name=person.name, at=now.isoformat(), pseudonym=pseudonym))
+        zf.writestr("person.json", _json({**person.to_dict(), "last_seen_at": store.last_seen(person_id)}))
+        zf.writestr("consents.json", _json([{"id": c.id, **c.to_dict()} for c in consents]))
+        templates = []
+        for r in rows:
+            entry: dict[str, Any] = {
+                "id": r.id,
+                "model": r.space,
+                "created_at": r.created_at.isoformat(),
+                "face_px": r.face_px,
+                "sharpness": r.sharpness,
+                "frontal": r.frontal,
+                "brightness": r.brightness,
+                "source_photo_sha256": r.source_sha256,
+            }
+            try:
+                vec = np.frombuffer(gallery.cipher.decrypt(r.embedding_ct, f"{person_id}:{r.id}"), np.float32)
+                entry["template"] = [round(float(x), 6) for x in vec]
+            except FacegateError:
+                entry["template"] = None
+            templates.append(entry)
+            if r.chip_ct is not None:
+                zf.writestr(
+                    f"images/template-{r.id}.jpg",
+                    gallery.cipher.decrypt(r.chip_ct, f"{person_id}:{r.id}:chip"),
+                )
+                counts["images"] += 1
+        zf.writestr("templates.json", _json(templates))
+        zf.writestr("events.json", _json([e.to_dict() for e in events]))
+        for e in events:
+            if e.snapshot:
+                try:
+                    zf.writestr(f"snapshots/event-{e.id}.jpg", snaps.load(e.snapshot))
+                    counts["snapshots"] += 1
+                except FacegateError:
+                    pass  # expired between the query and now
+        zf.writestr(
+            "audit.json",
+            _json(
+                [
+                    {
+                        "id": r.id,
+                        "at": r.at.isoformat(),
+                        "actor": r.actor,
+                        "action": r.action,
+                        "details": json.loads(r.details),
+                        "results": r.results,
+                    }
+                    for r in audit_rows
+                ]
+            ),
+        )
+        counts["audit_entries"] = len(audit_rows)
+    gallery.audit.record(actor, "subject_export", None, counts, None, person=person_id)
+    return counts

@@ -1,0 +1,102 @@
+"""Redaction: blur every face in a photo or video, or every face but one enrolled person's.
+
+Detection for redaction errs on the side of finding faces: the configured detector and the CNN
+at double resolution both run, and a face either finds is blurred with a margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from facegate.errors import ConfigError
+from facegate.events.snapshots import blur_boxes
+from facegate.video.tracker import iou
+from facegate.vision.engine import FaceEngine, cnn_detector
+from facegate.vision.protocols import Detector
+from facegate.vision.types import Box, Face
+
+Keep = Callable[[list[Face]], list[bool]]  # which faces stay visible
+
+
+@dataclass
+class Redacted:
+    image: Image.Image
+    blurred: int
+    kept: int
+
+
+class Redactor:
+    def __init__(self, engine: FaceEngine, thorough: bool = True) -> None:
+        self.engine = engine
+        self.extra: Detector | None = cnn_detector(engine.settings, 1, 1280) if thorough else None
+
+    def faces(self, image: np.ndarray) -> list[Face]:
+        faces = self.engine.detect(image).faces
+        if self.extra is not None:
+            h, w = image.shape[:2]
+            for det in self.extra.detect(image):
+                b = det.box
+                box = Box(max(b.left, 0), max(b.top, 0), min(b.right, w), min(b.bottom, h))
+                if box.width > 0 and box.height > 0 and all(iou(box, f.box) < 0.3 for f in faces):
+                    marks = self.engine.aligner.landmarks(image, det)
+                    chip = self.engine.aligner.chip(image, marks)
+                    from facegate.vision.quality import assess
+
+                    faces.append(Face(box, det.score, marks, chip, assess(det.box, marks, chip)))
+        return faces
+
+    def image(self, image: np.ndarray, keep: Keep | None = None) -> Redacted:
+        faces = self.faces(image)
+        kept = keep(faces) if keep is not None and faces else [False] * len(faces)
+        blur = [f.box for f, k in zip(faces, kept, strict=True) if not k]
+        return Redacted(blur_boxes(Image.fromarray(image).convert("RGB"), blur), len(blur), sum(kept))
+
+    def video(
+        self, src: Path, dst: Path, keep: Keep | None = None, progress: Callable[[int], None] | None = None
+    ) -> dict[str, int]:
+        import av
+
+        from facegate.video.sources import decode
+
+        frames = blurred = kept = 0
+        try:
+            out: Any = av.open(str(dst), "w")
+        except (OSError, av.FFmpegError) as exc:
+            raise ConfigError(f"cannot write {dst}: {exc}") from exc
+        stream: Any = None
+        with out:
+            rate = 25.0
+            with av.open(str(src)) as probe:
+                if probe.streams.video and probe.streams.video[0].average_rate:
+                    rate = float(probe.streams.video[0].average_rate)
+            for to_rgb, _t in decode(str(src)):
+                img = to_rgb()
+                r = self.image(img, keep)
+                arr = np.asarray(r.image)
+                arr = arr[: arr.shape[0] - arr.shape[0] % 2, : arr.shape[1] - arr.shape[1] % 2]
+                if stream is None:
+                    stream = out.add_stream(
+                        "libx264" if "libx264" in av.codecs_available else "mpeg4",
+                        rate=Fraction(rate).limit_denominator(1000),
+                    )
+                    stream.width, stream.height, stream.pix_fmt = arr.shape[1], arr.shape[0], "yuv420p"
+                for pkt in stream.encode(
+                    av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+                ):
+                    out.mux(pkt)
+                frames += 1
+                blurred += r.blurred
+                kept += r.kept
+                if progress:
+                    progress(1)
+            if stream is not None:
+                for pkt in stream.encode():
+                    out.mux(pkt)
+        return {"frames": frames, "faces_blurred": blurred, "faces_kept": kept}

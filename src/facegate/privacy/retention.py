@@ -1,0 +1,255 @@
+"""Retention: how long each kind of data is kept, and the purge that enforces it.
+
+`schedule()` is the policy as an operator can publish it; `purge()` applies it (or, with
+`dry_run`, says what it would remove). `facegate serve` runs the purge periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, select, update
+
+from facegate.events.snapshots import SnapshotStore
+from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
+from facegate.privacy.audit import ANCHOR_KEY
+from facegate.settings import PrivacySettings
+
+if TYPE_CHECKING:
+    from facegate.gallery.gallery import Gallery
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("granted", "denied", "unknown")
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    data: str
+    where: str
+    kept: str
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"data": self.data, "where": self.where, "kept": self.kept, "why": self.why}
+
+
+def _days(n: float) -> str:
+    return f"{n:g} day" + ("" if n == 1 else "s")
+
+
+def schedule(p: PrivacySettings) -> list[RetentionRule]:
+    """The retention schedule in force, in words."""
+    return [
+        RetentionRule(
+            "Face templates and enrolment face images (encrypted)",
+            "database: templates",
+            f"while consent is in force; destroyed {_days(p.consent_grace_days)} after it expires or is "
+            f"withdrawn, or {_days(p.max_inactive_days)} after the person was last recognised",
+            "identification and verification for the consented purpose",
+        ),
+        RetentionRule(
+            "Consent records",
+            "database: consent_records",
+            "as long as the person is enrolled; erased with them",
+            "proof of consent (GDPR art. 7(1), BIPA 15(b))",
+        ),
+        RetentionRule(
+            "Door decision events (granted, denied, unknown) and camera state events",
+            "database: events",
+            _days(p.event_days),
+            "access history the operator configured; unknown visitors are never named",
+        ),
+        RetentionRule(
+            "Snapshots of decisions of enrolled people (encrypted, other faces blurred)",
+            "data directory: snapshots/",
+            _days(p.snapshot_days),
+            "reviewing a decision",
+        ),
+        RetentionRule(
+            "Snapshots of unknown visitors (encrypted, other faces blurred; never turned into templates)",
+            "data directory: snapshots/",
+            _days(p.unknown_snapshot_days),
+            "the doorbell notification",
+        ),
+        RetentionRule(
+            "Audit trail (who searched, enrolled, deleted; people named by keyed pseudonyms)",
+            "database: audit_log",
+            _days(p.audit_days),
+            "accountability (GDPR art. 5(2), 30)",
+        ),
+        RetentionRule(
+            "Erasure receipts (counts and checks, no personal data)",
+            "database: audit_log",
+            _days(p.audit_days),
+            "proof that erasure requests were carried out",
+        ),
+    ]
+
+
+@dataclass
+class PurgeReport:
+    at: datetime
+    dry_run: bool
+    events: int = 0
+    snapshots: int = 0
+    unknown_snapshots: int = 0
+    audit_entries: int = 0
+    people: int = 0  # erased: consent lapsed past the grace period, or inactive too long
+    receipts: list[str] = field(default_factory=list)  # erasure receipt digests
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "dry_run": self.dry_run,
+            "events": self.events,
+            "snapshots": self.snapshots,
+            "unknown_snapshots": self.unknown_snapshots,
+            "audit_entries": self.audit_entries,
+            "people": self.people,
+            "receipts": self.receipts,
+        }
+
+    @property
+    def total(self) -> int:
+        return self.events + self.snapshots + self.unknown_snapshots + self.audit_entries + self.people
+
+
+def people_due(gallery: Gallery, p: PrivacySettings, now: datetime) -> list[str]:
+    """People whose templates must go: consent lapsed past the grace, or not seen for too long."""
+    due = []
+    grace = timedelta(days=p.consent_grace_days)
+    inactive = timedelta(days=p.max_inactive_days)
+    with gallery.store.session() as s:
+        people = {r.id: r for r in s.scalars(select(PersonRow))}
+        consents: dict[str, list[ConsentRow]] = {}
+        for c in s.scalars(select(ConsentRow)):
+            consents.setdefault(c.person_id, []).append(c)
+    for pid, row in people.items():
+        records = consents.get(pid, [])
+        in_force = [
+            c
+            for c in records
+            if c.given_at <= now < c.expires_at and not (c.withdrawn_at and c.withdrawn_at <= now)
+        ]
+        if not in_force:
+            ended = max(
+                (min(c.expires_at, c.withdrawn_at) if c.withdrawn_at else c.expires_at for c in records),
+                default=row.created_at,
+            )
+            if ended + grace <= now:
+                due.append(pid)
+                continue
+        last = max([row.created_at, row.last_seen_at or row.created_at, *(c.given_at for c in records)])
+        if last + inactive <= now:
+            due.append(pid)
+    return due
+
+
+def purge(
+    gallery: Gallery,
+    p: PrivacySettings,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    actor: str = "retention",
+) -> PurgeReport:
+    """Remove what the policy no longer allows to keep (or count it, with `dry_run`)."""
+    from facegate.privacy.erasure import erase
+
+    now = now or datetime.now(UTC)
+    report = PurgeReport(now, dry_run)
+    store = gallery.store
+    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    files: list[str] = []
+    event_cut = now - timedelta(days=p.event_days)
+    snap_cut = now - timedelta(days=p.snapshot_days)
+    unknown_cut = now - timedelta(days=p.unknown_snapshot_days)
+    audit_cut = now - timedelta(days=p.audit_days)
+    with store.session() as s, s.begin():
+        has_snap = EventRow.snapshot.is_not(None)
+        old_events = and_(EventRow.at < event_cut)
+        unknown_snaps = and_(has_snap, EventRow.kind == "unknown", EventRow.at < unknown_cut, ~old_events)
+        known_snaps = and_(has_snap, EventRow.kind != "unknown", EventRow.at < snap_cut, ~old_events)
+        for cond, attr in ((unknown_snaps, "unknown_snapshots"), (known_snaps, "snapshots")):
+            rels = [r for (r,) in s.execute(select(EventRow.snapshot).where(cond))]
+            setattr(report, attr, len(rels))
+            files += [r for r in rels if r]
+            if not dry_run:
+                s.execute(update(EventRow).where(cond).values(snapshot=None))
+        rels = [r for (r,) in s.execute(select(EventRow.snapshot).where(old_events, has_snap))]
+        report.snapshots += len(rels)
+        files += [r for r in rels if r]
+        report.events = int(
+            s.execute(select(func.count()).select_from(EventRow).where(old_events)).scalar_one()
+        )
+        if not dry_run:
+            s.execute(delete(EventRow).where(old_events))
+        # The audit trail loses its oldest entries only: the hash of the last one removed becomes
+        # the anchor the remaining chain is verified from.
+        last_old = s.scalars(
+            select(AuditRow).where(AuditRow.at < audit_cut).order_by(AuditRow.id.desc()).limit(1)
+        ).first()
+        if last_old is not None:
+            report.audit_entries = int(
+                s.execute(
+                    select(func.count()).select_from(AuditRow).where(AuditRow.id <= last_old.id)
+                ).scalar_one()
+            )
+            if not dry_run:
+                if store.backend == "postgresql":
+                    from sqlalchemy import text
+
+                    s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+                anchor = s.get(MetaRow, ANCHOR_KEY)
+                if anchor is None:
+                    s.add(MetaRow(key=ANCHOR_KEY, value=last_old.hash))
+                else:
+                    anchor.value = last_old.hash
+                s.execute(delete(AuditRow).where(AuditRow.id <= last_old.id))
+    if not dry_run:
+        for rel in files:
+            snaps.delete(rel)
+    due = people_due(gallery, p, now)
+    report.people = len(due)
+    if not dry_run:
+        for pid in due:
+            receipt = erase(gallery, pid, actor=actor, reason="retention")
+            report.receipts.append(receipt.digest)
+        if report.total:
+            gallery.audit.record(
+                actor, "purge", None, {k: v for k, v in report.to_dict().items() if k != "receipts"}
+            )
+    return report
+
+
+class PurgeScheduler:
+    """Runs `purge` every `interval_s` in a daemon thread (inside `facegate serve`)."""
+
+    def __init__(self, gallery: Gallery, p: PrivacySettings) -> None:
+        self.gallery = gallery
+        self.policy = p
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retention-purge", daemon=True)
+        self.last: PurgeReport | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.last = purge(self.gallery, self.policy)
+                if self.last.total:
+                    log.info("retention purge: %s", self.last.to_dict())
+            except Exception:
+                log.exception("retention purge failed; will retry")
+            self._stop.wait(self.policy.purge_interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

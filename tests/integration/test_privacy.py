@@ -1,0 +1,294 @@
+"""The privacy lifecycle on SQLite and the real PostgreSQL: consent, retention, erasure, subject
+access, redaction, key rotation."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select, text
+
+from facegate import Gallery
+from facegate.errors import WrongKey
+from facegate.events.snapshots import SnapshotStore
+from facegate.events.store import EventStore
+from facegate.gallery.people import Consent
+from facegate.gallery.rotation import rotate_data_key
+from facegate.gallery.schema import TemplateRow
+from facegate.privacy.erasure import erase
+from facegate.privacy.export import export_subject
+from facegate.privacy.redaction import Redactor
+from facegate.privacy.retention import purge
+from facegate.settings import CameraSettings, PrivacySettings
+
+from tests.conftest import BIDEN, LIN, OBAMA, PROBES, SECRET, consent
+from tests.integration.test_video import HAMILTON, PAIR
+
+pytestmark = pytest.mark.integration
+
+
+def names(g: Gallery, photo: Path) -> list[str | None]:
+    return [f.name for f in g.identify(photo)]
+
+
+def test_withdrawal_expiry_and_scope_take_effect_at_once(gallery: Gallery) -> None:
+    obama = gallery.enroll("Barack Obama", [OBAMA], consent()).person.id
+    biden = gallery.enroll("Joe Biden", [BIDEN], consent(scope=("door:front",))).person.id
+    assert names(gallery, OBAMA) == ["Barack Obama"]
+    gallery.withdraw_consent(obama, actor="test")
+    found = gallery.identify(OBAMA)
+    assert [f.name for f in found] == [None] and all(c.person_id != obama for c in found[0].result.candidates)
+    # A consent scoped to one door: found at that door, not by a general identification.
+    assert names(gallery, BIDEN) == [None]
+    emb = gallery.engine.largest_face(BIDEN).embedding
+    assert emb is not None
+    assert gallery.search(emb, use="door:front")[0].person.person_id == biden  # type: ignore[union-attr]
+    assert gallery.search(emb, use="door:back")[0].person is None
+    # Expiry: a renewal that runs out makes the person unknown the moment it does.
+    now = datetime.now(UTC)
+    gallery.add_consent(obama, Consent("door access", now + timedelta(seconds=1.5), "test", given_at=now))
+    assert names(gallery, OBAMA) == ["Barack Obama"]
+    time.sleep(1.6)
+    assert names(gallery, OBAMA) == [None]
+    records = gallery.consents(obama)
+    assert records[0].withdrawn_at is not None and len(records) == 2
+    assert "withdraw_consent" in [e.action for e in gallery.audit.entries(person=obama, limit=20)]
+
+
+def _snap(g: Gallery) -> str:
+    return SnapshotStore(g.settings.snapshots_dir, g.cipher).save(Image.new("RGB", (32, 32)))
+
+
+def test_purge_removes_exactly_what_the_policy_says(gallery: Gallery) -> None:
+    g = gallery
+    events = EventStore(g.store)
+    now = datetime.now(UTC)
+    keep = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    lapsed = g.enroll("Joe Biden", [BIDEN], consent()).person.id
+    old = events.add(
+        "door", "granted", keep, {"door": "front"}, at=now - timedelta(days=40), snapshot=_snap(g)
+    )
+    recent_known = events.add("door", "granted", keep, {}, at=now - timedelta(days=10), snapshot=_snap(g))
+    fresh_known = events.add("door", "granted", keep, {}, at=now - timedelta(days=1), snapshot=_snap(g))
+    old_unknown = events.add("door", "unknown", None, {}, at=now - timedelta(days=2), snapshot=_snap(g))
+    new_unknown = events.add("door", "unknown", None, {}, at=now - timedelta(hours=1), snapshot=_snap(g))
+    policy = PrivacySettings(event_days=30, snapshot_days=7, unknown_snapshot_days=1, audit_days=730)
+    preview = purge(g, policy, dry_run=True)
+    assert (preview.events, preview.snapshots, preview.unknown_snapshots, preview.people) == (1, 2, 1, 0)
+    assert len(events.list(limit=100)) == 5  # a dry run removes nothing
+    report = purge(g, policy)
+    assert report.to_dict() | {"at": None} == preview.to_dict() | {"at": None, "dry_run": False}
+    left = {e.id: e for e in events.list(limit=100)}
+    assert set(left) == {recent_known.id, fresh_known.id, old_unknown.id, new_unknown.id}
+    assert left[recent_known.id].snapshot is None and left[old_unknown.id].snapshot is None
+    assert left[fresh_known.id].snapshot is not None and left[new_unknown.id].snapshot is not None
+    snaps = SnapshotStore(g.settings.snapshots_dir, g.cipher)
+    for gone in (old.snapshot, recent_known.snapshot, old_unknown.snapshot):
+        assert gone is not None and not (snaps.root / gone).exists()
+    # Consent withdrawn: kept through the grace period, erased after it.
+    g.withdraw_consent(lapsed, actor="test")
+    assert purge(g, policy, now=now + timedelta(days=10), dry_run=True).people == 0
+    later = purge(g, policy.model_copy(update={"event_days": 1000}), now=now + timedelta(days=31))
+    assert later.people == 1 and len(later.receipts) == 1
+    assert [p.id for p in g.people()] == [keep]
+    # Audit entries past their time go; the rest of the chain still verifies from its anchor.
+    entries_before = len(g.audit.entries(limit=10_000))
+    time.sleep(1.1)
+    g.audit.record("test", "marker")
+    cut = purge(g, PrivacySettings(audit_days=1 / 86400, event_days=1000, snapshot_days=1000))
+    assert cut.audit_entries == entries_before
+    assert [e.action for e in g.audit.entries(limit=10)] == ["purge", "marker"]
+    check = g.audit.verify()
+    assert check.ok and check.entries == 2, check.reason
+
+
+def test_erasure_leaves_no_trace_in_database_files_or_index(gallery: Gallery, tmp_path: Path) -> None:
+    from facegate.video.pipeline import CameraPipeline
+    from facegate.video.service import LiveService
+
+    g = gallery
+    lin = g.enroll("Lin-Manuel Miranda", [LIN], consent(evidence_ref="form 17")).person.id
+    g.enroll("Barack Obama", [OBAMA], consent())
+    live = LiveService(g, cameras=[])
+    CameraPipeline(
+        CameraSettings(name="stage", source=str(HAMILTON), fps=5), g, bus=live.bus, snapshots=live.snapshots
+    ).run()
+    live.bus.close()
+    g.identify(LIN)
+    g.verify_person(LIN, lin)
+    mine = EventStore(g.store).list(person_id=lin)
+    assert mine and all(e.snapshot for e in mine)
+    with g.store.session() as s:
+        blobs = [
+            bytes(b)
+            for r in s.execute(
+                select(TemplateRow.embedding_ct, TemplateRow.chip_ct).where(TemplateRow.person_id == lin)
+            )
+            for b in r
+            if b
+        ]
+    plain = g.engine.largest_face(LIN).embedding
+    assert plain is not None
+
+    receipt = erase(g, lin, actor="test")
+
+    assert receipt.clean and receipt.removed["templates"] == 1 and receipt.removed["events"] == len(mine)
+    assert receipt.removed["snapshots"] == len(mine) and receipt.subject.startswith("p:")
+    needles = [
+        lin.encode(),
+        b"Lin-Manuel Miranda",
+        b"form 17",
+        *[b[:32] for b in blobs],
+        plain.tobytes()[:64],
+    ]
+    if g.store.backend == "sqlite":
+        db = Path(g.store.url.database or "")
+        files = [p for p in db.parent.glob(db.name + "*")]
+        assert files
+        for f in files:
+            raw = f.read_bytes()
+            assert not [n for n in needles if n in raw], f"{f.name} still holds the person"
+    else:
+        with g.store.engine.connect() as c:
+            tables = [
+                r[0]
+                for r in c.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                )
+            ]
+            for t in tables:
+                dump = " ".join(str(row) for row in c.execute(text(f'SELECT * FROM "{t}"')))
+                assert lin not in dump and "Lin-Manuel Miranda" not in dump, t
+    for f in g.settings.data_dir.rglob("*"):
+        if f.is_file() and "models" not in f.parts:
+            raw = f.read_bytes()
+            assert not [n for n in needles if n in raw], f"{f} still holds the person"
+    for e in mine:
+        assert not (g.settings.snapshots_dir / (e.snapshot or "")).exists()
+    # The index: Lin's own face finds nobody now, Obama is still found.
+    assert names(g, LIN) == [None] and names(g, OBAMA) == ["Barack Obama"]
+    # The receipt is in the audit trail, with the pseudonym only, and the chain holds.
+    entry = g.audit.entries(action="erasure")[0]
+    assert entry.details["digest"] == receipt.digest and entry.target == receipt.subject
+    assert g.audit.verify().ok
+
+
+def test_subject_export_holds_what_the_records_hold(gallery: Gallery, tmp_path: Path) -> None:
+    g = gallery
+    obama = g.enroll("Barack Obama", [OBAMA, PROBES / "obama.jpg"], consent(evidence_ref="form 9")).person.id
+    g.enroll("Joe Biden", [BIDEN], consent())
+    events = EventStore(g.store)
+    e1 = events.add("door", "granted", obama, {"door": "front", "name": "Barack Obama"}, snapshot=_snap(g))
+    events.add("door", "unknown", None, {"door": "front"})
+    g.identify(OBAMA)
+    theirs = g.audit.entries(limit=1000, person=obama)  # the export's own entry comes after
+    out = tmp_path / "export.zip"
+    counts = export_subject(g, obama, out, actor="test")
+    with zipfile.ZipFile(out) as z:
+        files = set(z.namelist())
+        person = json.loads(z.read("person.json"))
+        consents = json.loads(z.read("consents.json"))
+        templates = json.loads(z.read("templates.json"))
+        exported_events = json.loads(z.read("events.json"))
+        audit = json.loads(z.read("audit.json"))
+        readme = z.read("README.txt").decode()
+        images = {n: Image.open(io.BytesIO(z.read(n))) for n in files if n.startswith("images/")}
+        snapshot = z.read(f"snapshots/event-{e1.id}.jpg")
+    assert person["id"] == obama and person["name"] == "Barack Obama"
+    assert [c["id"] for c in consents] == [c.id for c in g.consents(obama)] and consents[0][
+        "evidence_ref"
+    ] == "form 9"
+    assert len(templates) == 2 == counts["templates"] and len(images) == 2
+    stored = {
+        tid: np.frombuffer(g.cipher.decrypt(ct, f"{pid}:{tid}"), np.float32)
+        for tid, pid, ct in g.store.templates(g.space, obama)
+    }
+    for t in templates:
+        assert np.allclose(t["template"], stored[t["id"]], atol=1e-5)
+    assert [e["id"] for e in exported_events] == [e1.id]  # the unknown visitor's event is not theirs
+    assert snapshot[:2] == b"\xff\xd8"
+    assert {a["id"] for a in audit} >= {e.id for e in theirs} and len(audit) >= 2
+    assert any(a["action"] == "identify" for a in audit)  # found through the pseudonym in details
+    for name in (
+        "person.json",
+        "consents.json",
+        "templates.json",
+        "images/",
+        "events.json",
+        "snapshots/",
+        "audit.json",
+    ):
+        assert name in readme
+    assert g.audit.entries(action="subject_export")[0].target == g.audit.pseudonym(obama)
+
+
+def test_redaction_leaves_no_detectable_face_but_the_allowed_one(gallery: Gallery, tmp_path: Path) -> None:
+    g = gallery
+    obama = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    r = Redactor(g.engine)
+    photo = g.engine.load(PROBES / "obama_and_biden.jpg")
+    assert len(r.faces(photo)) >= 2
+    everyone = r.image(photo)
+    assert everyone.blurred >= 2 and r.faces(np.asarray(everyone.image)) == []
+
+    def keep_obama(faces):  # type: ignore[no-untyped-def]
+        return [
+            f.result.person is not None and f.result.person.person_id == obama
+            for f in g.identify_faces(faces)
+        ]
+
+    kept = r.image(photo, keep_obama)
+    assert kept.kept == 1
+    left = g.identify(np.asarray(kept.image))
+    assert [f.name for f in left] == ["Barack Obama"]
+    # A video: every frame's faces blurred, checked by running the detector on the output.
+    out = tmp_path / "pair.mp4"
+    stats = r.video(PAIR, out)
+    assert stats["frames"] == 56 and stats["faces_blurred"] >= 100
+    import av
+
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 56
+    assert sum(len(r.faces(f)) for f in frames[::5]) == 0
+
+
+def test_rotation_rekeys_everything_and_retires_the_old_key(settings, engine, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    g = Gallery.open(settings, engine=engine, database_url=database_url)
+    obama = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    g.enroll("Joe Biden", [BIDEN], consent())
+    rel = _snap(g)
+    EventStore(g.store).add("door", "granted", obama, {}, snapshot=rel)
+    g.identify(OBAMA)
+    old = g.cipher
+    rows_before = list(g.store.templates(g.space))
+    result = rotate_data_key(g, "a-brand-new-secret-key-0123456789", actor="test")
+    assert result.templates == 2 and result.face_images == 2 and result.snapshots == 1
+    rows = list(g.store.templates(g.space))
+    assert [r[0] for r in rows] == [r[0] for r in rows_before]
+    for (tid, pid, ct), (_, _, old_ct) in zip(rows, rows_before, strict=True):
+        assert g.cipher.decrypt(ct, f"{pid}:{tid}") == old.decrypt(old_ct, f"{pid}:{tid}")
+        with pytest.raises(WrongKey):
+            old.decrypt(ct, f"{pid}:{tid}")
+    snaps_new = SnapshotStore(settings.snapshots_dir, g.cipher)
+    assert Image.open(io.BytesIO(snaps_new.load(rel))).size == (32, 32)
+    with pytest.raises(WrongKey):
+        SnapshotStore(settings.snapshots_dir, old).load(rel)
+    assert g.audit.verify().ok and g.audit.entries(action="rotate_data_key")
+    assert [e.action for e in g.audit.entries(person=obama, limit=10)][-1] == "enrol"  # pseudonyms followed
+    assert names(g, OBAMA) == ["Barack Obama"]
+    g.close()
+    with pytest.raises(WrongKey):
+        Gallery.open(settings, engine=engine, database_url=database_url, secret_key=SECRET)
+    g2 = Gallery.open(
+        settings, engine=engine, database_url=database_url, secret_key="a-brand-new-secret-key-0123456789"
+    )
+    assert names(g2, OBAMA) == ["Barack Obama"] and g2.audit.verify().ok
+    g2.close()
