@@ -26,6 +26,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+
 from common import RESULTS, ROOT, SHARED, machine
 
 VIDEOS = SHARED / "videos"

@@ -279,3 +279,50 @@ def wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untype
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def mjpeg() -> Iterator[str]:
+    """An HTTP MJPEG camera (multipart/x-mixed-replace) on loopback, playing the male clip once at 12 fps."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    with av.open(str(MALE)) as c:
+        jpegs = []
+        for f in c.decode(video=0):
+            buf = io.BytesIO()
+            f.to_image().save(buf, format="JPEG")
+            jpegs.append(buf.getvalue())
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            try:
+                for jpg in jpegs:
+                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                    self.wfile.write(head + jpg + b"\r\n")
+                    time.sleep(1 / 12)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    server.shutdown()
+
+
+def test_http_mjpeg_camera_newest_frame_first(tmp_path: Path, engine, mjpeg: str) -> None:  # type: ignore[no-untyped-def]
+    g = open_gallery(tmp_path, engine, quality={"min_face_px": 60})
+    man = g.enroll("Man", [first_frame(MALE)], consent()).person.id
+    p = CameraPipeline(CameraSettings(name="mjpeg", source=mjpeg, fps=5), g)
+    src = p.source(max_reconnects=0)
+    stats = p.run(src)
+    # 62 frames arrive over ~5 s; about 5 a second are processed, the stale ones skipped.
+    assert stats.decoded == 62 and 15 <= stats.frames <= 35 and stats.skipped == 62 - stats.frames
+    assert [(d.kind, d.person_id) for d in stats.decisions] == [("granted", man)]
+    assert src.state == SourceState.ENDED
+    g.close()
