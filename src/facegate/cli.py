@@ -693,7 +693,8 @@ def purge(
                 f"{verb}: {report.events} event(s), {report.snapshots} snapshot(s), "
                 f"{report.unknown_snapshots} unknown-visitor snapshot(s), "
                 f"{report.audit_entries} audit entr(ies), "
-                f"{report.people} person(s) whose consent lapsed or who were inactive too long"
+                f"{report.people} person(s) whose consent lapsed or who were inactive too long, "
+                f"{report.orphan_files} orphaned file(s)"
             ),
         )
 
@@ -735,8 +736,7 @@ def redact(
     as_json: JsonOpt = False,
 ) -> None:
     """Blur every face (or every face but one enrolled person's) in a photo or video."""
-    from facegate.privacy.redaction import Keep, Redactor
-    from facegate.vision.types import Face
+    from facegate.privacy.redaction import Keep, Redactor, keep_person
 
     with handled(as_json):
         settings = load_settings()
@@ -745,11 +745,8 @@ def redact(
         try:
             keep_fn: Keep | None = None
             if gallery is not None and keep is not None:
-                gallery.person(keep)
-
-                def keep_fn(faces: list[Face]) -> list[bool]:
-                    found = gallery.identify_faces(faces, actor=actor())
-                    return [f.result.person is not None and f.result.person.person_id == keep for f in found]
+                keep_fn = keep_person(gallery, keep)
+                gallery.audit.record(actor(), "redact", None, {"source": source.name}, person=keep)
 
             from facegate.vision.engine import FaceEngine
 
@@ -1003,13 +1000,23 @@ def keys_rotate_data_key(
                     fh.write(new_secret + "\n")
                     fh.flush()
                     os.fsync(fh.fileno())
+            done = False
+
+            def committed() -> None:
+                # The data now opens only with the new key: put it in place before anything else.
+                nonlocal done
+                done = True
+                if from_env:
+                    err.print(f"[bold]new FACEGATE_SECRET_KEY (shown only now):[/bold] {new_secret}")
+                else:
+                    os.replace(pending, settings.key_file)
+
             try:
-                result = rotate_data_key(gallery, new_secret, actor=actor())
+                result = rotate_data_key(gallery, new_secret, actor=actor(), committed=committed)
             except BaseException:
-                pending.unlink(missing_ok=True)
+                if not done:
+                    pending.unlink(missing_ok=True)
                 raise
-            if not from_env:
-                os.replace(pending, settings.key_file)
         payload = {
             **result.to_dict(),
             "key_file": None if from_env else str(settings.key_file),
@@ -1023,8 +1030,7 @@ def keys_rotate_data_key(
             )
             if from_env:
                 err.print(
-                    "[bold]The key came from FACEGATE_SECRET_KEY. Set it to this new key before the next "
-                    f"start (shown only now):[/bold]\n{new_secret}"
+                    "The key came from FACEGATE_SECRET_KEY: set it to the new key above before restarting."
                 )
             else:
                 out.print(f"new key in {settings.key_file}; the old key no longer opens this gallery")
@@ -1110,7 +1116,8 @@ def watch(
         if fps is not None:
             camera = camera.model_copy(update={"fps": fps})
         with Gallery.open(settings) as gallery:
-            live = LiveService(gallery, cameras=[camera])
+            # Only --door acts on a door; watching a configured camera alone never opens one.
+            live = LiveService(gallery, cameras=[camera], doors=door is not None)
             if live.mqtt is not None:
                 live.mqtt.start()
             writer = AnnotatedVideo(annotate, camera.fps) if annotate else None

@@ -152,6 +152,14 @@ class WrongKey(FacegateError):
     http_status = 500
 
 
+class AuditTampered(FacegateError):
+    """The audit trail's chain or anchor does not verify: someone edited it."""
+
+    code = "audit_tampered"
+    exit_code = ExitCode.SECURITY
+    http_status = 500
+
+
 class ModelIntegrityError(FacegateError):
     """A model file is missing, truncated or does not match its pinned SHA-256."""
 

@@ -210,3 +210,41 @@ def test_a_broker_that_is_down_does_not_stop_decisions(tmp_path: Path, engine, r
     # The door still opened through its webhook.
     assert [p for p, _ in receiver.received].count("/unlock") == 1
     g.close()
+
+
+def test_remote_unlock_obeys_live_commands_only() -> None:
+    from facegate.events.mqtt import MqttBridge
+    from facegate.settings import MqttSettings
+
+    need(_broker_missing())
+    prefix = f"fgcmd{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}/door/front/set"
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub")
+    pub.connect(MQTT_HOST, int(MQTT_PORT or 1883))
+    pub.loop_start()
+    # An UNLOCK left retained on the broker (a misconfigured automation) must not open the door
+    # each time facegate connects.
+    pub.publish(topic, "UNLOCK", qos=1, retain=True).wait_for_publish(5)
+    commands: list[tuple[str, str]] = []
+    settings = MqttSettings(
+        enabled=True, host=MQTT_HOST, port=int(MQTT_PORT or 1883), topic_prefix=prefix,
+        client_id=prefix, discovery=False, allow_remote_unlock=True,
+    )  # fmt: skip
+    bridge = MqttBridge(
+        settings,
+        [],
+        [DoorSettings(name="front", cameras=["c"])],
+        on_command=lambda d, c: commands.append((d, c)),
+    )
+    bridge.start()
+    try:
+        assert bridge.wait_connected(10)
+        time.sleep(0.5)
+        assert commands == []
+        pub.publish(topic, "UNLOCK", qos=1).wait_for_publish(5)
+        wait_for(lambda: commands == [("front", "UNLOCK")], 5, "the live command")
+    finally:
+        pub.publish(topic, "", qos=1, retain=True).wait_for_publish(5)  # clear the retained one
+        bridge.close()
+        pub.loop_stop()
+        pub.disconnect()

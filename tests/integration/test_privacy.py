@@ -292,3 +292,85 @@ def test_rotation_rekeys_everything_and_retires_the_old_key(settings, engine, da
     )
     assert names(g2, OBAMA) == ["Barack Obama"] and g2.audit.verify().ok
     g2.close()
+
+
+def test_another_process_withdrawing_or_erasing_takes_effect_in_a_running_service(
+    gallery: Gallery, settings, engine, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    service = gallery
+    obama = service.enroll("Barack Obama", [OBAMA], consent()).person.id
+    biden = service.enroll("Joe Biden", [BIDEN], consent()).person.id
+    assert names(service, OBAMA) == ["Barack Obama"]
+    cli = Gallery.open(settings, engine=engine, database_url=database_url)  # a second process's view
+    cli.withdraw_consent(obama, actor="cli")
+    assert names(service, OBAMA) == [None]  # no restart needed
+    erase(cli, biden, actor="cli")
+    assert names(service, BIDEN) == [None]
+    # A decision in flight for the erased person cannot write an event naming them.
+    from facegate.errors import PersonNotFound
+
+    with pytest.raises(PersonNotFound):
+        EventStore(service.store).add("door", "granted", biden, {"name": "Joe Biden"})
+    cli.close()
+
+
+def test_erasing_a_name_that_is_part_of_another_still_gives_a_clean_receipt(gallery: Gallery) -> None:
+    ann = gallery.enroll("Ann", [OBAMA], consent()).person.id
+    gallery.enroll("Anna", [BIDEN], consent())
+    receipt = erase(gallery, ann, actor="test")
+    assert receipt.clean, receipt.checks
+
+
+def test_export_is_owner_only_and_orphaned_snapshots_are_purged(gallery: Gallery, tmp_path: Path) -> None:
+    import os
+
+    pid = gallery.enroll("Barack Obama", [OBAMA], consent()).person.id
+    out = tmp_path / "x.zip"
+    export_subject(gallery, pid, out, actor="test")
+    assert out.stat().st_mode & 0o777 == 0o600 and not list(tmp_path.glob(".*partial"))
+    # A snapshot whose event was never written (a crash between the two): purged after an hour.
+    orphan = gallery.settings.snapshots_dir / _snap(gallery)
+    kept = gallery.settings.snapshots_dir / _snap(gallery)
+    EventStore(gallery.store).add(
+        "door", "unknown", None, {}, snapshot=kept.relative_to(gallery.settings.snapshots_dir).as_posix()
+    )
+    assert purge(gallery, PrivacySettings(), dry_run=True).orphan_files == 0  # too young to judge
+    old = time.time() - 7200
+    for f in (orphan, kept):
+        os.utime(f, (old, old))
+    report = purge(gallery, PrivacySettings())
+    assert report.orphan_files == 1 and not orphan.exists() and kept.exists()
+
+
+def test_rotation_refuses_a_tampered_audit_trail_and_the_anchor_is_authenticated(
+    settings, engine, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    g = Gallery.open(settings, engine=engine, database_url=database_url)
+    g.enroll("Barack Obama", [OBAMA], consent())
+    for i in range(3):
+        g.audit.record("test", "marker", None, {"i": i})
+    with g.store.engine.begin() as c:
+        c.execute(text("UPDATE audit_log SET actor = 'someone else' WHERE id = 2"))
+    from facegate.errors import AuditTampered
+
+    with pytest.raises(AuditTampered):
+        rotate_data_key(g, "another-new-secret-0123456789abcdef", actor="test")
+    assert g.store.key_check() == g.cipher.key_check  # nothing changed
+    with g.store.engine.begin() as c:
+        c.execute(text("DELETE FROM audit_log"))
+    # Entries cut off the front by retention leave a MAC'd anchor; forging it shows.
+    g.audit.record("test", "a")
+    time.sleep(1.1)
+    g.audit.record("test", "b")
+    purge(g, PrivacySettings(audit_days=1 / 86400))
+    assert g.audit.verify().ok
+    with g.store.engine.begin() as c:
+        c.execute(
+            text(
+                "UPDATE facegate_meta SET value = replace(value, '\"id\": ', '\"id\": 1') "
+                "WHERE key = 'audit_anchor'"
+            )
+        )
+    check = g.audit.verify()
+    assert not check.ok and "anchor" in check.reason
+    g.close()

@@ -126,3 +126,40 @@ def test_iou_and_quality_weight() -> None:
     assert iou(Box(0, 0, 10, 10), Box(5, 0, 15, 10)) == pytest.approx(50 / 150)
     assert quality_weight(Quality(120, 0.8, 1.0, 0.5)) > quality_weight(Quality(120, 0.8, 0.3, 0.5))
     assert quality_weight(Quality(40, 0.8, 1.0, 0.5)) < quality_weight(Quality(120, 0.8, 1.0, 0.5))
+
+
+def test_a_name_rule_covers_only_the_one_person_with_that_name() -> None:
+    d = door(rules=[AccessRule(people=["Alice"])])
+    now = at("2026-11-27T10:00:00+00:00")
+    assert DoorPolicy(d, lambda n: ["a1"]).evaluate("a1", "Alice", now).allowed
+    # Someone enrolled or renamed as "Alice" too: the name no longer identifies anybody.
+    assert not DoorPolicy(d, lambda n: ["a1", "a2"]).evaluate("a2", "Alice", now).allowed
+    assert not DoorPolicy(d, lambda n: ["a1", "a2"]).evaluate("a1", "Alice", now).allowed
+
+
+def test_a_newcomer_in_an_old_track_box_starts_a_new_track() -> None:
+    from facegate.settings import TrackingSettings
+    from facegate.video.tracker import Tracker
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=128).astype(np.float32), rng.normal(size=128).astype(np.float32)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    tracker = Tracker(TrackingSettings(max_age_s=1.0, reembed_s=0.5), same_person=0.93, different_person=0.88)
+
+    def embed_as(vec: np.ndarray):  # type: ignore[no-untyped-def]
+        def embed(faces: list[Face]) -> None:
+            for f in faces:
+                f.embedding = vec
+
+        return embed
+
+    seen, _ = tracker.update([face(Box(0, 0, 100, 100))], 0.0, embed_as(a))
+    first = seen[0].id
+    # B steps into the same box 2 s later (A's track has expired): a new track, not A's.
+    seen, ended = tracker.update([face(Box(2, 2, 102, 102))], 2.0, embed_as(b))
+    assert seen[0].id != first and [t.id for t in ended] == [first]
+    # B replaces A within the same track's lifetime: the next embedding splits it.
+    t_b = seen[0].id
+    tracker.update([face(Box(2, 2, 102, 102))], 2.2, embed_as(b))
+    seen, _ = tracker.update([face(Box(2, 2, 102, 102))], 2.8, embed_as(a))
+    assert seen[0].id not in (first, t_b) and seen[0].evidence[0][1] is a

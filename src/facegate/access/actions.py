@@ -36,9 +36,9 @@ class DoorActuator:
 
     def deliver(self, event: Event) -> None:
         if event.kind == "granted" and event.details.get("door") == self.door.name:
-            self.unlock(f"camera:{event.camera}", event.person_id, event.id)
+            self.unlock(f"camera:{event.camera}", event.person_id)
 
-    def unlock(self, actor: str, person_id: str | None = None, event_id: int | None = None) -> None:
+    def unlock(self, actor: str, person_id: str | None = None) -> None:
         unlock = self.door.unlock
         if self.audit is not None:
             self.audit(actor, self.door.name, person_id)
@@ -53,7 +53,7 @@ class DoorActuator:
                     {
                         "door": self.door.name,
                         "action": "unlock",
-                        "event_id": event_id,
+                        "by": actor,
                         "seconds": unlock.open_seconds,
                     },
                     event="unlock",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -56,9 +57,15 @@ class DecisionGate:
     an unknown face is remembered to do this: the cooldown is per door.
     """
 
-    def __init__(self, door: DoorSettings, unknown_after: int, unknown_min_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        door: DoorSettings,
+        unknown_after: int,
+        unknown_min_s: float = 0.0,
+        people_named: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.door = door
-        self.policy = DoorPolicy(door)
+        self.policy = DoorPolicy(door, people_named)
         self.unknown_after = unknown_after
         self.unknown_min_s = unknown_min_s
         self._last: dict[tuple[str, str], float] = {}

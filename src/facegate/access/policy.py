@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
@@ -37,12 +38,20 @@ def _aware(d: datetime, tz: ZoneInfo) -> datetime:
 class DoorPolicy:
     """The access rules of one door, evaluated in the door's time zone."""
 
-    def __init__(self, door: DoorSettings) -> None:
+    def __init__(self, door: DoorSettings, people_named: Callable[[str], list[str]] | None = None) -> None:
+        """`people_named(name)`: ids of the enrolled people with that exact name. A rule that
+        names a person (rather than giving their id) covers them only while the name is theirs
+        alone: enrolling or renaming someone to "Alice" must not hand them Alice's access."""
         self.door = door
         self.tz = ZoneInfo(door.timezone)
+        self.people_named = people_named
 
     def _covers(self, rule: AccessRule, person_id: str, name: str) -> bool:
-        return "*" in rule.people or person_id in rule.people or name in rule.people
+        if "*" in rule.people or person_id in rule.people:
+            return True
+        if name not in rule.people:
+            return False
+        return self.people_named is None or self.people_named(name) == [person_id]
 
     def evaluate(self, person_id: str, name: str, when: datetime | None = None) -> Verdict:
         when = (when or datetime.now(UTC)).astimezone(self.tz)
@@ -66,4 +75,10 @@ class DoorPolicy:
         return Verdict(False, "; ".join(dict.fromkeys(reasons)))
 
 
-ALLOW_ALL = DoorSettings(name="watch", cameras=["watch"], rules=[AccessRule(people=["*"])])
+# The implicit "door" of a camera that has none (`facegate watch`): everyone with consent. Its
+# name cannot be a configured door's (names start with a letter or digit), and no actuator
+# listens for it, so it never opens anything.
+ALLOW_ALL = DoorSettings.model_construct(
+    name="_watch", cameras=["_watch"], rules=[AccessRule(people=["*"])], timezone="UTC",
+    target_fmr=None, cooldown_s=30.0, unknown_cooldown_s=60.0, unlock=None,
+)  # fmt: skip

@@ -558,8 +558,8 @@ def create_app(
         ] = None,
     ) -> StreamingResponse:
         """Server-sent events: each new event as `event: <kind>` with its JSON, as it happens."""
-        queue = hub.subscribe()
         await work(lambda: g().audit.record(f"key:{key.id}", "events_stream", None, {"camera": camera}))
+        queue = hub.subscribe()
 
         async def stream() -> AsyncIterator[str]:
             sent = 0

@@ -56,10 +56,21 @@ class QueuedSink:
                 log.warning("sink %s could not deliver event %s: %s", self.sink.name, event.id, exc)
 
     def close(self, timeout: float) -> None:
-        with contextlib.suppress(queue.Full):
+        try:
             self.queue.put(None, timeout=timeout)
+        except queue.Full:
+            # Still busy with a full queue: drop what waits (counted) so the worker can stop.
+            while True:
+                try:
+                    if self.queue.get_nowait() is not None:
+                        self.metrics.sink_dropped.labels(self.sink.name).inc()
+                except queue.Empty:
+                    break
+            with contextlib.suppress(queue.Full):
+                self.queue.put_nowait(None)
         self.thread.join(timeout)
-        self.sink.close()
+        if not self.thread.is_alive():  # never close a client its thread is still using
+            self.sink.close()
 
 
 class EventBus:
@@ -69,9 +80,13 @@ class EventBus:
         sinks: Sequence[EventSink],
         metrics: LiveMetrics,
         queue_size: int = 256,
+        urgent: Sequence[EventSink] = (),
     ) -> None:
+        """`urgent` sinks (door actuators) get each event before it is stored: a slow or busy
+        database must not keep a resident waiting at the door. They see it with id 0."""
         self.store = store
         self.metrics = metrics
+        self.urgent = [QueuedSink(s, queue_size, metrics) for s in urgent]
         self.sinks = [QueuedSink(s, queue_size, metrics) for s in sinks]
 
     def publish(
@@ -82,7 +97,12 @@ class EventBus:
         details: dict[str, Any] | None = None,
         snapshot: str | None = None,
     ) -> Event:
-        """Store the event (id 0 if the database failed), then queue it for every sink."""
+        """Queue it for the urgent sinks, store it (id 0 if the database failed), then queue it
+        for every other sink."""
+        if self.urgent:
+            provisional = Event(0, datetime.now(UTC), camera, kind, person_id, dict(details or {}), snapshot)
+            for sink in self.urgent:
+                sink.submit(provisional)
         event: Event | None = None
         if self.store is not None:
             try:
@@ -97,5 +117,5 @@ class EventBus:
         return event
 
     def close(self, timeout: float = 5.0) -> None:
-        for sink in self.sinks:
+        for sink in [*self.urgent, *self.sinks]:
             sink.close(timeout)

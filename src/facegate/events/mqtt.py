@@ -106,6 +106,10 @@ class MqttBridge:
         log.warning("MQTT disconnected: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            # A retained UNLOCK would open the door again at every reconnect: commands are live only.
+            log.warning("ignored a retained command on %s", msg.topic)
+            return
         parts = msg.topic.split("/")
         door = parts[-2] if len(parts) >= 2 else ""
         command = msg.payload.decode(errors="replace").strip().upper()

@@ -43,8 +43,10 @@ class SseHub:
         with self._lock:
             clients = list(self._clients)
         for loop, q in clients:
-            if not loop.is_closed():
+            try:
                 loop.call_soon_threadsafe(self._offer, q, event)
+            except RuntimeError:  # that client's event loop closed meanwhile
+                self.unsubscribe(q)
 
     def close(self) -> None:
         with self._lock:

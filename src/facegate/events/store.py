@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from facegate.gallery.schema import EventRow
+from facegate.errors import PersonNotFound
+from facegate.gallery.schema import EventRow, PersonRow
 from facegate.gallery.store import SqlStore
 
 
@@ -53,6 +54,10 @@ class EventStore:
         snapshot: str | None = None,
     ) -> Event:
         with self.store.session() as s, s.begin():
+            if person_id is not None and s.get(PersonRow, person_id) is None:
+                # Erased (perhaps by another process) while this decision was in flight: an event
+                # must not bring their id and name back after the erasure receipt said "clean".
+                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
             row = EventRow(
                 at=at or datetime.now(UTC),
                 camera=camera,

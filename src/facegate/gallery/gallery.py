@@ -146,6 +146,7 @@ class Gallery:
         self.index: VectorIndex = make_index(128)
         self.audit = AuditLog(store, cipher.derive(AUDIT_KEY_PURPOSE), cipher.derive(PSEUDONYM_KEY_PURPOSE))
         self._foreign_spaces: dict[str, int] = {}
+        self._generation = -1
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -225,6 +226,7 @@ class Gallery:
     def rebuild_index(self) -> None:
         """Decrypt every template of the engine's space into a fresh index."""
         with self._lock:
+            self._generation = self.store.generation()  # read first: later writes trigger a reload
             ids: list[int] = []
             vecs: list[np.ndarray] = []
             owner: dict[int, str] = {}
@@ -241,6 +243,17 @@ class Gallery:
             self._held = Counter(owner.values())
             self._foreign_spaces = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
             self._refresh_people()
+
+    def _sync(self) -> None:
+        """Reload if another process changed people, consent or templates since we last looked:
+        a withdrawal or an erasure made by the CLI must stop a running service matching at once."""
+        if self.store.generation() != self._generation:
+            self.rebuild_index()
+
+    def _wrote(self) -> None:
+        """After our own write: no reload needed unless someone else wrote in between."""
+        if self.store.last_generation == self._generation + 1:
+            self._generation = self.store.last_generation
 
     def _refresh_people(self) -> None:
         self._names = {p.id: p.name for p in self.store.people()}
@@ -355,6 +368,7 @@ class Gallery:
                 self._owner[tid] = pid
             self._held[pid] += len(tids)
             self._refresh_people()
+            self._wrote()
         return Enrolment(self.store.person(pid), tids, refused, duplicates)
 
     # --- people ------------------------------------------------------------------------------
@@ -380,6 +394,7 @@ class Gallery:
         with self._lock:
             self.store.update_person(person_id, name, external_id)
             self._refresh_people()
+            self._wrote()
         changed = [f for f, v in (("name", name), ("external_id", external_id)) if v is not None]
         self.audit.record(actor, "update_person", None, {"changed": changed}, person=person_id)
         return self.store.person(person_id)
@@ -390,6 +405,7 @@ class Gallery:
         with self._lock:
             self.store.add_consent(person_id, consent)
             self._refresh_people()
+            self._wrote()
         self.audit.record(
             actor,
             "add_consent",
@@ -414,6 +430,7 @@ class Gallery:
         with self._lock:
             withdrawn = self.store.withdraw_consent(person_id, consent_id, now)
             self._refresh_people()
+            self._wrote()
         self.audit.record(actor, "withdraw_consent", None, {"consent_records": withdrawn}, person=person_id)
         return withdrawn
 
@@ -437,6 +454,7 @@ class Gallery:
                 self._owner.pop(tid, None)
             self._held.pop(person_id, None)
             self._refresh_people()
+            self._wrote()
         if audit:
             self.audit.record(
                 actor,
@@ -483,6 +501,7 @@ class Gallery:
         now = datetime.now(UTC)
         # At least two people, so that a close second can make the answer ambiguous.
         want = max(k, 2)
+        self._sync()
         with self._lock:
             # Per person, not per template: this runs on every search, galleries can be large.
             allowed = {p for p in self._held if self.consent_valid(p, now, use)}
@@ -528,6 +547,7 @@ class Gallery:
     def verify_person(self, image: ImageInput, person_id: str, actor: str = "library") -> Verification:
         """1:1 against an enrolled person: the photo's largest face vs their best template."""
         self.store.person(person_id)
+        self._sync()
         if not self.consent_valid(person_id, use="verify"):
             raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
         face = self.engine.largest_face(image)

@@ -8,19 +8,31 @@ open the gallery (its key check no longer matches).
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 
+from facegate.errors import AuditTampered
 from facegate.gallery.crypto import TemplateCipher
-from facegate.gallery.schema import AuditRow, EventRow, PersonRow, TemplateRow
-from facegate.privacy.audit import AUDIT_KEY_PURPOSE, AuditLog, digest
+from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.privacy.audit import (
+    ANCHOR_KEY,
+    AUDIT_KEY_PURPOSE,
+    GENESIS,
+    PSEUDONYM_KEY_PURPOSE,
+    AuditLog,
+    digest,
+)
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,13 +51,18 @@ class Rotation:
         }
 
 
-def rotate_data_key(gallery: Gallery, new_secret: str, *, actor: str) -> Rotation:
+def rotate_data_key(
+    gallery: Gallery, new_secret: str, *, actor: str, committed: Callable[[], None] | None = None
+) -> Rotation:
+    """Rotate; `committed` runs as soon as the new key is the only one that works (e.g. to move
+    the new key file into place), before anything else that could fail."""
     old, new = gallery.cipher, TemplateCipher(new_secret)
     store = gallery.store
     old_audit = gallery.audit
-    new_audit = AuditLog(store, new.derive(AUDIT_KEY_PURPOSE), new.derive("facegate person pseudonym v1"))
+    new_audit = AuditLog(store, new.derive(AUDIT_KEY_PURPOSE), new.derive(PSEUDONYM_KEY_PURPOSE))
     root = gallery.settings.snapshots_dir
     side: list[tuple[Path, Path]] = []
+    n_templates = n_chips = n_audit = 0
     try:
         with store.session() as s:
             rels = [
@@ -61,10 +78,16 @@ def rotate_data_key(gallery: Gallery, new_secret: str, *, actor: str) -> Rotatio
             with os.fdopen(fd, "wb") as f:
                 f.write(new.encrypt(plain, f"snapshot:{rel}"))
             side.append((tmp, path))
-        n_templates = n_chips = n_audit = 0
         with store.session() as s, s.begin():
+            # Exclusive from the first statement: no enrolment or audit entry may slip in under
+            # the old key while this runs (SQLite: the write below takes the database's write
+            # lock; PostgreSQL: table locks, and the audit writers' advisory lock).
             if store.backend == "postgresql":
-                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))  # no audit writes meanwhile
+                s.execute(text("LOCK TABLE templates, audit_log, facegate_meta IN EXCLUSIVE MODE"))
+                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+            store.guard(s)  # also refuses if another process already rotated
+            store.replace_key_check(s, new.key_check)
+            s.flush()
             for row in s.scalars(select(TemplateRow)):
                 owner = f"{row.person_id}:{row.id}"
                 row.embedding_ct = new.encrypt(old.decrypt(row.embedding_ct, owner), owner)
@@ -78,29 +101,54 @@ def rotate_data_key(gallery: Gallery, new_secret: str, *, actor: str) -> Rotatio
                 old_audit.pseudonym(pid): new_audit.pseudonym(pid)
                 for (pid,) in s.execute(select(PersonRow.id))
             }
-            prev = None
+            anchor = old_audit.read_anchor(s)
+            prev = anchor[0] if anchor is not None else GENESIS
+            new_prev_hash = prev  # the first entry keeps its link to the anchor
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id)):
+                # Re-keying would also bless any edit made so far: check each link first.
+                old_hash = digest(
+                    old_audit.mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
+                )
+                if r.prev_hash != prev or old_hash != r.hash:
+                    raise AuditTampered(
+                        f"audit entry {r.id} does not verify: not rotating over a tampered trail"
+                    )
                 if r.target in renamed:
                     r.target = renamed[r.target]
                 for a, b in renamed.items():
                     if a in r.details:
                         r.details = r.details.replace(a, b)
-                prev = r.prev_hash if prev is None else prev  # the first keeps its anchor
-                r.prev_hash = prev
-                r.hash = digest(
-                    new_audit.mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
+                new_prev = new_prev_hash
+                new_prev_hash = digest(
+                    new_audit.mac_key, new_prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
                 )
                 prev = r.hash
+                r.prev_hash, r.hash = new_prev, new_prev_hash
                 n_audit += 1
-            store.replace_key_check(s, new.key_check)
+            if anchor is not None:
+                meta = s.get(MetaRow, ANCHOR_KEY)
+                assert meta is not None
+                meta.value = new_audit.seal_anchor(*anchor)
     except BaseException:
         for tmp, _ in side:
             tmp.unlink(missing_ok=True)
         raise
-    for tmp, path in side:
-        tmp.replace(path)
+    # Committed: only the new key works now. Nothing below may lose it.
+    store.bound_key = new.key_check
     gallery.cipher = new
     gallery.audit = new_audit
-    result = Rotation(n_templates, n_chips, len(side), n_audit)
-    new_audit.record(actor, "rotate_data_key", None, result.to_dict())
+    if committed is not None:
+        committed()
+    swapped = 0
+    for tmp, path in side:
+        try:
+            tmp.replace(path)
+            swapped += 1
+        except OSError as exc:
+            log.error("snapshot %s not swapped to the new key (%s): it stays unreadable", path, exc)
+    result = Rotation(n_templates, n_chips, swapped, n_audit)
+    try:
+        new_audit.record(actor, "rotate_data_key", None, result.to_dict())
+    except Exception as exc:
+        log.error("rotation done but not audited: %s", exc)
     return result

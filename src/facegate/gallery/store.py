@@ -7,6 +7,7 @@ one transaction, so a crash leaves the whole enrolment or none of it.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -129,6 +130,8 @@ class SqlStore:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.bound_key: str | None = None
+        self.last_generation = 0  # the generation this store's last write produced
 
     @property
     def backend(self) -> str:
@@ -162,6 +165,7 @@ class SqlStore:
 
     def bind_key(self, key_check: str) -> None:
         """Record the key's check value on first use; refuse a different key afterwards."""
+        self.bound_key = key_check
         with self.session() as s, s.begin():
             row = s.get(MetaRow, "key_check")
             if row is None:
@@ -178,6 +182,29 @@ class SqlStore:
             session.add(MetaRow(key="key_check", value=key_check))
         else:
             row.value = key_check
+
+    def guard(self, s: Session) -> None:
+        """Inside a write transaction: refuse to write under a key another process rotated away,
+        and bump the generation other processes watch to reload people, consent and templates."""
+        if self.bound_key is not None:
+            row = s.get(MetaRow, "key_check")
+            if row is not None and row.value != self.bound_key:
+                raise WrongKey(
+                    "the data key was rotated by another process: restart this one with the new key"
+                )
+        gen = s.get(MetaRow, "generation")
+        if gen is None:
+            s.add(MetaRow(key="generation", value="1"))
+            self.last_generation = 1
+        else:
+            gen.value = str(int(gen.value) + 1)
+            self.last_generation = int(gen.value)
+
+    def generation(self) -> int:
+        """Changes with every write to people, consent or templates, by any process."""
+        with self.session() as s:
+            row = s.get(MetaRow, "generation")
+            return int(row.value) if row is not None else 0
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -196,6 +223,7 @@ class SqlStore:
         rows are inserted, then sealed, before the single commit.
         """
         with self.session() as s, s.begin():
+            self.guard(s)
             if person_id is None:
                 person = PersonRow(id=str(uuid.uuid4()), name=name, external_id=external_id)
                 s.add(person)
@@ -230,6 +258,7 @@ class SqlStore:
 
     def update_person(self, person_id: str, name: str | None, external_id: str | None) -> None:
         with self.session() as s, s.begin():
+            self.guard(s)
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -240,6 +269,7 @@ class SqlStore:
 
     def add_consent(self, person_id: str, consent: Consent) -> None:
         with self.session() as s, s.begin():
+            self.guard(s)
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -248,6 +278,7 @@ class SqlStore:
     def delete_person(self, person_id: str) -> Deletion:
         """Remove the person and everything derived from them, in one transaction."""
         with self.session() as s, s.begin():
+            self.guard(s)
             if s.get(PersonRow, person_id) is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
             template_ids = list(s.scalars(select(TemplateRow.id).where(TemplateRow.person_id == person_id)))
@@ -324,6 +355,7 @@ class SqlStore:
     def withdraw_consent(self, person_id: str, consent_id: int | None, when: datetime) -> list[int]:
         """Mark one consent record (or every one in force) withdrawn at `when`; returns their ids."""
         with self.session() as s, s.begin():
+            self.guard(s)
             if s.get(PersonRow, person_id) is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
             q = select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
@@ -364,8 +396,13 @@ class SqlStore:
             # checkpoint empties the write-ahead log, which still held the old pages.
             with self.engine.connect() as c:
                 c.exec_driver_sql("VACUUM")
-                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            return "sqlite: secure_delete, VACUUM, wal_checkpoint(TRUNCATE)"
+                # Busy while another connection reads: retry, then say so on the receipt.
+                for _ in range(50):
+                    busy = c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if busy is None or not busy[0]:
+                        return "sqlite: secure_delete, VACUUM, wal_checkpoint(TRUNCATE)"
+                    time.sleep(0.1)
+            return "sqlite: secure_delete, VACUUM; the write-ahead log was busy and still holds old pages"
         if self.backend == "postgresql":
             # VACUUM FULL rewrites each table into new files and drops the old ones.
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
+from facegate.errors import AuditTampered, WrongKey
 from facegate.gallery.schema import AuditRow, MetaRow
 from facegate.gallery.store import SqlStore
 
@@ -52,6 +54,9 @@ def digest(
     # Keyed: someone who can write to the database but lacks the secret key cannot rewrite an
     # entry and then recompute every later link.
     return hmac.new(mac_key, f"{prev}|{body}".encode(), hashlib.sha256).hexdigest()
+
+
+AnchorAltered = AuditTampered
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,26 @@ class AuditLog:
     def pseudonym(self, person_id: str) -> str:
         return "p:" + hmac.new(self._pseudonym_key, person_id.encode(), hashlib.sha256).hexdigest()[:24]
 
-    def anchor(self) -> str:
-        with self.store.session() as s:
-            row = s.get(MetaRow, ANCHOR_KEY)
-            return row.value if row is not None else GENESIS
+    def seal_anchor(self, last_hash: str, last_id: int) -> str:
+        """The anchor as stored: the hash and id of the newest removed entry, MAC'd, so that
+        cutting entries off the front of the chain and moving the anchor shows."""
+        mac = hmac.new(self.mac_key, f"anchor|{last_hash}|{last_id}".encode(), hashlib.sha256).hexdigest()
+        return json.dumps({"hash": last_hash, "id": last_id, "mac": mac})
+
+    def read_anchor(self, s: Session) -> tuple[str, int] | None:
+        """(hash, id) of the anchor; None if the chain starts at its genesis. Raises if altered."""
+        row = s.get(MetaRow, ANCHOR_KEY)
+        if row is None:
+            return None
+        try:
+            data = json.loads(row.value)
+            last_hash, last_id, mac = str(data["hash"]), int(data["id"]), str(data["mac"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AnchorAltered("the audit anchor is not valid") from exc
+        expected = json.loads(self.seal_anchor(last_hash, last_id))["mac"]
+        if not hmac.compare_digest(mac, expected):
+            raise AnchorAltered("the audit anchor was altered")
+        return last_hash, last_id
 
     def record(
         self,
@@ -129,6 +150,7 @@ class AuditLog:
             # predecessor read after it is final until this transaction ends.
             if self.store.backend == "postgresql":
                 s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+            self._check_key(s)
             row = AuditRow(
                 at=datetime.now(UTC),
                 actor=actor,
@@ -147,8 +169,8 @@ class AuditLog:
             if last is not None:
                 prev = last.hash
             else:
-                anchor = s.get(MetaRow, ANCHOR_KEY)
-                prev = anchor.value if anchor is not None else GENESIS
+                anchor = self.read_anchor(s)
+                prev = anchor[0] if anchor is not None else GENESIS
             row.prev_hash = prev
             row.hash = digest(self.mac_key, prev, row.id, row.at, actor, action, target, body, results)
             return AuditEntry(row.id, row.at, actor, action, target, details, results, row.hash)
@@ -174,10 +196,21 @@ class AuditLog:
                 for r in s.scalars(q)
             ]
 
+    def _check_key(self, s: Session) -> None:
+        bound = self.store.bound_key
+        row = s.get(MetaRow, "key_check")
+        if bound is not None and row is not None and row.value != bound:
+            raise WrongKey("the data key was rotated by another process: restart this one with the new key")
+
     def verify(self) -> ChainCheck:
         """Recompute the chain from its anchor (the genesis, or the last entry retention removed)."""
-        prev, count, last_id = self.anchor(), 0, 0
+        count = 0
         with self.store.session() as s:
+            try:
+                anchor = self.read_anchor(s)
+            except AnchorAltered as exc:
+                return ChainCheck(False, 0, GENESIS, None, str(exc))
+            prev, last_id = anchor if anchor is not None else (GENESIS, 0)
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id).execution_options(yield_per=1000)):
                 count += 1
                 if r.prev_hash != prev:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from sqlalchemy import String, Text, func, or_, select
 
 from facegate.events.snapshots import SnapshotStore
-from facegate.gallery.schema import Base, EventRow, TemplateRow
+from facegate.gallery.schema import Base, ConsentRow, EventRow, PersonRow, TemplateRow
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -62,25 +63,39 @@ def _text_columns(table: Any) -> list[Any]:
     return [c for c in table.columns if isinstance(c.type, (String, Text))]
 
 
-def database_traces(gallery: Gallery, needles: list[str], template_ids: list[int]) -> int:
-    """Rows in any table whose text mentions a needle, plus surviving template rows."""
+def database_traces(gallery: Gallery, person_id: str, names: list[str], template_ids: list[int]) -> int:
+    """Rows that still refer to the person: their id anywhere in any text column, their name
+    where names are kept, surviving template rows."""
     found = 0
     with gallery.store.session() as s:
         for table in Base.metadata.sorted_tables:
             cols = _text_columns(table)
-            if not cols or not needles:
+            if not cols:
                 continue
-            cond = or_(*[c.contains(n, autoescape=True) for c in cols for n in needles])
+            cond = or_(*[c.contains(person_id, autoescape=True) for c in cols])
             found += int(s.execute(select(func.count()).select_from(table).where(cond)).scalar_one())
+        for name in names:
+            # Exact matches only: erasing "Ann" must not trip over "Anna".
+            in_details = json.dumps({"name": name})[1:-1]  # how events.details spells it
+            for query in (
+                select(func.count()).select_from(PersonRow).where(PersonRow.name == name),
+                select(func.count()).select_from(ConsentRow).where(ConsentRow.subject_name == name),
+                select(func.count())
+                .select_from(EventRow)
+                .where(EventRow.details.contains(in_details, autoescape=True)),
+            ):
+                found += int(s.execute(query).scalar_one())
         if template_ids:
             found += int(s.execute(select(func.count()).where(TemplateRow.id.in_(template_ids))).scalar_one())
     return found
 
 
-def file_traces(roots: list[Path], needles: list[bytes]) -> int:
-    """Files under `roots` (and the roots themselves, if files) that contain a needle."""
+def file_traces(roots: list[Path], needles: Sequence[bytes], plain_needles: Sequence[bytes] = ()) -> int:
+    """Files under `roots` (and the roots themselves, if files) that contain a needle;
+    `plain_needles` (names) are looked for only in files that are not encrypted."""
     hits = 0
     needles = [n for n in needles if n]
+    plain_needles = [n for n in plain_needles if n]
     for root in roots:
         if root.is_file():
             paths = [root]
@@ -96,7 +111,9 @@ def file_traces(roots: list[Path], needles: list[bytes]) -> int:
                 data = path.read_bytes()
             except OSError:
                 continue
-            if any(n in data for n in needles):
+            if any(n in data for n in needles) or (
+                not path.name.endswith(".enc") and any(n in data for n in plain_needles)
+            ):
                 hits += 1
     return hits
 
@@ -120,7 +137,17 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
     names = {person.name} | {c.subject_name for c in store.consents(person_id) if c.subject_name}
     # Names shared with someone else cannot be looked for: they are that person's data too.
     others = {p.name for p in store.people() if p.id != person_id}
+    others |= {
+        c.subject_name
+        for p in store.people()
+        if p.id != person_id
+        for c in store.consents(p.id)
+        if c.subject_name
+    }
     unique_names = sorted(n for n in names if n and n not in others)
+    # In raw bytes a name is only evidence if it is not part of someone else's, and long enough
+    # not to turn up by chance in binary data.
+    byte_names = [n for n in unique_names if len(n) >= 4 and not any(n in o for o in others)]
     with store.session() as s:
         blobs = [
             (tid, emb, chip)
@@ -149,8 +176,7 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
     removed_snapshots = sum(1 for rel in snapshot_paths if rel and snaps.delete(rel))
     reclaimed = store.reclaim()
     template_ids = [tid for tid, _, _ in blobs]
-    needles = [person_id, *unique_names]
-    byte_needles = [n.encode() for n in needles]
+    byte_needles = [person_id.encode()]
     for _, emb, chip in blobs:
         byte_needles.append(bytes(emb)[:48])
         if chip:
@@ -160,8 +186,8 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
     if db_file is not None and gallery.settings.data_dir not in db_file.parents:
         roots += [db_file, Path(f"{db_file}-wal")]
     checks = {
-        "database_rows": database_traces(gallery, needles, template_ids),
-        "files": file_traces(roots, byte_needles),
+        "database_rows": database_traces(gallery, person_id, unique_names, template_ids),
+        "files": file_traces(roots, byte_needles, [n.encode() for n in byte_names]),
         "index_entries": index_traces(gallery, vectors, template_ids),
         "snapshots_left": sum(1 for rel in snapshot_paths if rel and (snaps.root / rel).exists()),
     }

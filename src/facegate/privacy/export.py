@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from facegate.errors import ConfigError, FacegateError
 from facegate.events.snapshots import SnapshotStore
-from facegate.events.store import EventStore
+from facegate.events.store import Event, EventStore
 from facegate.gallery.schema import AuditRow, TemplateRow
 
 if TYPE_CHECKING:
@@ -50,9 +51,8 @@ def _json(data: Any) -> str:
 def export_subject(gallery: Gallery, person_id: str, out: Path, *, actor: str) -> dict[str, int]:
     """Write the zip; returns what it contains (counts). Audited."""
     store = gallery.store
-    person = store.person(person_id)
+    store.person(person_id)  # PersonNotFound before anything is written
     pseudonym = gallery.audit.pseudonym(person_id)
-    consents = store.consents(person_id)
     with store.session() as s:
         rows = list(
             s.scalars(select(TemplateRow).where(TemplateRow.person_id == person_id).order_by(TemplateRow.id))
@@ -65,71 +65,95 @@ def export_subject(gallery: Gallery, person_id: str, out: Path, *, actor: str) -
     events = EventStore(store).list(person_id=person_id, limit=1_000_000)
     snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
     counts = {
-        "consents": len(consents),
+        "consents": len(store.consents(person_id)),
         "templates": len(rows),
         "images": 0,
         "events": len(events),
         "snapshots": 0,
     }
+    # Plaintext biometric data: owner-only, written under a temporary name, renamed when complete.
+    tmp = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        zf = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc}") from exc
-    with zf:
-        now = datetime.now(UTC)
-        zf.writestr("README.txt", README.format(name=person.name, at=now.isoformat(), pseudonym=pseudonym))
-        zf.writestr("person.json", _json({**person.to_dict(), "last_seen_at": store.last_seen(person_id)}))
-        zf.writestr("consents.json", _json([{"id": c.id, **c.to_dict()} for c in consents]))
-        templates = []
-        for r in rows:
-            entry: dict[str, Any] = {
-                "id": r.id,
-                "model": r.space,
-                "created_at": r.created_at.isoformat(),
-                "face_px": r.face_px,
-                "sharpness": r.sharpness,
-                "frontal": r.frontal,
-                "brightness": r.brightness,
-                "source_photo_sha256": r.source_sha256,
-            }
-            try:
-                vec = np.frombuffer(gallery.cipher.decrypt(r.embedding_ct, f"{person_id}:{r.id}"), np.float32)
-                entry["template"] = [round(float(x), 6) for x in vec]
-            except FacegateError:
-                entry["template"] = None
-            templates.append(entry)
-            if r.chip_ct is not None:
-                zf.writestr(
-                    f"images/template-{r.id}.jpg",
-                    gallery.cipher.decrypt(r.chip_ct, f"{person_id}:{r.id}:chip"),
-                )
-                counts["images"] += 1
-        zf.writestr("templates.json", _json(templates))
-        zf.writestr("events.json", _json([e.to_dict() for e in events]))
-        for e in events:
-            if e.snapshot:
-                try:
-                    zf.writestr(f"snapshots/event-{e.id}.jpg", snaps.load(e.snapshot))
-                    counts["snapshots"] += 1
-                except FacegateError:
-                    pass  # expired between the query and now
-        zf.writestr(
-            "audit.json",
-            _json(
-                [
-                    {
-                        "id": r.id,
-                        "at": r.at.isoformat(),
-                        "actor": r.actor,
-                        "action": r.action,
-                        "details": json.loads(r.details),
-                        "results": r.results,
-                    }
-                    for r in audit_rows
-                ]
-            ),
-        )
-        counts["audit_entries"] = len(audit_rows)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            _write(zf, gallery, person_id, pseudonym, rows, audit_rows, events, snaps, counts)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     gallery.audit.record(actor, "subject_export", None, counts, None, person=person_id)
     return counts
+
+
+def _write(
+    zf: zipfile.ZipFile,
+    gallery: Gallery,
+    person_id: str,
+    pseudonym: str,
+    rows: list[TemplateRow],
+    audit_rows: list[AuditRow],
+    events: list[Event],
+    snaps: SnapshotStore,
+    counts: dict[str, int],
+) -> None:
+    store = gallery.store
+    person = store.person(person_id)
+    consents = store.consents(person_id)
+    now = datetime.now(UTC)
+    zf.writestr("README.txt", README.format(name=person.name, at=now.isoformat(), pseudonym=pseudonym))
+    zf.writestr("person.json", _json({**person.to_dict(), "last_seen_at": store.last_seen(person_id)}))
+    zf.writestr("consents.json", _json([{"id": c.id, **c.to_dict()} for c in consents]))
+    templates = []
+    for r in rows:
+        entry: dict[str, Any] = {
+            "id": r.id,
+            "model": r.space,
+            "created_at": r.created_at.isoformat(),
+            "face_px": r.face_px,
+            "sharpness": r.sharpness,
+            "frontal": r.frontal,
+            "brightness": r.brightness,
+            "source_photo_sha256": r.source_sha256,
+        }
+        try:
+            vec = np.frombuffer(gallery.cipher.decrypt(r.embedding_ct, f"{person_id}:{r.id}"), np.float32)
+            entry["template"] = [round(float(x), 6) for x in vec]
+        except FacegateError:
+            entry["template"] = None
+        templates.append(entry)
+        if r.chip_ct is not None:
+            zf.writestr(
+                f"images/template-{r.id}.jpg",
+                gallery.cipher.decrypt(r.chip_ct, f"{person_id}:{r.id}:chip"),
+            )
+            counts["images"] += 1
+    zf.writestr("templates.json", _json(templates))
+    zf.writestr("events.json", _json([e.to_dict() for e in events]))
+    for e in events:
+        if e.snapshot:
+            try:
+                zf.writestr(f"snapshots/event-{e.id}.jpg", snaps.load(e.snapshot))
+                counts["snapshots"] += 1
+            except FacegateError:
+                pass  # expired between the query and now
+    zf.writestr(
+        "audit.json",
+        _json(
+            [
+                {
+                    "id": r.id,
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "details": json.loads(r.details),
+                    "results": r.results,
+                }
+                for r in audit_rows
+            ]
+        ),
+    )
+    counts["audit_entries"] = len(audit_rows)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -22,7 +22,33 @@ from facegate.vision.engine import FaceEngine, cnn_detector
 from facegate.vision.protocols import Detector
 from facegate.vision.types import Box, Face
 
+if TYPE_CHECKING:
+    from facegate.gallery.gallery import Gallery
+
 Keep = Callable[[list[Face]], list[bool]]  # which faces stay visible
+
+
+def keep_person(gallery: Gallery, person_id: str) -> Keep:
+    """Keep the faces that match one enrolled person's templates (at the configured threshold).
+
+    Compares with that person only: no search of the gallery, nobody else's last-seen time moves.
+    """
+    gallery.store.person(person_id)  # PersonNotFound if absent
+    vectors = [
+        np.frombuffer(gallery.cipher.decrypt(ct, f"{pid}:{tid}"), np.float32)
+        for tid, pid, ct in gallery.store.templates(gallery.space, person_id)
+    ]
+    threshold = gallery.threshold
+    engine = gallery.engine
+
+    def keep(faces: list[Face]) -> list[bool]:
+        engine.embed([f for f in faces if f.embedding is None])
+        if not vectors:
+            return [False] * len(faces)
+        refs = np.stack(vectors)
+        return [f.embedding is not None and float((refs @ f.embedding).max()) >= threshold for f in faces]
+
+    return keep
 
 
 @dataclass

@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, select, update
@@ -100,6 +101,7 @@ class PurgeReport:
     unknown_snapshots: int = 0
     audit_entries: int = 0
     people: int = 0  # erased: consent lapsed past the grace period, or inactive too long
+    orphan_files: int = 0  # snapshots no event refers to (a crash between file and row), leftovers
     receipts: list[str] = field(default_factory=list)  # erasure receipt digests
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,12 +113,45 @@ class PurgeReport:
             "unknown_snapshots": self.unknown_snapshots,
             "audit_entries": self.audit_entries,
             "people": self.people,
+            "orphan_files": self.orphan_files,
             "receipts": self.receipts,
         }
 
     @property
     def total(self) -> int:
-        return self.events + self.snapshots + self.unknown_snapshots + self.audit_entries + self.people
+        return (
+            self.events
+            + self.snapshots
+            + self.unknown_snapshots
+            + self.audit_entries
+            + self.people
+            + self.orphan_files
+        )
+
+
+ORPHAN_AGE_S = 3600  # younger files may belong to an event being written right now
+
+
+def orphan_snapshots(gallery: Gallery, now: datetime) -> list[Path]:
+    """Files under snapshots/ that no event refers to, older than an hour."""
+    root = gallery.settings.snapshots_dir
+    if not root.is_dir():
+        return []
+    with gallery.store.session() as s:
+        known = {r for (r,) in s.execute(select(EventRow.snapshot).where(EventRow.snapshot.is_not(None)))}
+    cutoff = now.timestamp() - ORPHAN_AGE_S
+    out = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        try:
+            old = path.stat().st_mtime < cutoff
+        except OSError:
+            continue
+        if old and rel not in known:
+            out.append(path)
+    return out
 
 
 def people_due(gallery: Gallery, p: PrivacySettings, now: datetime) -> list[str]:
@@ -205,15 +240,20 @@ def purge(
                     from sqlalchemy import text
 
                     s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+                sealed = gallery.audit.seal_anchor(last_old.hash, last_old.id)
                 anchor = s.get(MetaRow, ANCHOR_KEY)
                 if anchor is None:
-                    s.add(MetaRow(key=ANCHOR_KEY, value=last_old.hash))
+                    s.add(MetaRow(key=ANCHOR_KEY, value=sealed))
                 else:
-                    anchor.value = last_old.hash
+                    anchor.value = sealed
                 s.execute(delete(AuditRow).where(AuditRow.id <= last_old.id))
+    orphans = orphan_snapshots(gallery, now)
+    report.orphan_files = len(orphans)
     if not dry_run:
         for rel in files:
             snaps.delete(rel)
+        for path in orphans:
+            path.unlink(missing_ok=True)
     due = people_due(gallery, p, now)
     report.people = len(due)
     if not dry_run:

@@ -94,8 +94,17 @@ class CameraPipeline:
         self.door = door or ALLOW_ALL.model_copy(update={"cameras": [camera.name]})
         self.target_fmr = self.door.target_fmr or settings.match.target_fmr
         self.threshold = gallery.calibration.threshold(self.target_fmr)
-        self.tracker = Tracker(settings.tracking, same_person=self.threshold)
-        self.gate = DecisionGate(self.door, settings.tracking.unknown_after, settings.tracking.unknown_min_s)
+        # A face scoring below the 10% false-match threshold against its track's evidence is
+        # almost surely someone else (a genuine pose change rarely falls that low).
+        self.tracker = Tracker(
+            settings.tracking, same_person=self.threshold, different_person=gallery.calibration.threshold(0.1)
+        )
+        self.gate = DecisionGate(
+            self.door,
+            settings.tracking.unknown_after,
+            settings.tracking.unknown_min_s,
+            people_named=lambda name: [p.id for p in gallery.people(name)],
+        )
         self.bus = bus
         self.snapshots = snapshots
         self.redact_mode = settings.events.redact

@@ -37,7 +37,9 @@ class LiveService:
         cameras: Sequence[CameraSettings] | None = None,
         registry: CollectorRegistry | None = None,
         sse: SseHub | None = None,
+        doors: bool = True,
     ) -> None:
+        """`doors=False`: decide but open nothing (no door actuators), e.g. `facegate watch`."""
         self.gallery = gallery
         settings = gallery.settings
         self.settings = settings
@@ -56,14 +58,18 @@ class LiveService:
                 settings.mqtt, [c.name for c in self.cameras], settings.doors, on_command=self._mqtt_command
             )
             sinks.append(self.mqtt)
-        for door in settings.doors:
-            actuator = DoorActuator(door, self.mqtt, audit=self._audit_unlock)
-            self.actuators[door.name] = actuator
-            sinks.append(actuator)
+        for door in settings.doors if doors else []:
+            self.actuators[door.name] = DoorActuator(door, self.mqtt, audit=self._audit_unlock)
         sinks.extend(WebhookSink(w) for w in settings.webhooks)
         if sse is not None:
             sinks.append(sse)
-        self.bus = EventBus(EventStore(gallery.store), sinks, self.metrics, settings.events.queue_size)
+        self.bus = EventBus(
+            EventStore(gallery.store),
+            sinks,
+            self.metrics,
+            settings.events.queue_size,
+            urgent=list(self.actuators.values()),
+        )
         self.pipelines: dict[str, CameraPipeline] = {}
         self.sources: dict[str, VideoSource] = {}
         self.stats: dict[str, RunStats] = {}

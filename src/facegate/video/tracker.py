@@ -77,15 +77,22 @@ Embed = Callable[[list[Face]], None]
 class Tracker:
     """Associates each frame's faces with tracks; embeds only the faces that need it."""
 
-    def __init__(self, settings: TrackingSettings, same_person: float) -> None:
+    def __init__(self, settings: TrackingSettings, same_person: float, different_person: float) -> None:
         self.settings = settings
         self.same_person = same_person  # cosine at which a lost track is re-found by its face
+        # Below this, a new sighting is someone else who stepped into the box: a new track.
+        self.different_person = different_person
         self.tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
 
     def update(self, faces: list[Face], now: float, embed: Embed) -> tuple[list[Track], list[Track]]:
         """Tracks seen in this frame (new evidence added), and tracks that just ended."""
         s = self.settings
+        # Expire first: after an outage, or when one person leaves and another steps into the same
+        # spot later, the newcomer must not inherit the old track (and its identity).
+        ended = [t for t in self.tracks.values() if now - t.last_seen > s.max_age_s]
+        for t in ended:
+            del self.tracks[t.id]
         active = list(self.tracks.values())
         pairs = sorted(
             ((iou(t.box, f.box), ti, fi) for ti, t in enumerate(active) for fi, f in enumerate(faces)),
@@ -132,6 +139,18 @@ class Tracker:
             )
         ]
         embed([faces[fi] for fi in due])
+        for fi in due:
+            track, face = matched[fi], faces[fi]
+            fused = track.fused()
+            embedding = face.embedding
+            if (
+                fused is not None
+                and embedding is not None
+                and float(np.dot(fused, embedding)) < self.different_person
+            ):
+                fresh = Track(next(self._ids), face, now, now)
+                self.tracks[fresh.id] = fresh
+                matched[fi] = fresh
         seen = []
         for fi, t in matched.items():
             face = faces[fi]
@@ -139,7 +158,4 @@ class Tracker:
             if face.embedding is not None:
                 t.add_evidence(face, now, s.evidence)
             seen.append(t)
-        ended = [t for t in self.tracks.values() if now - t.last_seen > s.max_age_s]
-        for t in ended:
-            del self.tracks[t.id]
         return seen, ended
