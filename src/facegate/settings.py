@@ -206,6 +206,9 @@ class TrackingSettings(BaseModel):
     iou: float = Field(0.3, gt=0, lt=1, description="Box overlap that continues a track")
     max_age_s: float = Field(1.5, gt=0, description="A track unseen this long ends")
     reembed_s: float = Field(1.0, gt=0, description="Re-embed a track's face at least this often")
+    hurry_s: float = Field(
+        0.2, gt=0, description="Re-embed this soon when a single sighting matched only marginally"
+    )
     quality_gain: float = Field(
         0.15, ge=0, description="Re-embed at once when quality improves by this share"
     )

@@ -184,3 +184,57 @@ def test_sigkill_mid_enrolment_leaves_store_and_index_agreeing(server: Server, p
         assert people, "nothing was enrolled before the kill"
         assert all(p["templates"] == 1 for p in people)  # no half-written enrolment
         assert _templates(c, server) == stored
+
+
+def test_serve_runs_the_configured_cameras_and_doors(tmp_path: Path) -> None:
+    """Cameras and doors from the config file, started by `facegate serve`: decisions appear as
+    events, the camera's state and metrics over HTTP, and the retention schedule is served."""
+    import yaml
+
+    data = tmp_path / "data"
+    data.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    clip = root / "data" / "videos" / "hamilton_clip.mp4"
+    lin = root.parent / "examples" / "gallery" / "Lin-Manuel_Miranda" / "lin-manuel-miranda.png"
+    (data / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "cameras": [{"name": "stage", "source": str(clip), "fps": 5}],
+                "doors": [
+                    {
+                        "name": "stage-door",
+                        "cameras": ["stage"],
+                        "rules": [{"people": ["Lin-Manuel Miranda"]}],
+                    }
+                ],
+            }
+        )
+    )
+    s = Server(data)
+    enrolled = subprocess.run(
+        [sys.executable, "-m", "facegate.cli", "enroll", "Lin-Manuel Miranda", str(lin),
+         "--consent-purpose", "stage door", "--consent-expires", "30d", "--json"],
+        env=s.env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pid = json.loads(enrolled.stdout)["person"]["id"]
+    s.start()
+    try:
+        deadline = time.monotonic() + 60
+        granted: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not granted:
+            r = httpx.get(f"{s.url}/v1/events", params={"kind": "granted"}, headers=s.operator, timeout=10)
+            granted = r.json()["events"]
+            time.sleep(0.5)
+        assert [e["person_id"] for e in granted] == [pid]
+        assert granted[0]["details"]["door"] == "stage-door" and granted[0]["snapshot"] is True  # type: ignore[index]
+        snap = httpx.get(f"{s.url}/v1/events/{granted[0]['id']}/snapshot", headers=s.operator, timeout=10)
+        assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+        cameras = httpx.get(f"{s.url}/v1/cameras", headers=s.operator, timeout=10).json()["cameras"]
+        assert cameras[0]["camera"] == "stage" and cameras[0]["door"] == "stage-door"
+        assert cameras[0]["frames_decoded"] > 0
+        metrics = httpx.get(f"{s.url}/metrics", headers=s.operator, timeout=10).text
+        assert 'facegate_door_decisions_total{decision="granted",door="stage-door"} 1.0' in metrics
+        assert 'facegate_camera_frames_total{camera="stage"}' in metrics
+        assert httpx.get(f"{s.url}/v1/privacy/policy", timeout=10).status_code == 200
+    finally:
+        s.stop()

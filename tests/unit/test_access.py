@@ -163,3 +163,15 @@ def test_a_newcomer_in_an_old_track_box_starts_a_new_track() -> None:
     tracker.update([face(Box(2, 2, 102, 102))], 2.2, embed_as(b))
     seen, _ = tracker.update([face(Box(2, 2, 102, 102))], 2.8, embed_as(a))
     assert seen[0].id not in (first, t_b) and seen[0].evidence[0][1] is a
+
+
+def test_a_marginal_single_sighting_waits_for_more_evidence() -> None:
+    gate = DecisionGate(door(rules=[AccessRule(people=["*"])]), 2)
+    wall = at("2026-11-27T10:00:00+00:00")
+    t = Track(1, face(Box(0, 0, 100, 100)), 0.0, 0.0, embeddings=1, identity=identity("alice", 0.93))
+    assert gate.consider(t, "cam", 0.0, wall, 0.92, 1e-3, confident=0.94) is None and t.hurry
+    t.embeddings = 2
+    d = gate.consider(t, "cam", 0.2, wall, 0.92, 1e-3, confident=0.94)
+    assert d is not None and d.kind == "granted" and not t.hurry
+    sure = Track(2, face(Box(0, 0, 100, 100)), 0.0, 0.0, embeddings=1, identity=identity("bob", 0.97))
+    assert gate.consider(sure, "cam", 0.0, wall, 0.92, 1e-3, confident=0.94) is not None

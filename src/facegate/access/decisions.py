@@ -72,14 +72,27 @@ class DecisionGate:
         self._last_unknown = float("-inf")
 
     def consider(
-        self, track: Track, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
+        self,
+        track: Track,
+        camera: str,
+        now: float,
+        wall: datetime,
+        threshold: float,
+        target_fmr: float,
+        confident: float | None = None,
     ) -> DoorDecision | None:
+        """`confident`: a score at which one sighting is enough; below it, a match waits for a
+        second embedding (the track hurries to get one) before anyone is let in or turned away."""
         ident = track.identity
         if ident is None:
             return None
         score = ident.candidates[0].score if ident.candidates else None
         if ident.person is not None:
             person = ident.person
+            if confident is not None and track.embeddings < 2 and person.score < confident:
+                track.hurry = True
+                return None
+            track.hurry = False
             verdict = self.policy.evaluate(person.person_id, person.name, wall)
             kind: DecisionKind = "granted" if verdict.allowed else "denied"
             tag = f"{kind}:{person.person_id}"

@@ -94,6 +94,10 @@ class CameraPipeline:
         self.door = door or ALLOW_ALL.model_copy(update={"cameras": [camera.name]})
         self.target_fmr = self.door.target_fmr or settings.match.target_fmr
         self.threshold = gallery.calibration.threshold(self.target_fmr)
+        # One sighting decides alone only if it would pass at a tenth of the false-match target:
+        # the first frame of a face is often its worst (turning, blurred, entering the frame).
+        cal = gallery.calibration
+        self.confident = cal.threshold(max(self.target_fmr / 10, cal.min_fmr))
         # A face scoring below the 10% false-match threshold against its track's evidence is
         # almost surely someone else (a genuine pose change rarely falls that low).
         self.tracker = Tracker(
@@ -146,7 +150,9 @@ class CameraPipeline:
         decisions = []
         wall = datetime.now(UTC)
         for t in seen:
-            d = self.gate.consider(t, self.camera.name, clock, wall, self.threshold, self.target_fmr)
+            d = self.gate.consider(
+                t, self.camera.name, clock, wall, self.threshold, self.target_fmr, self.confident
+            )
             if d is not None:
                 decisions.append(d)
                 self._announce(d, frame, faces)

@@ -46,6 +46,7 @@ class Track:
     best_weight: float = 0.0
     identity: OpenSetDecision | None = None
     emitted: set[str] = field(default_factory=set)  # decisions already announced for this track
+    hurry: bool = False  # a marginal match waits for more evidence: embed again soon
 
     @property
     def box(self) -> Box:
@@ -134,7 +135,7 @@ class Tracker:
             for fi, t in matched.items()
             if faces[fi].embedding is None
             and (
-                now - t.last_embedded >= s.reembed_s
+                now - t.last_embedded >= (s.hurry_s if t.hurry else s.reembed_s)
                 or quality_weight(faces[fi].quality) > t.best_weight * (1 + s.quality_gain)
             )
         ]
