@@ -96,13 +96,13 @@ class EventBus:
         person_id: str | None = None,
         details: dict[str, Any] | None = None,
         snapshot: str | None = None,
+        *,
+        urgent: bool = True,
     ) -> Event:
-        """Queue it for the urgent sinks, store it (id 0 if the database failed), then queue it
-        for every other sink."""
-        if self.urgent:
-            provisional = Event(0, datetime.now(UTC), camera, kind, person_id, dict(details or {}), snapshot)
-            for sink in self.urgent:
-                sink.submit(provisional)
+        """Queue it for the urgent sinks (unless `alert` already did), store it (id 0 if the
+        database failed), then queue it for every other sink."""
+        if urgent:
+            self.alert(camera, kind, person_id, details)
         event: Event | None = None
         if self.store is not None:
             try:
@@ -115,6 +115,15 @@ class EventBus:
         for sink in self.sinks:
             sink.submit(event)
         return event
+
+    def alert(
+        self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """Only the urgent sinks (door actuators), at once, with a provisional event (id 0)."""
+        if self.urgent:
+            provisional = Event(0, datetime.now(UTC), camera, kind, person_id, dict(details or {}))
+            for sink in self.urgent:
+                sink.submit(provisional)
 
     def close(self, timeout: float = 5.0) -> None:
         for sink in [*self.urgent, *self.sinks]:

@@ -20,7 +20,7 @@ from facegate.events.snapshots import SnapshotStore, redact
 from facegate.gallery.gallery import Gallery
 from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
-from facegate.video.tracker import Track, Tracker
+from facegate.video.tracker import Track, Tracker, iou
 from facegate.vision.engine import FaceEngine, cnn_detector
 from facegate.vision.protocols import Detector
 from facegate.vision.types import Box, Face
@@ -116,7 +116,8 @@ class CameraPipeline:
         self.on_decision = on_decision
         self.on_frame = on_frame
         self._state = ""
-        self.recent: deque[DoorDecision] = deque(maxlen=100)  # the latest decisions, newest last
+        self.recent: deque[DoorDecision] = deque(maxlen=100)
+        self._redaction_detector: Detector | None = None  # the latest decisions, newest last
 
     # --- one frame ---------------------------------------------------------------------------
 
@@ -171,15 +172,18 @@ class CameraPipeline:
         if self.metrics is not None:
             self.metrics.decisions.labels(d.door, d.kind).inc()
             self.metrics.decision_latency.labels(d.door).observe(d.latency_s)
+        if self.bus is not None:
+            # The door first: redacting and saving the snapshot takes a few hundred milliseconds.
+            self.bus.alert(self.camera.name, d.kind, d.person_id, d.details())
         snapshot = None
         if self.snapshots is not None:
             try:
-                img = redact(frame.image, d.box, [f.box for f in faces], self.redact_mode)
+                img = redact(frame.image, d.box, self._faces_to_blur(frame.image, faces), self.redact_mode)
                 snapshot = self.snapshots.save(img, d.at)
             except OSError as exc:
                 log.error("camera %s: snapshot not saved: %s", self.camera.name, exc)
         if self.bus is not None:
-            self.bus.publish(self.camera.name, d.kind, d.person_id, d.details(), snapshot)
+            self.bus.publish(self.camera.name, d.kind, d.person_id, d.details(), snapshot, urgent=False)
         try:
             self.gallery.audit.record(
                 f"camera:{self.camera.name}",
@@ -194,6 +198,19 @@ class CameraPipeline:
             log.error("camera %s: decision not audited: %s", self.camera.name, exc)
         if self.on_decision is not None:
             self.on_decision(d)
+
+    def _faces_to_blur(self, image: np.ndarray, faces: list[Face]) -> list[Box]:
+        """The frame's faces for redaction: the camera's detections, plus what a second, more
+        sensitive pass finds (small and turned faces the camera's settings skip)."""
+        boxes = [f.box for f in faces]
+        if self.redact_mode == "none":
+            return boxes
+        if self._redaction_detector is None:
+            self._redaction_detector = cnn_detector(self.gallery.settings, 1, 1280)
+        for det in self._redaction_detector.detect(image):
+            if all(iou(det.box, b) < 0.3 for b in boxes):
+                boxes.append(det.box)
+        return boxes
 
     # --- a whole source ----------------------------------------------------------------------
 
