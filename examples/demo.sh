@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults (SQLite, in-process index): enrol four people from
 # photos, identify them in other photos (one with three faces, one of them not enrolled),
-# verify two photos, and write annotated images. Everything lands under build/demo.
+# verify two photos, recognise them in a video clip, and answer a subject access request.
+# Everything lands under build/demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FACEGATE_DATA_DIR="$PWD/build/demo"
@@ -30,5 +31,16 @@ facegate verify examples/probes/obama.jpg examples/gallery/Barack_Obama/obama2.j
 step "facegate detect --annotate: boxes, landmarks and names"
 facegate detect examples/probes/two_people.jpg --annotate "$FACEGATE_DATA_DIR/two_people.annotated.jpg"
 
+step "facegate watch: a camera clip, decisions as they happen (no door is opened without --door)"
+facegate watch tests/data/videos/hamilton_clip.mp4 --annotate "$FACEGATE_DATA_DIR/hamilton.annotated.mp4"
+
+step "facegate privacy policy: the retention schedule in force"
+facegate privacy policy
+
+step "facegate people export: everything held about one person (subject access)"
+person=$(facegate people list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["people"][0]["id"])')
+facegate people export "$person" --out "$FACEGATE_DATA_DIR/subject-access.zip"
+
 step "done"
 echo "annotated images: $FACEGATE_DATA_DIR/annotated/ and $FACEGATE_DATA_DIR/two_people.annotated.jpg"
+echo "annotated video: $FACEGATE_DATA_DIR/hamilton.annotated.mp4; subject access zip: $FACEGATE_DATA_DIR/subject-access.zip"
