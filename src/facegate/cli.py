@@ -1136,7 +1136,7 @@ def watch(
                     who = d.name or "unknown visitor"
                     score = f"{d.score:.3f}" if d.score is not None else "-"
                     out.print(
-                        f"{d.at:%H:%M:%S} [{colour}]{d.kind:8}[/{colour}] {who}  door={d.door} "
+                        f"{d.at:%H:%M:%S} [{colour}]{d.kind:8}[/{colour}] {who}  door={d.door if not d.door.startswith('_') else 'none'} "
                         f"track={d.track_id} score={score} ({d.reason}) after {d.latency_s:.2f}s",
                         highlight=False,
                     )
