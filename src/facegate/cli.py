@@ -1135,8 +1135,9 @@ def watch(
                     colour = {"granted": "green", "denied": "yellow", "unknown": "red"}[d.kind]
                     who = d.name or "unknown visitor"
                     score = f"{d.score:.3f}" if d.score is not None else "-"
+                    door_name = "none" if d.door.startswith("_") else d.door
                     out.print(
-                        f"{d.at:%H:%M:%S} [{colour}]{d.kind:8}[/{colour}] {who}  door={d.door if not d.door.startswith('_') else 'none'} "
+                        f"{d.at:%H:%M:%S} [{colour}]{d.kind:8}[/{colour}] {who}  door={door_name} "
                         f"track={d.track_id} score={score} ({d.reason}) after {d.latency_s:.2f}s",
                         highlight=False,
                     )
