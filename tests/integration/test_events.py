@@ -248,3 +248,31 @@ def test_remote_unlock_obeys_live_commands_only() -> None:
         bridge.close()
         pub.loop_stop()
         pub.disconnect()
+
+
+def test_a_locked_database_does_not_hold_up_the_camera(tmp_path: Path) -> None:
+    """Events are stored off the camera's thread: while another connection holds the database's
+    write lock, publishing returns at once and the events are stored once the lock is gone."""
+    import sqlite3
+
+    from facegate.events.bus import EventBus
+    from facegate.events.metrics import LiveMetrics
+    from facegate.gallery.store import SqlStore
+
+    db = tmp_path / "events.db"
+    store = SqlStore(f"sqlite:///{db}")
+    store.migrate()
+    bus = EventBus(EventStore(store), [], LiveMetrics())
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        # Synchronous storing would wait out the busy timeout here and lose all three events.
+        for i in range(3):
+            bus.publish("door", "unknown", None, {"n": i})
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    bus.flush()
+    assert sorted(e.details["n"] for e in EventStore(store).list()) == [0, 1, 2]
+    bus.close()
+    store.close()

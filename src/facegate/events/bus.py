@@ -10,11 +10,13 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from facegate.errors import PersonNotFound
 from facegate.events.metrics import LiveMetrics
+from facegate.events.snapshots import SnapshotStore
 from facegate.events.store import Event, EventStore
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,13 @@ class QueuedSink:
             self.sink.close()
 
 
+Pending = tuple[str, str, str | None, dict[str, Any], str | None, datetime, "Callable[[Event], None] | None"]
+
+
 class EventBus:
+    """Events from the cameras: door actuators first, then the database and every other sink,
+    all off the camera's thread (a database that is slow or away never delays a decision)."""
+
     def __init__(
         self,
         store: EventStore | None,
@@ -81,13 +89,18 @@ class EventBus:
         metrics: LiveMetrics,
         queue_size: int = 256,
         urgent: Sequence[EventSink] = (),
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         """`urgent` sinks (door actuators) get each event before it is stored: a slow or busy
         database must not keep a resident waiting at the door. They see it with id 0."""
         self.store = store
         self.metrics = metrics
+        self.snapshots = snapshots
         self.urgent = [QueuedSink(s, queue_size, metrics) for s in urgent]
         self.sinks = [QueuedSink(s, queue_size, metrics) for s in sinks]
+        self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=queue_size)
+        self._writer = threading.Thread(target=self._write_loop, name="events:database", daemon=True)
+        self._writer.start()
 
     def publish(
         self,
@@ -98,23 +111,64 @@ class EventBus:
         snapshot: str | None = None,
         *,
         urgent: bool = True,
-    ) -> Event:
-        """Queue it for the urgent sinks (unless `alert` already did), store it (id 0 if the
-        database failed), then queue it for every other sink."""
+        then: Callable[[Event], None] | None = None,
+    ) -> None:
+        """Queue it for the urgent sinks (unless `alert` already did) and for the database
+        writer, which stores it (id 0 if the database failed), hands it to every other sink,
+        and runs `then` (e.g. the audit entry) with the stored event. Never blocks."""
         if urgent:
             self.alert(camera, kind, person_id, details)
+        item = (camera, kind, person_id, dict(details or {}), snapshot, datetime.now(UTC), then)
+        try:
+            self._pending.put_nowait(item)
+        except queue.Full:
+            self.metrics.sink_dropped.labels("database").inc()
+            log.error("event queue full: a %s event of %s was dropped", kind, camera)
+
+    def _write_loop(self) -> None:
+        while (item := self._pending.get()) is not None:
+            try:
+                self._write(*item)
+            finally:
+                self._pending.task_done()
+        self._pending.task_done()
+
+    def _write(
+        self,
+        camera: str,
+        kind: str,
+        person_id: str | None,
+        details: dict[str, Any],
+        snapshot: str | None,
+        at: datetime,
+        then: Callable[[Event], None] | None,
+    ) -> None:
         event: Event | None = None
         if self.store is not None:
             try:
-                event = self.store.add(camera, kind, person_id, details, snapshot=snapshot)
-            except Exception as exc:  # the door must keep deciding while the database is away
+                event = self.store.add(camera, kind, person_id, details, at=at, snapshot=snapshot)
+            except PersonNotFound:
+                # Erased while this decision was in flight: nothing about them may leave now.
+                if snapshot is not None and self.snapshots is not None:
+                    self.snapshots.delete(snapshot)
+                log.info("dropped a %s event of %s: the person was erased meanwhile", kind, camera)
+                return
+            except Exception as exc:
                 self.metrics.sink_failed.labels("database").inc()
                 log.error("cannot store a %s event of %s: %s", kind, camera, exc)
         if event is None:
-            event = Event(0, datetime.now(UTC), camera, kind, person_id, dict(details or {}), snapshot)
+            event = Event(0, at, camera, kind, person_id, details, snapshot)
         for sink in self.sinks:
             sink.submit(event)
-        return event
+        if then is not None:
+            try:
+                then(event)
+            except Exception as exc:
+                log.error("after storing a %s event of %s: %s", kind, camera, exc)
+
+    def flush(self) -> None:
+        """Wait until every event published so far is stored and handed to the sinks."""
+        self._pending.join()
 
     def alert(
         self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
@@ -126,5 +180,11 @@ class EventBus:
                 sink.submit(provisional)
 
     def close(self, timeout: float = 5.0) -> None:
+        """Store what is pending, then stop every sink (each finishes what it holds)."""
+        try:
+            self._pending.put(None, timeout=timeout)
+        except queue.Full:
+            log.error("event writer still busy after %.0f s; pending events are lost", timeout)
+        self._writer.join(timeout)
         for sink in [*self.urgent, *self.sinks]:
             sink.close(timeout)

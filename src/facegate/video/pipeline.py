@@ -17,6 +17,7 @@ from facegate.access.policy import ALLOW_ALL
 from facegate.events.bus import EventBus
 from facegate.events.metrics import LiveMetrics
 from facegate.events.snapshots import SnapshotStore, redact
+from facegate.events.store import Event
 from facegate.gallery.gallery import Gallery
 from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
@@ -183,21 +184,39 @@ class CameraPipeline:
             except OSError as exc:
                 log.error("camera %s: snapshot not saved: %s", self.camera.name, exc)
         if self.bus is not None:
-            self.bus.publish(self.camera.name, d.kind, d.person_id, d.details(), snapshot, urgent=False)
-        try:
-            self.gallery.audit.record(
-                f"camera:{self.camera.name}",
-                "door_decision",
-                None,
-                {"door": d.door, "decision": d.kind},
-                person=d.person_id,
+            self.bus.publish(
+                self.camera.name,
+                d.kind,
+                d.person_id,
+                d.details(),
+                snapshot,
+                urgent=False,
+                then=self._account(d),
             )
-            if d.person_id is not None:
-                self.gallery.store.touch([d.person_id], d.at)
-        except Exception as exc:  # the audit store shares the database; a decision still stands
-            log.error("camera %s: decision not audited: %s", self.camera.name, exc)
+        else:
+            self._account(d)(None)
         if self.on_decision is not None:
             self.on_decision(d)
+
+    def _account(self, d: DoorDecision) -> Callable[[Event | None], None]:
+        """The audit entry and last-seen time of a decision, written with its event (off the
+        camera's thread when there is a bus)."""
+
+        def write(_event: Event | None) -> None:
+            try:
+                self.gallery.audit.record(
+                    f"camera:{self.camera.name}",
+                    "door_decision",
+                    None,
+                    {"door": d.door, "decision": d.kind},
+                    person=d.person_id,
+                )
+                if d.person_id is not None:
+                    self.gallery.store.touch([d.person_id], d.at)
+            except Exception as exc:  # the audit store shares the database; a decision still stands
+                log.error("camera %s: decision not audited: %s", self.camera.name, exc)
+
+        return write
 
     def _faces_to_blur(self, image: np.ndarray, faces: list[Face]) -> list[Box]:
         """The frame's faces for redaction: the camera's detections, plus what a second, more

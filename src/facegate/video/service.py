@@ -69,6 +69,7 @@ class LiveService:
             self.metrics,
             settings.events.queue_size,
             urgent=list(self.actuators.values()),
+            snapshots=self.snapshots,
         )
         self.pipelines: dict[str, CameraPipeline] = {}
         self.sources: dict[str, VideoSource] = {}
