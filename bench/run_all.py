@@ -35,6 +35,8 @@ def main() -> None:
     run("cnn_detector.py")
     run("search_latency.py")
     run("api_load.py")  # skips itself without Debian's wrk
+    run("video_pipeline.py")  # skips itself without ../shared/videos
+    run("privacy_ops.py")
 
 
 if __name__ == "__main__":
