@@ -374,3 +374,27 @@ def test_rotation_refuses_a_tampered_audit_trail_and_the_anchor_is_authenticated
     check = g.audit.verify()
     assert not check.ok and "anchor" in check.reason
     g.close()
+
+
+def test_after_a_rotation_a_process_still_on_the_old_key_cannot_write(
+    settings, engine, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Another process (the service) keeps the old key in memory: its writes are refused rather
+    than sealed or MAC'd under a key nobody has any more."""
+    from facegate.errors import WrongKey
+
+    rotating = Gallery.open(settings, engine=engine, database_url=database_url)
+    service = Gallery.open(settings, engine=engine, database_url=database_url)
+    service.enroll("Barack Obama", [OBAMA], consent())
+    rotate_data_key(rotating, "a-third-secret-key-0123456789abcd", actor="test")
+    with pytest.raises(WrongKey):
+        service.enroll("Joe Biden", [BIDEN], consent())
+    with pytest.raises(WrongKey):
+        service.audit.record("service", "identify")
+    with pytest.raises(WrongKey):
+        EventStore(service.store).add("door", "unknown")
+    with pytest.raises(WrongKey):
+        purge(service, PrivacySettings())
+    assert rotating.audit.verify().ok and len(list(rotating.store.templates(rotating.space))) == 1
+    service.close()
+    rotating.close()

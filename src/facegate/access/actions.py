@@ -40,8 +40,6 @@ class DoorActuator:
 
     def unlock(self, actor: str, person_id: str | None = None) -> None:
         unlock = self.door.unlock
-        if self.audit is not None:
-            self.audit(actor, self.door.name, person_id)
         errors = []
         if unlock is not None and unlock.webhook_url:
             secret = unlock.webhook_secret.get_secret_value().encode() if unlock.webhook_secret else b""
@@ -75,6 +73,12 @@ class DoorActuator:
         self._relock = threading.Timer(seconds, self._set_state, ("LOCKED",))
         self._relock.daemon = True
         self._relock.start()
+        if self.audit is not None:
+            # After opening: a busy database must not keep the door shut.
+            try:
+                self.audit(actor, self.door.name, person_id)
+            except Exception as exc:
+                errors.append(f"not audited: {exc}")
         if errors:
             raise RuntimeError(f"door {self.door.name}: " + "; ".join(errors))
 

@@ -99,6 +99,7 @@ class EventBus:
         self.urgent = [QueuedSink(s, queue_size, metrics) for s in urgent]
         self.sinks = [QueuedSink(s, queue_size, metrics) for s in sinks]
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=queue_size)
+        self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="events:database", daemon=True)
         self._writer.start()
 
@@ -116,6 +117,9 @@ class EventBus:
         """Queue it for the urgent sinks (unless `alert` already did) and for the database
         writer, which stores it (id 0 if the database failed), hands it to every other sink,
         and runs `then` (e.g. the audit entry) with the stored event. Never blocks."""
+        if self._closed:
+            log.warning("a %s event of %s after the bus closed was dropped", kind, camera)
+            return
         if urgent:
             self.alert(camera, kind, person_id, details)
         item = (camera, kind, person_id, dict(details or {}), snapshot, datetime.now(UTC), then)
@@ -179,12 +183,15 @@ class EventBus:
             for sink in self.urgent:
                 sink.submit(provisional)
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 30.0) -> None:
         """Store what is pending, then stop every sink (each finishes what it holds)."""
-        try:
+        self._closed = True
+        with contextlib.suppress(queue.Full):
             self._pending.put(None, timeout=timeout)
-        except queue.Full:
-            log.error("event writer still busy after %.0f s; pending events are lost", timeout)
         self._writer.join(timeout)
+        if self._writer.is_alive():
+            left = self._pending.qsize()
+            self.metrics.sink_dropped.labels("database").inc(left)
+            log.error("the event writer did not finish in %.0f s: %d event(s) not stored", timeout, left)
         for sink in [*self.urgent, *self.sinks]:
             sink.close(timeout)

@@ -54,10 +54,14 @@ class EventStore:
         snapshot: str | None = None,
     ) -> Event:
         with self.store.session() as s, s.begin():
-            if person_id is not None and s.get(PersonRow, person_id) is None:
+            self.store.check_key(s)
+            if person_id is not None:
                 # Erased (perhaps by another process) while this decision was in flight: an event
                 # must not bring their id and name back after the erasure receipt said "clean".
-                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+                # The shared row lock orders this against the erasure's lock on the same row.
+                q = select(PersonRow.id).where(PersonRow.id == person_id).with_for_update(read=True)
+                if s.execute(q).first() is None:
+                    raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
             row = EventRow(
                 at=at or datetime.now(UTC),
                 camera=camera,

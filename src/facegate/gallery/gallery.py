@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sqlalchemy.exc import SQLAlchemyError
 
 from facegate.errors import (
     ConsentMissing,
@@ -48,6 +50,8 @@ from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
 from facegate.vision.engine import FaceEngine
 from facegate.vision.types import Face
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -226,7 +230,7 @@ class Gallery:
     def rebuild_index(self) -> None:
         """Decrypt every template of the engine's space into a fresh index."""
         with self._lock:
-            self._generation = self.store.generation()  # read first: later writes trigger a reload
+            generation = self.store.generation()  # read first: writes made meanwhile reload again
             ids: list[int] = []
             vecs: list[np.ndarray] = []
             owner: dict[int, str] = {}
@@ -243,12 +247,17 @@ class Gallery:
             self._held = Counter(owner.values())
             self._foreign_spaces = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
             self._refresh_people()
+            self._generation = generation  # only once everything is reloaded
 
     def _sync(self) -> None:
         """Reload if another process changed people, consent or templates since we last looked:
         a withdrawal or an erasure made by the CLI must stop a running service matching at once."""
-        if self.store.generation() != self._generation:
-            self.rebuild_index()
+        try:
+            if self.store.generation() != self._generation:
+                self.rebuild_index()
+        except (SQLAlchemyError, FacegateError) as exc:
+            # The database is away: keep deciding on what is cached, and try again next time.
+            log.warning("could not check for changes by other processes: %s", exc)
 
     def _wrote(self) -> None:
         """After our own write: no reload needed unless someone else wrote in between."""

@@ -146,3 +146,4 @@ class Deletion:
     consent_records: int
     template_ids: list[int]
     events: int = 0
+    snapshots: list[str] = field(default_factory=list)  # files of the deleted events, to remove

@@ -64,20 +64,6 @@ def rotate_data_key(
     side: list[tuple[Path, Path]] = []
     n_templates = n_chips = n_audit = 0
     try:
-        with store.session() as s:
-            rels = [
-                r for (r,) in s.execute(select(EventRow.snapshot).where(EventRow.snapshot.is_not(None))) if r
-            ]
-        for rel in rels:
-            path = root / rel
-            if not path.exists():
-                continue
-            plain = old.decrypt(path.read_bytes(), f"snapshot:{rel}")
-            tmp = path.with_name(path.name + ".rotating")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(new.encrypt(plain, f"snapshot:{rel}"))
-            side.append((tmp, path))
         with store.session() as s, s.begin():
             # Exclusive from the first statement: no enrolment or audit entry may slip in under
             # the old key while this runs (SQLite: the write below takes the database's write
@@ -88,6 +74,20 @@ def rotate_data_key(
             store.guard(s)  # also refuses if another process already rotated
             store.replace_key_check(s, new.key_check)
             s.flush()
+            # Snapshots listed under the lock: no event (and no snapshot of it) can be added now.
+            rels = [
+                r for (r,) in s.execute(select(EventRow.snapshot).where(EventRow.snapshot.is_not(None))) if r
+            ]
+            for rel in rels:
+                path = root / rel
+                if not path.exists():
+                    continue
+                plain = old.decrypt(path.read_bytes(), f"snapshot:{rel}")
+                tmp = path.with_name(path.name + ".rotating")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(new.encrypt(plain, f"snapshot:{rel}"))
+                side.append((tmp, path))
             for row in s.scalars(select(TemplateRow)):
                 owner = f"{row.person_id}:{row.id}"
                 row.embedding_ct = new.encrypt(old.decrypt(row.embedding_ct, owner), owner)

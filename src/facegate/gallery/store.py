@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -183,22 +183,33 @@ class SqlStore:
         else:
             row.value = key_check
 
-    def guard(self, s: Session) -> None:
-        """Inside a write transaction: refuse to write under a key another process rotated away,
-        and bump the generation other processes watch to reload people, consent and templates."""
+    def check_key(self, s: Session) -> None:
+        """First in a write transaction: take the write lock (a no-op update of the key check),
+        then refuse to write under a key another process has rotated away. Reading before the
+        lock would let a rotation commit in between."""
+        s.execute(update(MetaRow).where(MetaRow.key == "key_check").values(value=MetaRow.value))
         if self.bound_key is not None:
-            row = s.get(MetaRow, "key_check")
-            if row is not None and row.value != self.bound_key:
+            row = s.execute(select(MetaRow.value).where(MetaRow.key == "key_check")).scalar_one_or_none()
+            if row is not None and row != self.bound_key:
                 raise WrongKey(
                     "the data key was rotated by another process: restart this one with the new key"
                 )
-        gen = s.get(MetaRow, "generation")
-        if gen is None:
+
+    def guard(self, s: Session) -> None:
+        """First in a write to people, consent or templates: `check_key`, then bump (atomically,
+        in the database) the generation other processes watch to reload what they cached."""
+        self.check_key(s)
+        bumped = s.execute(
+            update(MetaRow)
+            .where(MetaRow.key == "generation")
+            .values(value=cast(cast(MetaRow.value, Integer) + 1, Text))
+        )
+        if _rowcount(bumped) == 0:
             s.add(MetaRow(key="generation", value="1"))
-            self.last_generation = 1
-        else:
-            gen.value = str(int(gen.value) + 1)
-            self.last_generation = int(gen.value)
+            s.flush()
+        self.last_generation = int(
+            s.execute(select(MetaRow.value).where(MetaRow.key == "generation")).scalar_one()
+        )
 
     def generation(self) -> int:
         """Changes with every write to people, consent or templates, by any process."""
@@ -279,8 +290,22 @@ class SqlStore:
         """Remove the person and everything derived from them, in one transaction."""
         with self.session() as s, s.begin():
             self.guard(s)
-            if s.get(PersonRow, person_id) is None:
+            # Locked first: an event being written for this person waits for us or we for it,
+            # so none can slip in after its events were deleted (PostgreSQL; SQLite has one writer).
+            if (
+                s.scalars(select(PersonRow).where(PersonRow.id == person_id).with_for_update()).first()
+                is None
+            ):
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            snapshots = [
+                r
+                for (r,) in s.execute(
+                    select(EventRow.snapshot).where(
+                        EventRow.person_id == person_id, EventRow.snapshot.is_not(None)
+                    )
+                )
+                if r
+            ]
             template_ids = list(s.scalars(select(TemplateRow.id).where(TemplateRow.person_id == person_id)))
             # Explicit deletes rather than trusting ON DELETE CASCADE alone: the counts go on
             # the receipt, and a database with foreign keys off still loses every row.
@@ -288,7 +313,7 @@ class SqlStore:
             n_consents = _rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
             n_events = _rowcount(s.execute(delete(EventRow).where(EventRow.person_id == person_id)))
             s.execute(delete(PersonRow).where(PersonRow.id == person_id))
-        return Deletion(person_id, n_templates, n_consents, template_ids, n_events)
+        return Deletion(person_id, n_templates, n_consents, template_ids, n_events, snapshots)
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from facegate.errors import AuditTampered, WrongKey
+from facegate.errors import AuditTampered
 from facegate.gallery.schema import AuditRow, MetaRow
 from facegate.gallery.store import SqlStore
 
@@ -150,7 +150,7 @@ class AuditLog:
             # predecessor read after it is final until this transaction ends.
             if self.store.backend == "postgresql":
                 s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-            self._check_key(s)
+            self.store.check_key(s)
             row = AuditRow(
                 at=datetime.now(UTC),
                 actor=actor,
@@ -195,12 +195,6 @@ class AuditLog:
                 AuditEntry(r.id, r.at, r.actor, r.action, r.target, json.loads(r.details), r.results, r.hash)
                 for r in s.scalars(q)
             ]
-
-    def _check_key(self, s: Session) -> None:
-        bound = self.store.bound_key
-        row = s.get(MetaRow, "key_check")
-        if bound is not None and row is not None and row.value != bound:
-            raise WrongKey("the data key was rotated by another process: restart this one with the new key")
 
     def verify(self) -> ChainCheck:
         """Recompute the chain from its anchor (the genesis, or the last entry retention removed)."""

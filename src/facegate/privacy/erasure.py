@@ -157,14 +157,6 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
                 )
             )
         ]
-        snapshot_paths = [
-            r
-            for (r,) in s.execute(
-                select(EventRow.snapshot).where(
-                    EventRow.person_id == person_id, EventRow.snapshot.is_not(None)
-                )
-            )
-        ]
     vectors = []
     for tid, emb, _ in blobs:
         try:
@@ -172,6 +164,7 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
         except Exception:
             continue  # a template of another space or key: its id and bytes are still checked
     deletion = gallery.delete(person_id, actor=actor, audit=False)
+    snapshot_paths = deletion.snapshots  # read inside the deletion's transaction
     snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
     removed_snapshots = sum(1 for rel in snapshot_paths if rel and snaps.delete(rel))
     reclaimed = store.reclaim()

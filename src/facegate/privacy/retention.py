@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, text, update
 
 from facegate.events.snapshots import SnapshotStore
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
@@ -206,6 +206,11 @@ def purge(
     unknown_cut = now - timedelta(days=p.unknown_snapshot_days)
     audit_cut = now - timedelta(days=p.audit_days)
     with store.session() as s, s.begin():
+        if not dry_run:
+            if store.backend == "postgresql":
+                # The audit writers' lock first, then the key row: the order they take them in.
+                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+            store.check_key(s)  # a service left on a rotated-away key must not re-anchor the trail
         has_snap = EventRow.snapshot.is_not(None)
         old_events = and_(EventRow.at < event_cut)
         unknown_snaps = and_(has_snap, EventRow.kind == "unknown", EventRow.at < unknown_cut, ~old_events)
@@ -236,10 +241,6 @@ def purge(
                 ).scalar_one()
             )
             if not dry_run:
-                if store.backend == "postgresql":
-                    from sqlalchemy import text
-
-                    s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
                 sealed = gallery.audit.seal_anchor(last_old.hash, last_old.id)
                 anchor = s.get(MetaRow, ANCHOR_KEY)
                 if anchor is None:

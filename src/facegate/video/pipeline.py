@@ -118,7 +118,10 @@ class CameraPipeline:
         self.on_frame = on_frame
         self._state = ""
         self.recent: deque[DoorDecision] = deque(maxlen=100)
-        self._redaction_detector: Detector | None = None  # the latest decisions, newest last
+        # Built now (it may convert a model on first use), not in the middle of a decision.
+        self._redaction_detector: Detector | None = (
+            cnn_detector(settings, 1, 1280) if snapshots is not None and self.redact_mode != "none" else None
+        )  # the latest decisions, newest last
 
     # --- one frame ---------------------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class CameraPipeline:
             try:
                 img = redact(frame.image, d.box, self._faces_to_blur(frame.image, faces), self.redact_mode)
                 snapshot = self.snapshots.save(img, d.at)
-            except OSError as exc:
+            except Exception as exc:  # no snapshot rather than no event
                 log.error("camera %s: snapshot not saved: %s", self.camera.name, exc)
         if self.bus is not None:
             self.bus.publish(
@@ -222,10 +225,8 @@ class CameraPipeline:
         """The frame's faces for redaction: the camera's detections, plus what a second, more
         sensitive pass finds (small and turned faces the camera's settings skip)."""
         boxes = [f.box for f in faces]
-        if self.redact_mode == "none":
-            return boxes
         if self._redaction_detector is None:
-            self._redaction_detector = cnn_detector(self.gallery.settings, 1, 1280)
+            return boxes
         for det in self._redaction_detector.detect(image):
             if all(iou(det.box, b) < 0.3 for b in boxes):
                 boxes.append(det.box)
