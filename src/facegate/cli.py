@@ -1048,10 +1048,7 @@ def keys_revoke(
     from facegate.api.keys import KeyStore
 
     with handled(as_json), open_gallery() as gallery:
-        if not yes:
-            if not sys.stdin.isatty():
-                raise ConfigError("revoking needs confirmation: run in a terminal or pass --yes")
-            typer.confirm(f"Revoke API key {key_id}?", abort=True)
+        confirm(yes, f"Revoke API key {key_id}?")
         key = KeyStore(gallery.store).revoke(key_id)
         gallery.audit.record(actor(), "key_revoke", key.id, {"role": key.role.value})
         emit(as_json, key.to_dict(), lambda: out.print(f"revoked {key.id} ({key.name})"))
@@ -1143,7 +1140,7 @@ def watch(
                     )
 
             pipeline = live.pipeline(
-                camera, on_decision=show, on_frame=writer.write if writer else None, door=door
+                camera, on_decision=show, on_frame=writer.write_result if writer else None, door=door
             )
             src = pipeline.source()
             if duration is not None:

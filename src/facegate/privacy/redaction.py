@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from facegate.errors import ConfigError
 from facegate.events.snapshots import blur_boxes
 from facegate.video.tracker import iou
 from facegate.vision.engine import FaceEngine, cnn_detector
@@ -90,39 +88,20 @@ class Redactor:
         import av
 
         from facegate.video.sources import decode
+        from facegate.video.writer import Mp4Writer
 
+        rate = 25.0
+        with av.open(str(src)) as probe:
+            if probe.streams.video and probe.streams.video[0].average_rate:
+                rate = float(probe.streams.video[0].average_rate)
         frames = blurred = kept = 0
-        try:
-            out: Any = av.open(str(dst), "w")
-        except (OSError, av.FFmpegError) as exc:
-            raise ConfigError(f"cannot write {dst}: {exc}") from exc
-        stream: Any = None
-        with out:
-            rate = 25.0
-            with av.open(str(src)) as probe:
-                if probe.streams.video and probe.streams.video[0].average_rate:
-                    rate = float(probe.streams.video[0].average_rate)
+        with Mp4Writer(dst, rate) as out:
             for to_rgb, _t in decode(str(src)):
-                img = to_rgb()
-                r = self.image(img, keep)
-                arr = np.asarray(r.image)
-                arr = arr[: arr.shape[0] - arr.shape[0] % 2, : arr.shape[1] - arr.shape[1] % 2]
-                if stream is None:
-                    stream = out.add_stream(
-                        "libx264" if "libx264" in av.codecs_available else "mpeg4",
-                        rate=Fraction(rate).limit_denominator(1000),
-                    )
-                    stream.width, stream.height, stream.pix_fmt = arr.shape[1], arr.shape[0], "yuv420p"
-                for pkt in stream.encode(
-                    av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
-                ):
-                    out.mux(pkt)
+                r = self.image(to_rgb(), keep)
+                out.write(np.asarray(r.image))
                 frames += 1
                 blurred += r.blurred
                 kept += r.kept
                 if progress:
                     progress(1)
-            if stream is not None:
-                for pkt in stream.encode():
-                    out.mux(pkt)
         return {"frames": frames, "faces_blurred": blurred, "faces_kept": kept}

@@ -36,41 +36,41 @@ def labels_for(result: FrameResult) -> tuple[list[str | None], list[tuple[int, i
     return labels, colours
 
 
-class AnnotatedVideo:
-    """Writes H.264 (or MPEG-4 where no H.264 encoder is available) at the processing rate."""
+class Mp4Writer:
+    """Frames (RGB arrays) to an MP4: H.264, or MPEG-4 where no H.264 encoder is available.
+
+    The first frame sets the size; a later frame of another size (a camera that came back at
+    another resolution) is scaled to it.
+    """
 
     def __init__(self, path: Path, fps: float) -> None:
         import av
 
         self.path = path
-        self.fps = Fraction(fps).limit_denominator(1000)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.container: Any = av.open(str(path), mode="w")
         except (OSError, av.FFmpegError) as exc:
-            raise ConfigError(f"cannot write the annotated video {path}: {exc}") from exc
+            raise ConfigError(f"cannot write the video {path}: {exc}") from exc
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        stream: Any = self.container.add_stream(codec, rate=self.fps)
+        stream: Any = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         stream.pix_fmt = "yuv420p"
         self.stream: Any = stream
         self._opened = False
         self.frames = 0
 
-    def write(self, result: FrameResult) -> None:
+    def write(self, image: np.ndarray) -> None:
         import av
 
-        labels, colours = labels_for(result)
-        img = np.asarray(annotate(result.frame.image, result.faces, labels, colours))
-        h, w = img.shape[:2]
-        img = img[: h - h % 2, : w - w % 2]  # yuv420p needs even sizes
+        h, w = image.shape[:2]
+        image = image[: h - h % 2, : w - w % 2]  # yuv420p needs even sizes
         if not self._opened:
-            self.stream.width, self.stream.height = img.shape[1], img.shape[0]
+            self.stream.width, self.stream.height = image.shape[1], image.shape[0]
             self._opened = True
-        elif (img.shape[1], img.shape[0]) != (self.stream.width, self.stream.height):
-            # A camera that came back at another resolution: keep the video's size.
+        elif (image.shape[1], image.shape[0]) != (self.stream.width, self.stream.height):
             size = (self.stream.width, self.stream.height)
-            img = np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BILINEAR))
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.frames += 1
@@ -81,10 +81,18 @@ class AnnotatedVideo:
                 self.container.mux(packet)
         self.container.close()
 
-    def __enter__(self) -> AnnotatedVideo:
+    def __enter__(self) -> Mp4Writer:
         return self
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class AnnotatedVideo(Mp4Writer):
+    """Each processed frame with its faces boxed and labelled by their track's identity."""
+
+    def write_result(self, result: FrameResult) -> None:
+        labels, colours = labels_for(result)
+        self.write(np.asarray(annotate(result.frame.image, result.faces, labels, colours)))
