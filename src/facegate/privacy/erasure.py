@@ -136,14 +136,9 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
     subject = gallery.audit.pseudonym(person_id)
     names = {person.name} | {c.subject_name for c in store.consents(person_id) if c.subject_name}
     # Names shared with someone else cannot be looked for: they are that person's data too.
-    others = {p.name for p in store.people() if p.id != person_id}
-    others |= {
-        c.subject_name
-        for p in store.people()
-        if p.id != person_id
-        for c in store.consents(p.id)
-        if c.subject_name
-    }
+    with store.session() as s:  # two queries, not one per enrolled person
+        others = set(s.scalars(select(PersonRow.name).where(PersonRow.id != person_id)))
+        others |= set(s.scalars(select(ConsentRow.subject_name).where(ConsentRow.person_id != person_id)))
     unique_names = sorted(n for n in names if n and n not in others)
     # In raw bytes a name is only evidence if it is not part of someone else's, and long enough
     # not to turn up by chance in binary data.

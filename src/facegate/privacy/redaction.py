@@ -15,10 +15,12 @@ import numpy as np
 from PIL import Image
 
 from facegate.events.snapshots import blur_boxes
+from facegate.settings import Settings
 from facegate.video.tracker import iou
 from facegate.vision.engine import FaceEngine, cnn_detector
 from facegate.vision.protocols import Detector
-from facegate.vision.types import Box, Face
+from facegate.vision.quality import assess
+from facegate.vision.types import Box, Detection, Face
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -56,24 +58,35 @@ class Redacted:
     kept: int
 
 
+def sensitive_detector(settings: Settings) -> Detector:
+    """The second pass redaction runs: the CNN at double resolution finds small, turned faces."""
+    return cnn_detector(settings, 1, 1280)
+
+
+def more_faces(detector: Detector, image: np.ndarray, known: list[Box]) -> list[Detection]:
+    """Faces `detector` finds that none of `known` covers, clipped to the image."""
+    h, w = image.shape[:2]
+    out = []
+    for det in detector.detect(image):
+        b = det.box
+        box = Box(max(b.left, 0), max(b.top, 0), min(b.right, w), min(b.bottom, h))
+        if box.width > 0 and box.height > 0 and all(iou(box, k) < 0.3 for k in known):
+            out.append(Detection(box, det.score))
+    return out
+
+
 class Redactor:
     def __init__(self, engine: FaceEngine, thorough: bool = True) -> None:
         self.engine = engine
-        self.extra: Detector | None = cnn_detector(engine.settings, 1, 1280) if thorough else None
+        self.extra: Detector | None = sensitive_detector(engine.settings) if thorough else None
 
     def faces(self, image: np.ndarray) -> list[Face]:
         faces = self.engine.detect(image).faces
         if self.extra is not None:
-            h, w = image.shape[:2]
-            for det in self.extra.detect(image):
-                b = det.box
-                box = Box(max(b.left, 0), max(b.top, 0), min(b.right, w), min(b.bottom, h))
-                if box.width > 0 and box.height > 0 and all(iou(box, f.box) < 0.3 for f in faces):
-                    marks = self.engine.aligner.landmarks(image, det)
-                    chip = self.engine.aligner.chip(image, marks)
-                    from facegate.vision.quality import assess
-
-                    faces.append(Face(box, det.score, marks, chip, assess(det.box, marks, chip)))
+            for det in more_faces(self.extra, image, [f.box for f in faces]):
+                marks = self.engine.aligner.landmarks(image, det)
+                chip = self.engine.aligner.chip(image, marks)
+                faces.append(Face(det.box, det.score, marks, chip, assess(det.box, marks, chip)))
         return faces
 
     def image(self, image: np.ndarray, keep: Keep | None = None) -> Redacted:

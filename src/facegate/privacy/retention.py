@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, func, select, text, update
 
 from facegate.events.snapshots import SnapshotStore
+from facegate.gallery.people import consent_in_force
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
 from facegate.privacy.audit import ANCHOR_KEY
 from facegate.settings import PrivacySettings
@@ -166,12 +167,7 @@ def people_due(gallery: Gallery, p: PrivacySettings, now: datetime) -> list[str]
             consents.setdefault(c.person_id, []).append(c)
     for pid, row in people.items():
         records = consents.get(pid, [])
-        in_force = [
-            c
-            for c in records
-            if c.given_at <= now < c.expires_at and not (c.withdrawn_at and c.withdrawn_at <= now)
-        ]
-        if not in_force:
+        if not any(consent_in_force(c.given_at, c.expires_at, c.withdrawn_at, now) for c in records):
             ended = max(
                 (min(c.expires_at, c.withdrawn_at) if c.withdrawn_at else c.expires_at for c in records),
                 default=row.created_at,

@@ -19,9 +19,10 @@ from facegate.events.metrics import LiveMetrics
 from facegate.events.snapshots import SnapshotStore, redact
 from facegate.events.store import Event
 from facegate.gallery.gallery import Gallery
+from facegate.privacy.redaction import more_faces, sensitive_detector
 from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
-from facegate.video.tracker import Track, Tracker, iou
+from facegate.video.tracker import Track, Tracker
 from facegate.vision.engine import FaceEngine, cnn_detector
 from facegate.vision.protocols import Detector
 from facegate.vision.types import Box, Face
@@ -102,7 +103,7 @@ class CameraPipeline:
         # A face scoring below the 10% false-match threshold against its track's evidence is
         # almost surely someone else (a genuine pose change rarely falls that low).
         self.tracker = Tracker(
-            settings.tracking, same_person=self.threshold, different_person=gallery.calibration.threshold(0.1)
+            settings.tracking, same_person=self.threshold, different_person=cal.threshold(0.1)
         )
         self.gate = DecisionGate(
             self.door,
@@ -117,11 +118,11 @@ class CameraPipeline:
         self.on_decision = on_decision
         self.on_frame = on_frame
         self._state = ""
-        self.recent: deque[DoorDecision] = deque(maxlen=100)
+        self.recent: deque[DoorDecision] = deque(maxlen=100)  # the latest decisions, newest last
         # Built now (it may convert a model on first use), not in the middle of a decision.
         self._redaction_detector: Detector | None = (
-            cnn_detector(settings, 1, 1280) if snapshots is not None and self.redact_mode != "none" else None
-        )  # the latest decisions, newest last
+            sensitive_detector(settings) if snapshots is not None and self.redact_mode != "none" else None
+        )
 
     # --- one frame ---------------------------------------------------------------------------
 
@@ -227,10 +228,7 @@ class CameraPipeline:
         boxes = [f.box for f in faces]
         if self._redaction_detector is None:
             return boxes
-        for det in self._redaction_detector.detect(image):
-            if all(iou(det.box, b) < 0.3 for b in boxes):
-                boxes.append(det.box)
-        return boxes
+        return boxes + [d.box for d in more_faces(self._redaction_detector, image, boxes)]
 
     # --- a whole source ----------------------------------------------------------------------
 
