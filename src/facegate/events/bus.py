@@ -1,7 +1,8 @@
-"""The event bus: each event is stored, then handed to every sink through its own bounded queue.
+"""The event bus: door actuators first, then a writer thread stores each event and hands it to
+every sink through the sink's own bounded queue.
 
-A sink that is slow or down (a broker, a webhook receiver) fills its own queue and loses its
-own events, counted in metrics; it never blocks the camera that produced the event.
+A sink that is slow or down (the database, a broker, a webhook receiver) loses its own events,
+counted in metrics; it never blocks the camera that produced the event.
 """
 
 from __future__ import annotations
