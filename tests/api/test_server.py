@@ -37,6 +37,7 @@ class Server:
         self.env.pop("FACEGATE_DATABASE_URL", None)
         self.admin = self._key("tests", "admin")
         self.operator = self._key("door", "operator")
+        self.auditor = self._key("audit", "auditor")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
         self.url = ""

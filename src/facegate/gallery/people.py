@@ -24,6 +24,11 @@ def consent_in_force(
     return given_at <= when < expires_at
 
 
+def scope_covers(scope: tuple[str, ...], other: tuple[str, ...]) -> bool:
+    """Whether every use of `other` is one of `scope`'s (`"*"` covers them all)."""
+    return "*" in scope or set(other) <= set(scope)
+
+
 ConsentWindow = tuple[datetime, datetime, datetime | None, tuple[str, ...]]
 
 
@@ -106,10 +111,13 @@ class Person:
     created_at: datetime
     templates: int
     consent: ConsentRecord | None  # the most recent record
+    # The uses covered by the records in force when this was read: what matching uses.
+    consent_in_force: tuple[str, ...] = ()
 
     @property
     def consent_valid(self) -> bool:
-        return self.consent is not None and self.consent.valid_at(datetime.now(UTC))
+        """Whether any consent record is in force: the same rule as matching's."""
+        return bool(self.consent_in_force)
 
     def to_dict(self) -> dict[str, object]:
         c = self.consent
@@ -119,7 +127,9 @@ class Person:
             "external_id": self.external_id,
             "created_at": self.created_at.isoformat(),
             "templates": self.templates,
-            "consent": None if c is None else {**c.to_dict(), "valid": self.consent_valid},
+            "consent": None
+            if c is None
+            else {**c.to_dict(), "valid": self.consent_valid, "in_force_for": list(self.consent_in_force)},
         }
 
 

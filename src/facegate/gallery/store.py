@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from facegate.gallery.people import (
     NewTemplate,
     Person,
     TemplateInfo,
+    scope_covers,
 )
 from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
 
@@ -318,19 +319,24 @@ class SqlStore:
     # --- reads -------------------------------------------------------------------------------
 
     def _person(self, s: Session, row: PersonRow, n_templates: int) -> Person:
-        latest = s.scalars(
-            select(ConsentRow)
-            .where(ConsentRow.person_id == row.id)
-            .order_by(ConsentRow.created_at.desc(), ConsentRow.id.desc())
-            .limit(1)
-        ).first()
+        records = [
+            _to_record(r)
+            for r in s.scalars(
+                select(ConsentRow)
+                .where(ConsentRow.person_id == row.id)
+                .order_by(ConsentRow.created_at, ConsentRow.id)
+            )
+        ]
+        now = datetime.now(UTC)
+        in_force = sorted({u for r in records if r.valid_at(now) for u in r.scope})
         return Person(
             id=row.id,
             name=row.name,
             external_id=row.external_id,
             created_at=row.created_at,
             templates=n_templates,
-            consent=_to_record(latest) if latest else None,
+            consent=records[-1] if records else None,
+            consent_in_force=tuple(in_force),
         )
 
     def person(self, person_id: str) -> Person:
@@ -378,7 +384,11 @@ class SqlStore:
         return out
 
     def withdraw_consent(self, person_id: str, consent_id: int | None, when: datetime) -> list[int]:
-        """Mark one consent record (or every one in force) withdrawn at `when`; returns their ids."""
+        """Mark one consent record (or every one) withdrawn at `when`; returns their ids.
+
+        Withdrawing a record also withdraws every other record not yet withdrawn whose uses it
+        covers: withdrawing a renewal must not leave the record it renewed in force.
+        """
         with self.session() as s, s.begin():
             self.guard(s)
             if s.get(PersonRow, person_id) is None:
@@ -392,9 +402,19 @@ class SqlStore:
                     f"person {person_id} has no consent record {consent_id} that is not already withdrawn",
                     person_id=person_id,
                 )
+            if consent_id is not None:
+                scope = _scope(rows[0].scope)
+                others = s.scalars(
+                    select(ConsentRow).where(
+                        ConsentRow.person_id == person_id,
+                        ConsentRow.withdrawn_at.is_(None),
+                        ConsentRow.id != consent_id,
+                    )
+                )
+                rows += [r for r in others if scope_covers(scope, _scope(r.scope))]
             for r in rows:
                 r.withdrawn_at = when
-            return [r.id for r in rows]
+            return sorted(r.id for r in rows)
 
     def touch(self, person_ids: list[str], when: datetime) -> None:
         """Record that these people were just recognised."""

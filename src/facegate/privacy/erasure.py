@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import String, Text, func, or_, select
 
+from facegate.errors import FacegateError
 from facegate.events.snapshots import SnapshotStore
 from facegate.gallery.schema import Base, ConsentRow, EventRow, PersonRow, TemplateRow
+from facegate.privacy import trace_scan
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -92,30 +95,28 @@ def database_traces(gallery: Gallery, person_id: str, names: list[str], template
 
 def file_traces(roots: list[Path], needles: Sequence[bytes], plain_needles: Sequence[bytes] = ()) -> int:
     """Files under `roots` (and the roots themselves, if files) that contain a needle;
-    `plain_needles` (names) are looked for only in files that are not encrypted."""
-    hits = 0
-    needles = [n for n in needles if n]
-    plain_needles = [n for n in plain_needles if n]
-    for root in roots:
-        if root.is_file():
-            paths = [root]
-        elif root.is_dir():
-            paths = []
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
-                paths.extend(Path(dirpath) / f for f in filenames)
-        else:
-            continue
-        for path in paths:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            if any(n in data for n in needles) or (
-                not path.name.endswith(".enc") and any(n in data for n in plain_needles)
-            ):
-                hits += 1
-    return hits
+    `plain_needles` (names) are looked for only in files that are not encrypted.
+
+    The files are read by a child process (see `trace_scan`): reading the live SQLite files
+    from this one would drop its database locks.
+    """
+    job = {
+        "roots": [str(r) for r in roots],
+        "skip_dirs": sorted(SKIP_DIRS),
+        "needles": [n.hex() for n in needles if n],
+        "plain": [n.hex() for n in plain_needles if n],
+    }
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(Path(trace_scan.__file__))],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise FacegateError(f"the file trace check failed: {done.stderr.strip()[-500:]}")
+    return int(json.loads(done.stdout)["hits"])
 
 
 def index_traces(gallery: Gallery, vectors: list[np.ndarray], template_ids: list[int]) -> int:
