@@ -14,6 +14,7 @@ import numpy as np
 
 from facegate.access.decisions import DecisionGate, DoorDecision
 from facegate.access.policy import ALLOW_ALL
+from facegate.credentials import hide_credentials
 from facegate.events.bus import EventBus
 from facegate.events.metrics import LiveMetrics
 from facegate.events.snapshots import SnapshotStore, redact
@@ -240,7 +241,9 @@ class CameraPipeline:
                 self.metrics.reconnects.labels(name).inc()
         # Events for transitions only: a camera retrying every 30 s for a day is one event.
         if state.value != self._state and self.bus is not None:
-            self.bus.publish(name, "camera_state", None, {"state": state.value, "reason": reason})
+            self.bus.publish(
+                name, "camera_state", None, {"state": state.value, "reason": hide_credentials(reason)}
+            )
         self._state = state.value
 
     def source(self, *, live: bool | None = None, max_reconnects: int | None = None) -> VideoSource:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facegate.credentials import hide_credentials
 from facegate.errors import SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,14 @@ def _pyav_frames(source: str, open_timeout: float, read_timeout: float) -> Itera
     import av
 
     options = {"rtsp_transport": "tcp"} if source.lower().startswith(("rtsp://", "rtsps://")) else {}
+    shown = hide_credentials(source)
     try:
         container = av.open(source, options=options, timeout=(open_timeout, read_timeout))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise SourceUnavailable(f"cannot open {source}: {exc}", source=source) from exc
+        raise SourceUnavailable(f"cannot open {shown}: {hide_credentials(str(exc))}", source=shown) from exc
     try:
         if not container.streams.video:
-            raise SourceUnavailable(f"{source} has no video stream", source=source)
+            raise SourceUnavailable(f"{shown} has no video stream", source=shown)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         start: float | None = None
@@ -74,7 +76,9 @@ def _pyav_frames(source: str, open_timeout: float, read_timeout: float) -> Itera
             # Bound now: the frame is converted only if the consumer takes it.
             yield partial(frame.to_ndarray, format="rgb24"), float(t - start)
     except (av.FFmpegError, OSError) as exc:
-        raise SourceUnavailable(f"{source}: the stream failed: {exc}", source=source) from exc
+        raise SourceUnavailable(
+            f"{shown}: the stream failed: {hide_credentials(str(exc))}", source=shown
+        ) from exc
     finally:
         container.close()
 
@@ -126,6 +130,7 @@ class VideoSource:
         read_timeout: float = 10.0,
     ) -> None:
         self.source = source
+        self.shown = hide_credentials(source)  # what logs, events and errors may say
         self.fps = fps
         self.live = is_live(source) if live is None else live
         self.on_state = on_state
@@ -158,7 +163,8 @@ class VideoSource:
             return
         self._announced = True
         self.state = state
-        log.info("source %s: %s %s", self.source, state.value, reason)
+        reason = hide_credentials(reason)
+        log.info("source %s: %s %s", self.shown, state.value, reason)
         if self.on_state is not None:
             try:
                 self.on_state(state, reason)
@@ -218,8 +224,9 @@ class VideoSource:
             except SourceUnavailable as exc:
                 reason = exc.message
             except Exception as exc:  # keep the camera alive whatever the decoder throws
-                log.exception("source %s: unexpected decoder error", self.source)
-                reason = repr(exc)
+                # Not log.exception: the traceback would repeat the URL with its password.
+                reason = hide_credentials(repr(exc))
+                log.error("source %s: unexpected decoder error: %s", self.shown, reason)
             if self._stop.is_set():
                 break
             if self.max_reconnects is not None and self.reconnects >= self.max_reconnects:
@@ -234,7 +241,7 @@ class VideoSource:
             self._cond.notify_all()
 
     def _live_frames(self) -> Iterator[Frame]:
-        self._reader = threading.Thread(target=self._read_loop, name=f"source:{self.source}", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=f"source:{self.shown}", daemon=True)
         self._reader.start()
         step = 1.0 / self.fps if self.fps else 0.0
         next_at = 0.0
@@ -254,7 +261,7 @@ class VideoSource:
                 try:
                     image = to_rgb()
                 except Exception:  # a frame that cannot be converted is skipped, not fatal
-                    log.exception("source %s: cannot convert a frame", self.source)
+                    log.exception("source %s: cannot convert a frame", self.shown)
                     continue
                 yield Frame(image, index, t, captured)
         finally:
