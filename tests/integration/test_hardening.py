@@ -69,3 +69,35 @@ def test_camera_passwords_reach_no_event_log_or_error(tmp_path: Path, engine, ca
     assert "127.0.0.1" in str(err.value)
     live.stop()
     g.close()
+
+
+def _open_to_others(root: Path) -> list[str]:
+    paths = [root, *root.rglob("*")]
+    return [f"{p} {p.stat().st_mode & 0o777:o}" for p in paths if p.stat().st_mode & 0o077]
+
+
+def test_the_data_directory_and_database_are_owner_only(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import OBAMA, consent
+
+    g = open_gallery(tmp_path, engine)
+    g.enroll("Barack Obama", [OBAMA], consent())
+    data = g.settings.data_dir
+    db = data / "facegate.db"
+    assert Path(f"{db}-wal").exists()
+    assert _open_to_others(data) == []
+    assert data.stat().st_mode & 0o777 == 0o700 and db.stat().st_mode & 0o777 == 0o600
+    g.close()
+
+
+def test_an_existing_open_data_directory_is_tightened(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    sqlite3.connect(data / "facegate.db").close()
+    (data / "facegate.db").chmod(0o644)
+    g = open_gallery(tmp_path, engine)
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "facegate.db").stat().st_mode & 0o777 == 0o600
+    g.close()

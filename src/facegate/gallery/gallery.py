@@ -46,6 +46,7 @@ from facegate.match import (
     verify,
 )
 from facegate.privacy.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
+from facegate.private_files import private_dir
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
 from facegate.vision.engine import FaceEngine
@@ -165,7 +166,7 @@ class Gallery:
     ) -> Gallery:
         """Open (creating if needed) the gallery in the configured database and rebuild its index."""
         settings = settings or load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         store = SqlStore(database_url or settings.resolved_database_url)
         try:
             return cls._open(settings, store, engine, secret_key)

@@ -33,6 +33,7 @@ from facegate.gallery.people import (
     scope_covers,
 )
 from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.private_files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -121,8 +122,14 @@ class SqlStore:
             raise ConfigError(f"invalid database URL: {exc}") from exc
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+                db = Path(parsed.database)
+                if not db.parent.exists():
+                    private_dir(db.parent)
+                # Before SQLite creates it (0644 by the umask); its -wal and -shm take its mode.
+                for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                    if path is db or path.exists():
+                        private_file(path)
         elif parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
             kwargs["pool_pre_ping"] = True
