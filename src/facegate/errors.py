@@ -56,6 +56,14 @@ class SourceUnavailable(FacegateError):
 # --- input -------------------------------------------------------------------------------------
 
 
+class BadRequest(FacegateError):
+    """Input that is well-formed but not acceptable (a forbidden event kind, oversize details)."""
+
+    code = "invalid_request"
+    exit_code = ExitCode.BAD_INPUT
+    http_status = 422
+
+
 class BadImage(FacegateError):
     """The bytes are not an image we accept (empty, not an image, truncated, unsupported)."""
 

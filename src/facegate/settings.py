@@ -168,10 +168,29 @@ class UnlockSettings(BaseModel):
     """How a granted decision opens the door: a signed webhook, an MQTT command, or both."""
 
     webhook_url: str | None = Field(None, pattern=r"^https?://")
-    webhook_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key (16+ characters) the door controller checks; required"
+    )
+    allow_http: bool = Field(
+        False, description="Allow an http:// unlock URL: the signed command then travels in clear"
+    )
     mqtt_topic: str | None = Field(None, description="e.g. zigbee2mqtt/front_lock/set")
     mqtt_payload: str = '{"state": "UNLOCK"}'
     open_seconds: float = Field(5.0, gt=0, description="How long the door counts as unlocked")
+
+    @model_validator(mode="after")
+    def _webhook_is_safe(self) -> UnlockSettings:
+        # An unsigned or eavesdroppable unlock command is a door anyone on the network can open.
+        if self.webhook_url is None:
+            return self
+        if self.webhook_secret is None or len(self.webhook_secret.get_secret_value()) < 16:
+            raise ValueError("an unlock webhook needs a webhook_secret of at least 16 characters")
+        if self.webhook_url.lower().startswith("http://") and not self.allow_http:
+            raise ValueError(
+                "the unlock webhook is plain http://: use https://, or set allow_http: true "
+                "for a controller on a trusted local network"
+            )
+        return self
 
 
 class DoorSettings(BaseModel):

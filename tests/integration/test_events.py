@@ -123,6 +123,7 @@ def live_settings(tmp_path: Path, engine, prefix: str, port: int, receiver: Rece
                 unlock=UnlockSettings(
                     webhook_url=f"{receiver.url}/unlock",
                     webhook_secret=WEBHOOK_SECRET,
+                    allow_http=True,  # the test receiver is on loopback
                     mqtt_topic=f"{prefix}-lock/front/set",
                     open_seconds=0.5,
                 ),

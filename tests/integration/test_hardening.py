@@ -101,3 +101,82 @@ def test_an_existing_open_data_directory_is_tightened(tmp_path: Path, engine) ->
     assert data.stat().st_mode & 0o777 == 0o700
     assert (data / "facegate.db").stat().st_mode & 0o777 == 0o600
     g.close()
+
+
+class _Controller:
+    """A door controller on loopback that records each unlock request as sent."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        controller = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                controller.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/unlock"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+UNLOCK_SECRET = "unlock-secret-0123456789"
+
+
+@pytest.mark.unit
+def test_an_unlock_webhook_needs_a_secret_and_tls_unless_told() -> None:
+    from pydantic import ValidationError
+
+    from facegate.settings import UnlockSettings
+
+    with pytest.raises(ValidationError, match="webhook_secret"):
+        UnlockSettings(webhook_url="https://door.local/unlock")
+    with pytest.raises(ValidationError, match="webhook_secret"):
+        UnlockSettings(webhook_url="https://door.local/unlock", webhook_secret="short")
+    with pytest.raises(ValidationError, match="plain http"):
+        UnlockSettings(webhook_url="http://door.local/unlock", webhook_secret=UNLOCK_SECRET)
+    assert UnlockSettings(webhook_url="https://door.local/unlock", webhook_secret=UNLOCK_SECRET)
+    assert UnlockSettings(
+        webhook_url="http://door.local/unlock", webhook_secret=UNLOCK_SECRET, allow_http=True
+    )
+    assert UnlockSettings(mqtt_topic="zigbee2mqtt/lock/set")  # no webhook: nothing to sign
+
+
+def test_a_captured_unlock_command_opens_the_door_once() -> None:
+    from facegate.access.actions import DoorActuator
+    from facegate.events.webhook import ReplayGuard
+    from facegate.settings import DoorSettings, UnlockSettings
+
+    controller = _Controller()
+    door = DoorSettings(
+        name="front",
+        cameras=["porch"],
+        unlock=UnlockSettings(
+            webhook_url=controller.url, webhook_secret=UNLOCK_SECRET, allow_http=True, open_seconds=0.1
+        ),
+    )
+    actuator = DoorActuator(door)
+    actuator.unlock("camera:porch")
+    actuator.unlock("camera:porch")
+    actuator.close()
+    controller.server.shutdown()
+    guard = ReplayGuard(UNLOCK_SECRET.encode())
+
+    def accept(request: tuple[dict[str, str], bytes]) -> bool:
+        headers, body = request
+        return guard.accept(headers["x-facegate-timestamp"], body, headers["x-facegate-signature"])
+
+    first, second = controller.requests
+    assert accept(first) and accept(second)  # two real unlocks: two different nonces
+    assert not accept(first) and not accept(second)  # replayed within the 300 s window: refused
+    headers, body = first
+    forged = body.replace(b'"front"', b'"back"')
+    assert not guard.accept(headers["x-facegate-timestamp"], forged, headers["x-facegate-signature"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -41,18 +42,19 @@ class DoorActuator:
     def unlock(self, actor: str, person_id: str | None = None) -> None:
         unlock = self.door.unlock
         errors = []
-        if unlock is not None and unlock.webhook_url:
-            secret = unlock.webhook_secret.get_secret_value().encode() if unlock.webhook_secret else b""
+        if unlock is not None and unlock.webhook_url and unlock.webhook_secret is not None:
             try:
                 post_signed(
                     self.client,
                     unlock.webhook_url,
-                    secret,
+                    unlock.webhook_secret.get_secret_value().encode(),
                     {
                         "door": self.door.name,
                         "action": "unlock",
                         "by": actor,
                         "seconds": unlock.open_seconds,
+                        # Single use: a controller with a `ReplayGuard` obeys each command once.
+                        "nonce": uuid.uuid4().hex,
                     },
                     event="unlock",
                     retries=2,

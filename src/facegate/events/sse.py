@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+import re
 import threading
+from typing import Any
 
 from facegate.events.store import Event
+
+_FIELD_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def sse_message(event: Event) -> str:
+    """One event as an SSE message. The event name is reduced to safe characters (a newline
+    would start a forged field) and the data is strict JSON on one line (no NaN)."""
+    name = _FIELD_UNSAFE.sub("_", event.kind)[:64] or "event"
+    data = json.dumps(_finite(event.to_dict()), default=str, allow_nan=False)
+    return f"id: {event.id}\nevent: {name}\ndata: {data}\n\n"
 
 
 class SseHub:

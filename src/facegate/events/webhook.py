@@ -1,7 +1,9 @@
 """Webhooks: events POSTed as JSON, signed with HMAC-SHA256, retried with backoff.
 
 Receivers check `X-Facegate-Signature: sha256=<hex>` over `<timestamp>.<body>` with the shared
-secret, and reject old timestamps (replays); `verify_signature` does both.
+secret, and reject old timestamps (replays); `verify_signature` does both. Unlock commands also
+carry a single-use `nonce`: a door controller keeps a `ReplayGuard` so that a captured command
+sent again within the timestamp tolerance opens nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +46,34 @@ def verify_signature(
     except ValueError:
         return False
     return age <= tolerance_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class ReplayGuard:
+    """For receivers of unlock commands: accept each signed, recent command once."""
+
+    def __init__(self, secret: bytes, tolerance_s: float = 300) -> None:
+        self.secret = secret
+        self.tolerance_s = tolerance_s
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def accept(self, timestamp: str, body: bytes, signature: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        if not verify_signature(self.secret, timestamp, body, signature, self.tolerance_s, now):
+            return False
+        try:
+            nonce = json.loads(body)["nonce"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        if not isinstance(nonce, str) or not nonce:
+            return False
+        with self._lock:
+            # A nonce older than twice the tolerance can no longer pass the timestamp check.
+            self._seen = {n: t for n, t in self._seen.items() if now - t <= 2 * self.tolerance_s}
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = now
+        return True
 
 
 def post_signed(
