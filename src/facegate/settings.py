@@ -368,6 +368,10 @@ class Settings(BaseSettings):
     def key_file(self) -> Path:
         return self.data_dir / "keys" / "secret.key"
 
+    @property
+    def audit_head_file(self) -> Path:
+        return self.data_dir / "keys" / "audit-head.json"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -74,7 +74,13 @@ def test_enrol_identify_delete_over_http(api) -> None:  # type: ignore[no-untype
     assert receipt["clean"] and receipt["removed"]["templates"] == 1 and len(receipt["digest"]) == 64
     assert client.get(f"/v1/people/{pid}", headers=h["admin"]).status_code == 404
     audit = client.get("/v1/audit", headers=h["auditor"]).json()["entries"]
-    assert [e["action"] for e in audit][:4] == ["erasure", "verify_person", "identify", "enrol"]
+    assert [e["action"] for e in audit][:5] == [
+        "erasure_receipt",
+        "erasure",
+        "verify_person",
+        "identify",
+        "enrol",
+    ]
     assert audit[0]["details"]["digest"] == receipt["digest"] and pid not in str(audit)
     assert client.get("/v1/audit/verify", headers=h["auditor"]).json()["ok"]
 

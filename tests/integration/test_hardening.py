@@ -180,3 +180,77 @@ def test_a_captured_unlock_command_opens_the_door_once() -> None:
     headers, body = first
     forged = body.replace(b'"front"', b'"back"')
     assert not guard.accept(headers["x-facegate-timestamp"], forged, headers["x-facegate-signature"])
+
+
+def _delete_audit(g, where: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with g.store.engine.begin() as c:
+        c.execute(text(f"DELETE FROM audit_log WHERE {where}"))
+
+
+def test_cutting_the_newest_audit_entries_shows(gallery) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import BIDEN, OBAMA, consent
+
+    g = gallery
+    g.enroll("Barack Obama", [OBAMA], consent())
+    g.identify(BIDEN)
+    checkpoint = g.audit.verify().head  # printed by `facegate audit verify`, kept elsewhere
+    g.identify(OBAMA)
+    assert g.audit.verify().ok and g.audit.verify(expect=checkpoint).ok
+    _delete_audit(g, "id = (SELECT MAX(id) FROM audit_log)")
+    check = g.audit.verify()
+    assert not check.ok and "newest entries were deleted" in check.reason
+    _delete_audit(g, "1 = 1")
+    check = g.audit.verify()
+    assert not check.ok and check.entries == 0
+    # Someone who could also remove the head file is still caught by a checkpoint kept elsewhere.
+    g.settings.audit_head_file.unlink()
+    assert g.audit.verify().ok
+    assert not g.audit.verify(expect=checkpoint).ok
+
+
+def test_an_altered_audit_head_shows(gallery) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import OBAMA, consent
+
+    gallery.enroll("Barack Obama", [OBAMA], consent())
+    path = gallery.settings.audit_head_file
+    heads = json.loads(path.read_text())
+    [entry] = heads.values()
+    entry["id"] -= 1  # pretend the trail was one entry shorter
+    path.write_text(json.dumps(heads))
+    check = gallery.audit.verify()
+    assert not check.ok and "altered" in check.reason
+
+
+def test_audit_entries_commit_with_the_change_or_not_at_all(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from facegate.errors import PersonNotFound
+
+    from tests.conftest import BIDEN, OBAMA, consent
+
+    g = open_gallery(tmp_path, engine)
+    pid = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    with g.store.engine.begin() as c:  # the audit trail refuses writes (disk full, a lock, ...)
+        c.execute(
+            text("CREATE TRIGGER refuse BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'no'); END")
+        )
+    with pytest.raises(Exception, match="no"):
+        g.enroll("Joe Biden", [BIDEN], consent())
+    with pytest.raises(Exception, match="no"):
+        g.withdraw_consent(pid)
+    with pytest.raises(Exception, match="no"):
+        g.delete(pid)
+    # Nothing that went unaudited happened.
+    assert [p.name for p in g.people()] == ["Barack Obama"]
+    assert g.person(pid).consent_valid
+    with pytest.raises(PersonNotFound):
+        g.person("nobody")
+    with g.store.engine.begin() as c:
+        c.execute(text("DROP TRIGGER refuse"))
+    assert [e.action for e in g.audit.entries()] == ["enrol"]
+    assert g.audit.verify().ok
+    g.close()

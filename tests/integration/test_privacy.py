@@ -175,7 +175,7 @@ def test_erasure_leaves_no_trace_in_database_files_or_index(gallery: Gallery, tm
     # The index: Lin's own face finds nobody now, Obama is still found.
     assert names(g, LIN) == [None] and names(g, OBAMA) == ["Barack Obama"]
     # The receipt is in the audit trail, with the pseudonym only, and the chain holds.
-    entry = g.audit.entries(action="erasure")[0]
+    entry = g.audit.entries(action="erasure_receipt")[0]
     assert entry.details["digest"] == receipt.digest and entry.target == receipt.subject
     assert g.audit.verify().ok
 

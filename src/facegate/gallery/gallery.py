@@ -7,14 +7,16 @@ import io
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from facegate.errors import (
     ConsentMissing,
@@ -35,7 +37,7 @@ from facegate.gallery.people import (
     TemplateInfo,
     consent_in_force,
 )
-from facegate.gallery.store import SqlStore
+from facegate.gallery.store import AuditHook, SqlStore
 from facegate.match import (
     Calibration,
     OpenSetDecision,
@@ -149,7 +151,12 @@ class Gallery:
         self._names: dict[str, str] = {}
         self._consent: dict[str, list[ConsentWindow]] = {}
         self.index: VectorIndex = make_index(128)
-        self.audit = AuditLog(store, cipher.derive(AUDIT_KEY_PURPOSE), cipher.derive(PSEUDONYM_KEY_PURPOSE))
+        self.audit = AuditLog(
+            store,
+            cipher.derive(AUDIT_KEY_PURPOSE),
+            cipher.derive(PSEUDONYM_KEY_PURPOSE),
+            settings.audit_head_file,
+        )
         self._foreign_spaces: dict[str, int] = {}
         self._generation = -1
 
@@ -269,6 +276,26 @@ class Gallery:
         self._names = {p.id: p.name for p in self.store.people()}
         self._consent = self.store.consent_windows()
 
+    def _audited(
+        self, actor: str, action: str, details: Mapping[str, object] | None = None, results: str | None = None
+    ) -> AuditHook:
+        """The audit entry of a store write, made in the write's own transaction: the entry
+        commits with the change or not at all. `results`: which of the store's facts to count."""
+
+        def append(s: Session, person_id: str, facts: dict[str, Any]) -> None:
+            counted = facts.get(results) if results else None
+            self.audit.append(
+                s,
+                actor,
+                action,
+                None,
+                {**facts, **(details or {})},
+                int(counted) if isinstance(counted, int) else None,
+                person=person_id,
+            )
+
+        return append
+
     def consent_valid(self, person_id: str, when: datetime | None = None, use: str | None = None) -> bool:
         """Whether a consent in force covers `when` and `use` ("door:<name>", "identify", "verify")."""
         when = when or datetime.now(UTC)
@@ -332,20 +359,10 @@ class Gallery:
             if person_id is None:
                 raise NoFaceFound("no new photos to enrol (all were already enrolled)")
             return Enrolment(self.store.person(person_id), [], refused, duplicates)
-        result = self._store_enrolment(name, faces, consent, person_id, external_id, refused, duplicates)
-        self.audit.record(
-            actor,
-            "enrol",
-            None,
-            {
-                "templates": len(result.template_ids),
-                "refused": len(refused),
-                "consent_recorded": consent is not None,
-            },
-            len(result.template_ids),
-            person=result.person.id,
+        audit = self._audited(
+            actor, "enrol", {"refused": len(refused), "consent_recorded": consent is not None}, "templates"
         )
-        return result
+        return self._store_enrolment(name, faces, consent, person_id, external_id, refused, duplicates, audit)
 
     def _store_enrolment(
         self,
@@ -356,6 +373,7 @@ class Gallery:
         external_id: str | None,
         refused: list[Refusal],
         duplicates: list[str],
+        audit: AuditHook,
     ) -> Enrolment:
         drafts = [
             NewTemplate(
@@ -371,7 +389,9 @@ class Gallery:
             for f, digest in faces
         ]
         with self._lock:
-            pid, tids = self.store.enrol(person_id, name, external_id, consent, drafts, self.cipher.encrypt)
+            pid, tids = self.store.enrol(
+                person_id, name, external_id, consent, drafts, self.cipher.encrypt, audit
+            )
             vectors = np.stack([np.asarray(f.embedding, np.float32) for f, _ in faces])
             self.index.add(np.array(tids, np.int64), vectors)
             for tid in tids:
@@ -401,28 +421,22 @@ class Gallery:
         external_id: str | None = None,
         actor: str = "library",
     ) -> Person:
+        changed = [f for f, v in (("name", name), ("external_id", external_id)) if v is not None]
         with self._lock:
-            self.store.update_person(person_id, name, external_id)
+            audit = self._audited(actor, "update_person", {"changed": changed})
+            self.store.update_person(person_id, name, external_id, audit)
             self._refresh_people()
             self._wrote()
-        changed = [f for f, v in (("name", name), ("external_id", external_id)) if v is not None]
-        self.audit.record(actor, "update_person", None, {"changed": changed}, person=person_id)
         return self.store.person(person_id)
 
     def add_consent(self, person_id: str, consent: Consent, actor: str = "library") -> Person:
         """Record a further consent (a renewal, a new purpose); it counts from `given_at`."""
         consent.check()
+        details = {"expires_at": consent.expires_at.isoformat(), "scope": list(consent.scope)}
         with self._lock:
-            self.store.add_consent(person_id, consent)
+            self.store.add_consent(person_id, consent, self._audited(actor, "add_consent", details))
             self._refresh_people()
             self._wrote()
-        self.audit.record(
-            actor,
-            "add_consent",
-            None,
-            {"expires_at": consent.expires_at.isoformat(), "scope": list(consent.scope)},
-            person=person_id,
-        )
         return self.store.person(person_id)
 
     def consents(self, person_id: str) -> list[ConsentRecord]:
@@ -438,10 +452,10 @@ class Gallery:
         """
         now = datetime.now(UTC)
         with self._lock:
-            withdrawn = self.store.withdraw_consent(person_id, consent_id, now)
+            audit = self._audited(actor, "withdraw_consent")
+            withdrawn = self.store.withdraw_consent(person_id, consent_id, now, audit)
             self._refresh_people()
             self._wrote()
-        self.audit.record(actor, "withdraw_consent", None, {"consent_records": withdrawn}, person=person_id)
         return withdrawn
 
     def face_chip(self, template_id: int) -> np.ndarray | None:
@@ -451,33 +465,30 @@ class Gallery:
         data = self.cipher.decrypt(ct, f"{pid}:{template_id}:chip")
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
-    def delete(self, person_id: str, actor: str = "library", *, audit: bool = True) -> Deletion:
+    def delete(
+        self,
+        person_id: str,
+        actor: str = "library",
+        *,
+        audit: bool = True,
+        action: str = "delete_person",
+        details: Mapping[str, object] | None = None,
+    ) -> Deletion:
         """Delete a person with every template, chip and consent record; drop them from the index.
 
         This is the database step; `facegate.privacy.erasure.erase` adds snapshots, the wiping of
         freed pages, the trace checks and the receipt (what the CLI and the API use).
         """
         with self._lock:
-            deletion = self.store.delete_person(person_id)
+            deletion = self.store.delete_person(
+                person_id, self._audited(actor, action, details, results="templates") if audit else None
+            )
             self.index.remove(np.array(deletion.template_ids, np.int64))
             for tid in deletion.template_ids:
                 self._owner.pop(tid, None)
             self._held.pop(person_id, None)
             self._refresh_people()
             self._wrote()
-        if audit:
-            self.audit.record(
-                actor,
-                "delete_person",
-                None,
-                {
-                    "templates": deletion.templates,
-                    "consent_records": deletion.consent_records,
-                    "events": deletion.events,
-                },
-                deletion.templates,
-                person=person_id,
-            )
         return deletion
 
     def __len__(self) -> int:

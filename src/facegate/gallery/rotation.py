@@ -59,7 +59,13 @@ def rotate_data_key(
     old, new = gallery.cipher, TemplateCipher(new_secret)
     store = gallery.store
     old_audit = gallery.audit
-    new_audit = AuditLog(store, new.derive(AUDIT_KEY_PURPOSE), new.derive(PSEUDONYM_KEY_PURPOSE))
+    new_audit = AuditLog(
+        store,
+        new.derive(AUDIT_KEY_PURPOSE),
+        new.derive(PSEUDONYM_KEY_PURPOSE),
+        gallery.settings.audit_head_file,
+    )
+    old_head = old_audit.head.read() if old_audit.head is not None else None
     root = gallery.settings.snapshots_dir
     side: list[tuple[Path, Path]] = []
     n_templates = n_chips = n_audit = 0
@@ -104,6 +110,8 @@ def rotate_data_key(
             anchor = old_audit.read_anchor(s)
             prev = anchor[0] if anchor is not None else GENESIS
             new_prev_hash = prev  # the first entry keeps its link to the anchor
+            last: tuple[str, int] | None = anchor  # (hash, id)
+            head_seen = old_head is None or (anchor is not None and old_head.id <= anchor[1])
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id)):
                 # Re-keying would also bless any edit made so far: check each link first.
                 old_hash = digest(
@@ -123,8 +131,14 @@ def rotate_data_key(
                     new_audit.mac_key, new_prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
                 )
                 prev = r.hash
+                head_seen = head_seen or (
+                    old_head is not None and (r.id, r.hash) == (old_head.id, old_head.hash)
+                )
                 r.prev_hash, r.hash = new_prev, new_prev_hash
+                last = (new_prev_hash, r.id)
                 n_audit += 1
+            if not head_seen:
+                raise AuditTampered("the newest audit entries were deleted: not rotating over a cut trail")
             if anchor is not None:
                 meta = s.get(MetaRow, ANCHOR_KEY)
                 assert meta is not None
@@ -139,6 +153,11 @@ def rotate_data_key(
     gallery.audit = new_audit
     if committed is not None:
         committed()
+    if new_audit.head is not None and last is not None:
+        try:
+            new_audit.head.reset(last[1], last[0])  # every hash changed with the key
+        except OSError as exc:
+            log.error("the audit head was not re-keyed (%s): `audit verify` will say so", exc)
     swapped = 0
     for tmp, path in side:
         try:

@@ -39,6 +39,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Encrypts plaintext for an owner label ("<person id>:<template id>[:chip]").
 Sealer = Callable[[bytes, str], bytes]
+# Writes the audit entry of a change inside its transaction: (session, person id, facts such
+# as counts known only inside it).
+AuditHook = Callable[[Session, str, dict[str, Any]], object]
 
 
 class Store(Protocol):
@@ -54,7 +57,7 @@ class Store(Protocol):
         seal: Sealer,
     ) -> tuple[str, list[int]]: ...
 
-    def delete_person(self, person_id: str) -> Deletion: ...
+    def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion: ...
 
     def person(self, person_id: str) -> Person: ...
 
@@ -235,6 +238,7 @@ class SqlStore:
         consent: Consent | None,
         templates: list[NewTemplate],
         seal: Sealer,
+        audit: AuditHook | None = None,
     ) -> tuple[str, list[int]]:
         """Create (or extend) a person with consent and templates, all in one transaction.
 
@@ -273,9 +277,13 @@ class SqlStore:
                 owner = f"{person.id}:{row.id}"
                 row.embedding_ct = seal(t.embedding, owner)
                 row.chip_ct = seal(t.chip_jpeg, owner + ":chip") if t.chip_jpeg is not None else None
+            if audit is not None:
+                audit(s, person.id, {"templates": len(rows)})
             return person.id, [r.id for r in rows]
 
-    def update_person(self, person_id: str, name: str | None, external_id: str | None) -> None:
+    def update_person(
+        self, person_id: str, name: str | None, external_id: str | None, audit: AuditHook | None = None
+    ) -> None:
         with self.session() as s, s.begin():
             self.guard(s)
             row = s.get(PersonRow, person_id)
@@ -285,16 +293,20 @@ class SqlStore:
                 row.name = name
             if external_id is not None:
                 row.external_id = external_id
+            if audit is not None:
+                audit(s, person_id, {})
 
-    def add_consent(self, person_id: str, consent: Consent) -> None:
+    def add_consent(self, person_id: str, consent: Consent, audit: AuditHook | None = None) -> None:
         with self.session() as s, s.begin():
             self.guard(s)
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
             s.add(_consent_row(row, consent))
+            if audit is not None:
+                audit(s, person_id, {})
 
-    def delete_person(self, person_id: str) -> Deletion:
+    def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion:
         """Remove the person and everything derived from them, in one transaction."""
         with self.session() as s, s.begin():
             self.guard(s)
@@ -321,7 +333,14 @@ class SqlStore:
             n_consents = _rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
             n_events = _rowcount(s.execute(delete(EventRow).where(EventRow.person_id == person_id)))
             s.execute(delete(PersonRow).where(PersonRow.id == person_id))
-        return Deletion(person_id, n_templates, n_consents, template_ids, n_events, snapshots)
+            deletion = Deletion(person_id, n_templates, n_consents, template_ids, n_events, snapshots)
+            if audit is not None:
+                audit(
+                    s,
+                    person_id,
+                    {"templates": n_templates, "consent_records": n_consents, "events": n_events},
+                )
+        return deletion
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -390,7 +409,9 @@ class SqlStore:
                 out.setdefault(r[0], []).append((r[1], r[2], r[3], _scope(r[4])))
         return out
 
-    def withdraw_consent(self, person_id: str, consent_id: int | None, when: datetime) -> list[int]:
+    def withdraw_consent(
+        self, person_id: str, consent_id: int | None, when: datetime, audit: AuditHook | None = None
+    ) -> list[int]:
         """Mark one consent record (or every one) withdrawn at `when`; returns their ids.
 
         Withdrawing a record also withdraws every other record not yet withdrawn whose uses it
@@ -421,7 +442,10 @@ class SqlStore:
                 rows += [r for r in others if scope_covers(scope, _scope(r.scope))]
             for r in rows:
                 r.withdrawn_at = when
-            return sorted(r.id for r in rows)
+            ids = sorted(r.id for r in rows)
+            if audit is not None:
+                audit(s, person_id, {"consent_records": ids})
+            return ids
 
     def touch(self, person_ids: list[str], when: datetime) -> None:
         """Record that these people were just recognised."""

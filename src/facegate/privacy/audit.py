@@ -12,14 +12,16 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
 from facegate.gallery.schema import AuditRow, MetaRow
 from facegate.gallery.store import SqlStore
+from facegate.privacy.audit_head import SignedHead
 
 GENESIS = "0" * 64
 ANCHOR_KEY = "audit_anchor"  # hash of the newest entry removed by retention: where the chain starts
@@ -96,10 +98,22 @@ class AuditLog:
     """Entries name people only by a keyed pseudonym: after an erasure, nothing in the trail
     leads back to the person, yet a subject access request can still find their entries."""
 
-    def __init__(self, store: SqlStore, mac_key: bytes, pseudonym_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        mac_key: bytes,
+        pseudonym_key: bytes | None = None,
+        head_file: Path | None = None,
+    ) -> None:
         self.store = store
         self.mac_key = mac_key
         self._pseudonym_key = pseudonym_key or mac_key
+        # The newest entry this machine wrote, MAC'd, outside the database: a cut-off tail shows.
+        self.head = (
+            SignedHead(head_file, mac_key, store.url.render_as_string(hide_password=True))
+            if head_file is not None
+            else None
+        )
 
     def pseudonym(self, person_id: str) -> str:
         return "p:" + hmac.new(self._pseudonym_key, person_id.encode(), hashlib.sha256).hexdigest()[:24]
@@ -136,44 +150,63 @@ class AuditLog:
         person: str | None = None,
         people: list[str] | None = None,
     ) -> AuditEntry:
-        """`person`: the entry is about this person (stored as their pseudonym, as the target);
-        `people`: other people it concerns (pseudonyms under details["people"])."""
+        """Append an entry in a transaction of its own (see `append`)."""
+        with self.store.session() as s, s.begin():
+            return self.append(s, actor, action, target, details, results, person=person, people=people)
+
+    def append(
+        self,
+        s: Session,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        details: dict[str, Any] | None = None,
+        results: int | None = None,
+        *,
+        person: str | None = None,
+        people: list[str] | None = None,
+    ) -> AuditEntry:
+        """Append an entry inside the caller's transaction, so that it commits (or not) with the
+        write it records. `person`: the entry is about this person (stored as their pseudonym,
+        as the target); `people`: other people it concerns (pseudonyms under details["people"])."""
         details = dict(details or {})
         if person is not None:
             target = self.pseudonym(person)
         if people:
             details["people"] = [self.pseudonym(p) for p in people]
         body = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
-        with self.store.session() as s, s.begin():
-            # Two entries must never share a predecessor. PostgreSQL: one writer at a time by an
-            # advisory lock. SQLite: the insert below takes the database's write lock, so the
-            # predecessor read after it is final until this transaction ends.
-            if self.store.backend == "postgresql":
-                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-            self.store.check_key(s)
-            row = AuditRow(
-                at=datetime.now(UTC),
-                actor=actor,
-                action=action,
-                target=target,
-                details=body,
-                results=results,
-                prev_hash="",
-                hash="",
-            )
-            s.add(row)
-            s.flush()
-            last = s.scalars(
-                select(AuditRow).where(AuditRow.id < row.id).order_by(AuditRow.id.desc()).limit(1)
-            ).first()
-            if last is not None:
-                prev = last.hash
-            else:
-                anchor = self.read_anchor(s)
-                prev = anchor[0] if anchor is not None else GENESIS
-            row.prev_hash = prev
-            row.hash = digest(self.mac_key, prev, row.id, row.at, actor, action, target, body, results)
-            return AuditEntry(row.id, row.at, actor, action, target, details, results, row.hash)
+        # Two entries must never share a predecessor. PostgreSQL: one writer at a time by an
+        # advisory lock. SQLite: the insert below takes the database's write lock, so the
+        # predecessor read after it is final until this transaction ends.
+        if self.store.backend == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+        self.store.check_key(s)
+        row = AuditRow(
+            at=datetime.now(UTC),
+            actor=actor,
+            action=action,
+            target=target,
+            details=body,
+            results=results,
+            prev_hash="",
+            hash="",
+        )
+        s.add(row)
+        s.flush()
+        last = s.scalars(
+            select(AuditRow).where(AuditRow.id < row.id).order_by(AuditRow.id.desc()).limit(1)
+        ).first()
+        if last is not None:
+            prev = last.hash
+        else:
+            anchor = self.read_anchor(s)
+            prev = anchor[0] if anchor is not None else GENESIS
+        row.prev_hash = prev
+        row.hash = digest(self.mac_key, prev, row.id, row.at, actor, action, target, body, results)
+        if self.head is not None:
+            head, entry_id, entry_hash = self.head, row.id, row.hash
+            event.listen(s, "after_commit", lambda _s: head.advance(entry_id, entry_hash), once=True)
+        return AuditEntry(row.id, row.at, actor, action, target, details, results, row.hash)
 
     def entries(
         self,
@@ -196,15 +229,25 @@ class AuditLog:
                 for r in s.scalars(q)
             ]
 
-    def verify(self) -> ChainCheck:
-        """Recompute the chain from its anchor (the genesis, or the last entry retention removed)."""
+    def verify(self, expect: str | None = None) -> ChainCheck:
+        """Recompute the chain from its anchor (the genesis, or the last entry retention removed),
+        then check that it reaches the signed head and passes through `expect` (a head hash
+        printed earlier and kept elsewhere): entries cut off the end show."""
         count = 0
+        seen_expected = expect is None or expect == GENESIS
         with self.store.session() as s:
             try:
                 anchor = self.read_anchor(s)
             except AnchorAltered as exc:
                 return ChainCheck(False, 0, GENESIS, None, str(exc))
             prev, last_id = anchor if anchor is not None else (GENESIS, 0)
+            seen_expected = seen_expected or prev == expect
+            try:
+                head = self.head.read() if self.head is not None else None
+            except AuditTampered as exc:
+                return ChainCheck(False, 0, GENESIS, None, str(exc))
+            # A head older than the anchor named an entry that retention has since removed.
+            head_seen = head is None or head.id < last_id or (head.id == last_id and head.hash == prev)
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id).execution_options(yield_per=1000)):
                 count += 1
                 if r.prev_hash != prev:
@@ -224,4 +267,24 @@ class AuditLog:
                         False, count, prev, r.id, f"entry {r.id} was altered after it was written"
                     )
                 prev, last_id = r.hash, r.id
+                seen_expected = seen_expected or r.hash == expect
+                if head is not None and r.id == head.id:
+                    if r.hash != head.hash:
+                        return ChainCheck(
+                            False, count, prev, r.id, f"entry {r.id} is not the one the signed head names"
+                        )
+                    head_seen = True
+        if head is not None and not head_seen:
+            return ChainCheck(
+                False,
+                count,
+                prev,
+                None,
+                f"the trail ends at entry {last_id}, but entry {head.id} was written: "
+                "the newest entries were deleted",
+            )
+        if not seen_expected:
+            return ChainCheck(
+                False, count, prev, None, f"the trail does not pass through the expected head {expect}"
+            )
         return ChainCheck(True, count, prev)

@@ -159,7 +159,8 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
             vectors.append(np.frombuffer(gallery.cipher.decrypt(emb, f"{person_id}:{tid}"), np.float32))
         except Exception:
             continue  # a template of another space or key: its id and bytes are still checked
-    deletion = gallery.delete(person_id, actor=actor, audit=False)
+    # Audited in the deletion's own transaction; the receipt follows once the checks are done.
+    deletion = gallery.delete(person_id, actor=actor, action="erasure", details={"reason": reason})
     snapshot_paths = deletion.snapshots  # read inside the deletion's transaction
     snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
     removed_snapshots = sum(1 for rel in snapshot_paths if rel and snaps.delete(rel))
@@ -196,5 +197,7 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
         reclaimed=reclaimed,
     )
     receipt.digest = hashlib.sha256(json.dumps(receipt.body(), sort_keys=True).encode()).hexdigest()
-    gallery.audit.record(actor, "erasure", None, receipt.to_dict(), deletion.templates, person=person_id)
+    gallery.audit.record(
+        actor, "erasure_receipt", None, receipt.to_dict(), deletion.templates, person=person_id
+    )
     return receipt
