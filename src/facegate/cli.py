@@ -745,8 +745,7 @@ def redact(
         try:
             keep_fn: Keep | None = None
             if gallery is not None and keep is not None:
-                keep_fn = keep_person(gallery, keep)
-                gallery.audit.record(actor(), "redact", None, {"source": source.name}, person=keep)
+                keep_fn = keep_person(gallery, keep, actor=actor(), source=source.name)
 
             from facegate.vision.engine import FaceEngine
 

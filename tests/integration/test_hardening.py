@@ -254,3 +254,43 @@ def test_audit_entries_commit_with_the_change_or_not_at_all(tmp_path: Path, engi
     assert [e.action for e in g.audit.entries()] == ["enrol"]
     assert g.audit.verify().ok
     g.close()
+
+
+def test_redact_keeps_only_a_consenting_person_and_audits_it(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    from facegate.errors import ConsentMissing
+    from facegate.privacy.redaction import keep_person
+
+    from tests.conftest import BIDEN, OBAMA, consent
+
+    g = open_gallery(tmp_path, engine)
+    obama = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    biden = g.enroll("Joe Biden", [BIDEN], consent()).person.id
+    g.withdraw_consent(biden)
+    with pytest.raises(ConsentMissing):
+        keep_person(g, biden, actor="cli:tester", source="clip.mp4")
+    keep = keep_person(g, obama, actor="cli:tester", source="clip.mp4")
+    assert keep(g.engine.analyse(OBAMA).faces) == [True]
+    [entry] = g.audit.entries(action="redact")
+    assert entry.actor == "cli:tester" and entry.target == g.audit.pseudonym(obama)
+    assert entry.details == {"source": "clip.mp4"}
+    g.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["   ", "", "Eve\r\nMallory", "Eve\nid: 7", "\u202eecilA", "Ali\u200bce", "Bob\x00", "tab\there"],
+)
+def test_names_that_forge_or_hide_are_refused(tmp_path: Path, engine, name: str) -> None:  # type: ignore[no-untyped-def]
+    from facegate.errors import BadRequest
+
+    from tests.conftest import OBAMA, consent
+
+    g = open_gallery(tmp_path, engine)
+    with pytest.raises(BadRequest):
+        g.enroll(name, [OBAMA], consent())
+    pid = g.enroll("  Barack \u00a0  Obama ", [OBAMA], consent()).person.id
+    assert g.person(pid).name == "Barack Obama"  # trimmed, runs of spaces collapsed
+    with pytest.raises(BadRequest):
+        g.update_person(pid, name=name)
+    assert g.update_person(pid, name="Bara\u0301ck Obama").name == "Bar\u00e1ck Obama"  # NFC
+    g.close()

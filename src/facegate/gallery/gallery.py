@@ -36,6 +36,7 @@ from facegate.gallery.people import (
     Person,
     TemplateInfo,
     consent_in_force,
+    normalise_name,
 )
 from facegate.gallery.store import AuditHook, SqlStore
 from facegate.match import (
@@ -257,7 +258,7 @@ class Gallery:
             self._refresh_people()
             self._generation = generation  # only once everything is reloaded
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         """Reload if another process changed people, consent or templates since we last looked:
         a withdrawal or an erasure made by the CLI must stop a running service matching at once."""
         try:
@@ -322,6 +323,7 @@ class Gallery:
         All-or-nothing by default: any refused photo raises and nothing is written. With
         `skip_bad`, refused photos are reported in the result and the rest are enrolled.
         """
+        name = normalise_name(name)
         if not images:
             raise NoFaceFound("no images given to enrol")
         now = datetime.now(UTC)
@@ -421,6 +423,7 @@ class Gallery:
         external_id: str | None = None,
         actor: str = "library",
     ) -> Person:
+        name = normalise_name(name) if name is not None else None
         changed = [f for f, v in (("name", name), ("external_id", external_id)) if v is not None]
         with self._lock:
             audit = self._audited(actor, "update_person", {"changed": changed})
@@ -522,7 +525,7 @@ class Gallery:
         now = datetime.now(UTC)
         # At least two people, so that a close second can make the answer ambiguous.
         want = max(k, 2)
-        self._sync()
+        self.sync()
         with self._lock:
             # Per person, not per template: this runs on every search, galleries can be large.
             allowed = {p for p in self._held if self.consent_valid(p, now, use)}
@@ -568,7 +571,7 @@ class Gallery:
     def verify_person(self, image: ImageInput, person_id: str, actor: str = "library") -> Verification:
         """1:1 against an enrolled person: the photo's largest face vs their best template."""
         self.store.person(person_id)
-        self._sync()
+        self.sync()
         if not self.consent_valid(person_id, use="verify"):
             raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
         face = self.engine.largest_face(image)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from facegate.errors import ConsentExpired, ConsentMissing
+from facegate.errors import BadRequest, ConsentExpired, ConsentMissing
 
 
 def consent_in_force(
@@ -22,6 +23,28 @@ def consent_in_force(
     if use is not None and "*" not in scope and use not in scope:
         return False
     return given_at <= when < expires_at
+
+
+MAX_NAME_CHARS = 200
+
+
+def normalise_name(name: str) -> str:
+    """A person's name as stored: Unicode NFC, surrounding and repeated whitespace collapsed.
+
+    Refuses names that are empty once trimmed, and any control or format character: a CR/LF
+    forges lines in logs and exports, a bidirectional override shows one name as another.
+    """
+    text = unicodedata.normalize("NFC", name)
+    bad = sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")})
+    # Tabs and newlines are refused too: a name is one line.
+    if bad:
+        raise BadRequest(f"a name must not contain control or format characters ({', '.join(bad)})")
+    text = " ".join(text.split())
+    if not text:
+        raise BadRequest("a name must not be empty or only whitespace")
+    if len(text) > MAX_NAME_CHARS:
+        raise BadRequest(f"a name is at most {MAX_NAME_CHARS} characters")
+    return text
 
 
 def scope_covers(scope: tuple[str, ...], other: tuple[str, ...]) -> bool:

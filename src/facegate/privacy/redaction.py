@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from facegate.errors import ConsentMissing
 from facegate.events.snapshots import blur_boxes
 from facegate.settings import Settings
 from facegate.video.tracker import iou
@@ -28,12 +29,17 @@ if TYPE_CHECKING:
 Keep = Callable[[list[Face]], list[bool]]  # which faces stay visible
 
 
-def keep_person(gallery: Gallery, person_id: str) -> Keep:
+def keep_person(gallery: Gallery, person_id: str, *, actor: str = "library", source: str = "") -> Keep:
     """Keep the faces that match one enrolled person's templates (at the configured threshold).
 
     Compares with that person only: no search of the gallery, nobody else's last-seen time moves.
+    Matching someone is a use of their templates: it needs their consent in force, and is audited.
     """
     gallery.store.person(person_id)  # PersonNotFound if absent
+    gallery.sync()
+    if not gallery.consent_valid(person_id):
+        raise ConsentMissing(f"person {person_id} has no consent in force; their templates are not used")
+    gallery.audit.record(actor, "redact", None, {"source": source}, person=person_id)
     vectors = [
         np.frombuffer(gallery.cipher.decrypt(ct, f"{pid}:{tid}"), np.float32)
         for tid, pid, ct in gallery.store.templates(gallery.space, person_id)
