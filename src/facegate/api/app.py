@@ -492,8 +492,6 @@ def create_app(
 
     @app.post("/v1/verify", tags=["search"])
     async def verify(body: VerifyIn, key: Verifier) -> dict[str, Any]:
-        from facegate import verify as verify_photos
-
         image = _decode_b64(body.image_base64)
         if (body.other_base64 is None) == (body.person_id is None):
             raise BadImage("give either other_base64 or person_id")
@@ -502,16 +500,7 @@ def create_app(
             result = await read(lambda: g().verify_person(image, pid, actor=f"key:{key.id}"))
         else:
             other = _decode_b64(body.other_base64 or "")
-            result = await read(lambda: verify_photos(image, other, engine=g().engine))
-            await work(
-                lambda: g().audit.record(
-                    f"key:{key.id}",
-                    "verify",
-                    None,
-                    {"same_person": result.same_person},
-                    int(result.same_person),
-                )
-            )
+            result = await read(lambda: g().verify_photos(image, other, actor=f"key:{key.id}"))
         return dict(result.to_dict())
 
     @app.get("/v1/events", tags=["events"])
