@@ -1,14 +1,19 @@
 """Reads that the domain audits itself, so the CLI and the API account for them alike: a
-photo-vs-photo verification."""
+photo-vs-photo verification, events listed or followed, a snapshot opened."""
 
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from facegate import Gallery
+from facegate.errors import SnapshotNotFound
+from facegate.events.history import EventHistory
+from facegate.events.snapshots import SnapshotStore
+from facegate.events.store import EventStore
 
 from tests.cli.test_cli import Cli
-from tests.conftest import OBAMA, PROBES
+from tests.conftest import BIDEN, OBAMA, PROBES, consent
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +26,29 @@ def test_a_photo_vs_photo_verification_is_audited(gallery: Gallery) -> None:
     assert [(e.actor, e.action, e.target, e.details, e.results) for e in entries] == [
         ("bank-teller", "verify", None, {"same_person": True}, 1),
         ("bank-teller", "verify", None, {"same_person": False}, 0),
+    ]
+
+
+def test_event_reads_are_audited(gallery: Gallery) -> None:
+    pid = gallery.enroll("Joe Biden", [BIDEN], consent()).person.id
+    store = EventStore(gallery.store)
+    history = EventHistory(gallery, store, gallery.settings.snapshots_dir)
+    rel = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher).save(Image.new("RGB", (32, 24)))
+    event = store.add("gate", "granted", pid, {"door": "front"}, snapshot=rel)
+    bare = store.add("gate", "unknown")
+
+    assert [e.id for e in history.list(actor="key:k1", camera="gate", person_id=pid)] == [event.id]
+    history.follow(actor="key:k1", camera="gate")
+    assert history.snapshot(event.id, actor="key:k1")[:2] == b"\xff\xd8"
+    with pytest.raises(SnapshotNotFound):
+        history.snapshot(bare.id, actor="key:k1")  # nothing read, nothing recorded
+
+    alias = gallery.audit.pseudonym(pid)
+    entries = list(reversed(gallery.audit.entries(3)))
+    assert [(e.actor, e.action, e.target, e.details, e.results) for e in entries] == [
+        ("key:k1", "events_read", alias, {"camera": "gate"}, 1),
+        ("key:k1", "events_stream", None, {"camera": "gate"}, None),
+        ("key:k1", "snapshot_read", alias, {"event": event.id}, None),
     ]
 
 

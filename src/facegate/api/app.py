@@ -4,10 +4,8 @@ Identification runs off the event loop in a thread pool sized to the cores; ever
 an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a 500.
 """
 
-import asyncio
 import base64
 import binascii
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,12 +40,11 @@ from facegate.errors import (
     Forbidden,
     RateLimited,
     RequestTimeout,
-    SnapshotNotFound,
     Unauthorized,
 )
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.history import EventHistory
 from facegate.events.sse import SseHub
-from facegate.events.store import Event, EventStore
+from facegate.events.store import EventStore
 from facegate.gallery.gallery import Gallery
 from facegate.gallery.people import Consent
 from facegate.settings import Settings, load_settings
@@ -224,6 +221,7 @@ def create_app(
         # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
         g = gallery if gallery is not None else Gallery.open(settings)
         state["gallery"], state["keys"], state["events"] = g, KeyStore(g.store), EventStore(g.store)
+        state["history"] = EventHistory(g, state["events"], settings.snapshots_dir)
         live = None
         purger = None
         if background:
@@ -513,15 +511,16 @@ def create_app(
         until: When | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
-        store: EventStore = state["events"]
+        history: EventHistory = state["history"]
         found = await work(
-            lambda: store.list(
-                camera=camera, kind=kind, person_id=person_id, since=since, until=until, limit=limit
-            )
-        )
-        await work(
-            lambda: g().audit.record(
-                f"key:{key.id}", "events_read", None, {"camera": camera}, len(found), person=person_id
+            lambda: history.list(
+                actor=f"key:{key.id}",
+                camera=camera,
+                kind=kind,
+                person_id=person_id,
+                since=since,
+                until=until,
+                limit=limit,
             )
         )
         return {"events": [e.to_dict() for e in found]}
@@ -547,29 +546,13 @@ def create_app(
         ] = None,
     ) -> StreamingResponse:
         """Server-sent events: each new event as `event: <kind>` with its JSON, as it happens."""
-        await work(lambda: g().audit.record(f"key:{key.id}", "events_stream", None, {"camera": camera}))
+        history: EventHistory = state["history"]
+        await work(lambda: history.follow(actor=f"key:{key.id}", camera=camera))
         queue = hub.subscribe()
-
-        async def stream() -> AsyncIterator[str]:
-            sent = 0
-            try:
-                yield ": connected\n\n"
-                while limit is None or sent < limit:
-                    try:
-                        event: Event = await asyncio.wait_for(queue.get(), timeout=15)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"  # proxies close idle connections
-                        continue
-                    if (camera and event.camera != camera) or (kind and event.kind != kind):
-                        continue
-                    data = json.dumps(event.to_dict(), default=str)
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-                    sent += 1
-            finally:
-                hub.unsubscribe(queue)
-
         return StreamingResponse(
-            stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+            hub.frames(queue, camera=camera, kind=kind, limit=limit),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
         )
 
     @app.get("/v1/events/{event_id}/snapshot", tags=["events"], response_class=Response)
@@ -578,18 +561,8 @@ def create_app(
         key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
     ) -> Response:
         """The (redacted) snapshot of a decision moment, as JPEG, while retention keeps it."""
-        store: EventStore = state["events"]
-        event = await work(store.get, event_id)
-        if event is None or event.snapshot is None:
-            raise SnapshotNotFound(f"event {event_id} has no snapshot")
-        snaps = SnapshotStore(settings.snapshots_dir, g().cipher)
-        rel = event.snapshot
-        data = await work(snaps.load, rel)
-        await work(
-            lambda: g().audit.record(
-                f"key:{key.id}", "snapshot_read", None, {"event": event_id}, person=event.person_id
-            )
-        )
+        history: EventHistory = state["history"]
+        data = await work(lambda: history.snapshot(event_id, actor=f"key:{key.id}"))
         return Response(data, media_type="image/jpeg", headers={"cache-control": "private, no-store"})
 
     @app.get("/v1/cameras", tags=["events"])
