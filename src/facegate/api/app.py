@@ -4,39 +4,36 @@ Identification runs off the event loop in a thread pool sized to the cores; ever
 an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a 500.
 """
 
-import base64
-import binascii
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, File, Path, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from pydantic import AfterValidator, BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from facegate.api.keys import ApiKey, KeyStore, Role
+from facegate.api.metrics import Metrics, measure
+from facegate.api.problems import BodyLimit, install_handlers
+from facegate.api.schemas import (
+    ConsentIn,
+    EventIn,
+    ImageIn,
+    PersonIn,
+    PersonUpdate,
+    VerifyIn,
+    When,
+    decode_base64,
+)
 from facegate.errors import (
     BadImage,
     ConfigError,
-    FacegateError,
     Forbidden,
     RateLimited,
     RequestTimeout,
@@ -46,162 +43,8 @@ from facegate.events.history import EventHistory
 from facegate.events.sse import SseHub
 from facegate.events.store import EventStore
 from facegate.gallery.gallery import Gallery
-from facegate.gallery.people import Consent
 from facegate.settings import Settings, load_settings
 from facegate.vision.onnx_runtime import available_cores
-
-PROBLEM = "application/problem+json"
-
-
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
-        "type": f"https://facegate.dev/problems/{code}",
-        "title": code.replace("_", " "),
-        "status": status,
-        "code": code,
-        "detail": detail,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes, declared or streamed, with 413."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await problem(413, "request_too_large", f"request body over {self.limit} bytes")(
-                scope, receive, send
-            )
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            msg = await receive()
-            seen += len(msg.get("body", b""))
-            if seen > self.limit:
-                # An HTTPException passes through FastAPI's body parsing (other errors are
-                # rewritten there as a 400).
-                raise StarletteHTTPException(413, f"request body over {self.limit} bytes")
-            return msg
-
-        await self.app(scope, counted, send)
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-def _storable(value: datetime | None) -> datetime | None:
-    """Aware, and within what every database stores once converted to UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("give a time zone (e.g. 2027-01-31T00:00:00Z)")
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("date out of range") from exc
-    if not 1900 <= utc.year <= 9000:
-        raise ValueError("date out of range (years 1900 to 9000)")
-    return utc
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-When = Annotated[datetime, AfterValidator(_storable)]
-
-
-class ConsentIn(BaseModel):
-    purpose: Text = Field(min_length=1, max_length=2000)
-    expires_at: When
-    given_at: Annotated[datetime | None, AfterValidator(_storable)] = None
-    recorded_by: Text = Field(min_length=1, max_length=200)
-    evidence_ref: Text | None = Field(None, max_length=2000)
-    scope: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=lambda: ["*"],
-        min_length=1,
-        max_length=50,
-        description='Uses it covers: "door:<name>", "identify", "verify", or "*"',
-    )
-
-    def to_consent(self) -> Consent:
-        return Consent(
-            scope=tuple(self.scope),
-            purpose=self.purpose,
-            expires_at=self.expires_at,
-            recorded_by=self.recorded_by,
-            evidence_ref=self.evidence_ref,
-            given_at=self.given_at or datetime.now(UTC),
-        )
-
-
-class PersonUpdate(BaseModel):
-    name: Text | None = Field(None, min_length=1, max_length=200)
-    external_id: Text | None = Field(None, max_length=200)
-
-
-class PersonIn(BaseModel):
-    name: Text = Field(min_length=1, max_length=200)
-    external_id: Text | None = Field(None, max_length=200)
-    consent: ConsentIn
-    images_base64: list[str] = Field(min_length=1, max_length=20)
-
-
-class ImageIn(BaseModel):
-    image_base64: str
-
-
-class VerifyIn(BaseModel):
-    image_base64: str
-    other_base64: str | None = None
-    person_id: Text | None = Field(None, max_length=64)
-
-
-class EventIn(BaseModel):
-    camera: Text = Field(min_length=1, max_length=100)
-    kind: Text = Field(min_length=1, max_length=32)
-    person_id: Text | None = Field(None, max_length=64)
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class Metrics:
-    """Prometheus metrics of one app (its own registry, so several apps can coexist)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "facegate_requests", "HTTP requests", ["method", "route", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "facegate_request_seconds", "HTTP request latency", ["method", "route"], registry=r
-        )
-        self.faces = Counter("facegate_faces_processed", "Faces detected or identified", ["kind"], registry=r)
-        self.templates = Gauge("facegate_index_templates", "Templates in the search index", registry=r)
-        self.model_load = Gauge(
-            "facegate_model_load_seconds", "Time taken to load the face models", registry=r
-        )
-
-    def render(self) -> bytes:
-        out: bytes = generate_latest(self.registry)
-        return out
-
-
-def _decode_b64(data: str) -> bytes:
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadImage("image_base64 is not valid base64") from exc
 
 
 def create_app(
@@ -261,40 +104,9 @@ def create_app(
         raise ConfigError(f"api.rate_limit {settings.api.rate_limit!r}: {exc}") from exc
     limiter_store = MovingWindowRateLimiter(MemoryStorage())
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
-
-    @app.exception_handler(FacegateError)
-    async def _facegate(_: Request, exc: FacegateError) -> JSONResponse:
-        extra = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool, list))}
-        return problem(exc.http_status, exc.code, exc.message, **extra)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-        return problem(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-    @app.exception_handler(RateLimited)
-    async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
-        response = problem(429, exc.code, exc.message)
-        response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
-            422,
-            "invalid_request",
-            "the request does not match the schema",
-            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
-        )
+    app.state.metrics = metrics
+    app.middleware("http")(measure)
+    install_handlers(app)
 
     def auth(*roles: Role) -> Callable[[Request], Awaitable[ApiKey]]:
         async def check(request: Request) -> ApiKey:
@@ -393,7 +205,7 @@ def create_app(
     @app.post("/v1/people", status_code=201, tags=["people"])
     async def create_person(body: PersonIn, key: Admin) -> dict[str, Any]:
         consent = body.consent.to_consent()
-        images = [_decode_b64(i) for i in body.images_base64]
+        images = [decode_base64(i) for i in body.images_base64]
         result = await work(
             lambda: g().enroll(
                 body.name, images, consent, external_id=body.external_id, actor=f"key:{key.id}"
@@ -486,18 +298,18 @@ def create_app(
 
     @app.post("/v1/identify/base64", tags=["search"])
     async def identify_b64(body: ImageIn, key: Operator) -> dict[str, Any]:
-        return await _identify(_decode_b64(body.image_base64), key)
+        return await _identify(decode_base64(body.image_base64), key)
 
     @app.post("/v1/verify", tags=["search"])
     async def verify(body: VerifyIn, key: Verifier) -> dict[str, Any]:
-        image = _decode_b64(body.image_base64)
+        image = decode_base64(body.image_base64)
         if (body.other_base64 is None) == (body.person_id is None):
             raise BadImage("give either other_base64 or person_id")
         if body.person_id is not None:
             pid = body.person_id
             result = await read(lambda: g().verify_person(image, pid, actor=f"key:{key.id}"))
         else:
-            other = _decode_b64(body.other_base64 or "")
+            other = decode_base64(body.other_base64 or "")
             result = await read(lambda: g().verify_photos(image, other, actor=f"key:{key.id}"))
         return dict(result.to_dict())
 
