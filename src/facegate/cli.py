@@ -343,10 +343,9 @@ def verify(
             with open_gallery() as gallery:
                 result = gallery.verify_person(first, person, actor=actor())
         else:
-            from facegate import verify as verify_photos
-
             assert second is not None
-            result = verify_photos(first, second)
+            with open_gallery() as gallery:
+                result = gallery.verify_photos(first, second, actor=actor())
 
         def human() -> None:
             verdict = "[green]same person[/green]" if result.same_person else "[red]not the same person[/red]"

@@ -2,209 +2,29 @@
 
 Identification runs off the event loop in a thread pool sized to the cores; every error is
 an RFC 9457 problem document with a stable code, and bad input is a 4xx, never a 500.
+
+`create_app` only assembles: the state on `app.state`, the middleware, the error handlers and
+one router per resource (`api/routes/`). Dependencies are in `deps.py`, request bodies in
+`schemas.py`, errors in `problems.py`.
 """
 
-import asyncio
-import base64
-import binascii
-import json
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
-from fastapi import Depends, FastAPI, File, Path, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from pydantic import AfterValidator, BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import Depends, FastAPI
 
-from facegate.api.keys import ApiKey, KeyStore, Role
-from facegate.errors import (
-    BadImage,
-    ConfigError,
-    FacegateError,
-    Forbidden,
-    RateLimited,
-    RequestTimeout,
-    SnapshotNotFound,
-    Unauthorized,
-)
-from facegate.events.snapshots import SnapshotStore
+from facegate.api.deps import RateLimit, Threads, reject_nul
+from facegate.api.keys import KeyStore
+from facegate.api.metrics import Metrics, measure
+from facegate.api.problems import BodyLimit, install_handlers
+from facegate.api.routes import audit, consent, events, health, people, privacy, search
+from facegate.events.history import EventHistory
 from facegate.events.sse import SseHub
-from facegate.events.store import Event, EventStore
+from facegate.events.store import EventStore
 from facegate.gallery.gallery import Gallery
-from facegate.gallery.people import Consent
 from facegate.settings import Settings, load_settings
 from facegate.vision.onnx_runtime import available_cores
-
-PROBLEM = "application/problem+json"
-
-
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
-        "type": f"https://facegate.dev/problems/{code}",
-        "title": code.replace("_", " "),
-        "status": status,
-        "code": code,
-        "detail": detail,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes, declared or streamed, with 413."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await problem(413, "request_too_large", f"request body over {self.limit} bytes")(
-                scope, receive, send
-            )
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            msg = await receive()
-            seen += len(msg.get("body", b""))
-            if seen > self.limit:
-                # An HTTPException passes through FastAPI's body parsing (other errors are
-                # rewritten there as a 400).
-                raise StarletteHTTPException(413, f"request body over {self.limit} bytes")
-            return msg
-
-        await self.app(scope, counted, send)
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-def _storable(value: datetime | None) -> datetime | None:
-    """Aware, and within what every database stores once converted to UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("give a time zone (e.g. 2027-01-31T00:00:00Z)")
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("date out of range") from exc
-    if not 1900 <= utc.year <= 9000:
-        raise ValueError("date out of range (years 1900 to 9000)")
-    return utc
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-When = Annotated[datetime, AfterValidator(_storable)]
-
-
-class ConsentIn(BaseModel):
-    purpose: Text = Field(min_length=1, max_length=2000)
-    expires_at: When
-    given_at: Annotated[datetime | None, AfterValidator(_storable)] = None
-    recorded_by: Text = Field(min_length=1, max_length=200)
-    evidence_ref: Text | None = Field(None, max_length=2000)
-    scope: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=lambda: ["*"],
-        min_length=1,
-        max_length=50,
-        description='Uses it covers: "door:<name>", "identify", "verify", or "*"',
-    )
-
-    def to_consent(self) -> Consent:
-        return Consent(
-            scope=tuple(self.scope),
-            purpose=self.purpose,
-            expires_at=self.expires_at,
-            recorded_by=self.recorded_by,
-            evidence_ref=self.evidence_ref,
-            given_at=self.given_at or datetime.now(UTC),
-        )
-
-
-class PersonUpdate(BaseModel):
-    name: Text | None = Field(None, min_length=1, max_length=200)
-    external_id: Text | None = Field(None, max_length=200)
-
-
-class PersonIn(BaseModel):
-    name: Text = Field(min_length=1, max_length=200)
-    external_id: Text | None = Field(None, max_length=200)
-    consent: ConsentIn
-    images_base64: list[str] = Field(min_length=1, max_length=20)
-
-
-class ImageIn(BaseModel):
-    image_base64: str
-
-
-class VerifyIn(BaseModel):
-    image_base64: str
-    other_base64: str | None = None
-    person_id: Text | None = Field(None, max_length=64)
-
-
-class EventIn(BaseModel):
-    camera: Text = Field(min_length=1, max_length=100)
-    kind: Text = Field(min_length=1, max_length=32)
-    person_id: Text | None = Field(None, max_length=64)
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class Metrics:
-    """Prometheus metrics of one app (its own registry, so several apps can coexist)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "facegate_requests", "HTTP requests", ["method", "route", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "facegate_request_seconds", "HTTP request latency", ["method", "route"], registry=r
-        )
-        self.faces = Counter("facegate_faces_processed", "Faces detected or identified", ["kind"], registry=r)
-        self.templates = Gauge("facegate_index_templates", "Templates in the search index", registry=r)
-        self.model_load = Gauge(
-            "facegate_model_load_seconds", "Time taken to load the face models", registry=r
-        )
-
-    def render(self) -> bytes:
-        out: bytes = generate_latest(self.registry)
-        return out
-
-
-def _decode_b64(data: str) -> bytes:
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadImage("image_base64 is not valid base64") from exc
 
 
 def create_app(
@@ -213,17 +33,40 @@ def create_app(
     """The REST app; with `background` (`facegate serve`), the configured cameras and the
     retention purge run beside it."""
     settings = settings or load_settings()
-    hub = SseHub()
-    limiter = anyio.CapacityLimiter(available_cores())
-    read_limiter = anyio.CapacityLimiter(available_cores() * 4)  # waiting room; `running` is the real cap
-    running = threading.BoundedSemaphore(available_cores())
-    state: dict[str, Any] = {}
+    app = FastAPI(
+        title="facegate",
+        version="0.1.0",
+        lifespan=_lifespan(gallery, background=background),
+        docs_url="/docs",
+        dependencies=[Depends(reject_nul)],
+    )
+    app.add_middleware(BodyLimit, limit=settings.api.max_request_bytes)
+    app.middleware("http")(measure)
+    install_handlers(app)
+    app.state.settings = settings
+    app.state.hub = SseHub()
+    app.state.metrics = Metrics()
+    app.state.rate_limit = RateLimit(settings.api.rate_limit)
+    app.state.threads = Threads(available_cores(), settings.api.request_timeout)
+    app.state.live = None
+    for resource in (health, people, consent, privacy, search, events, audit):
+        app.include_router(resource.router)
+    return app
+
+
+def _lifespan(
+    gallery: Gallery | None, *, background: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open the gallery (unless given one, which stays the caller's to close) and the stores
+    over it; under `facegate serve`, run the retention purge and the cameras meanwhile."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings
         # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
         g = gallery if gallery is not None else Gallery.open(settings)
-        state["gallery"], state["keys"], state["events"] = g, KeyStore(g.store), EventStore(g.store)
+        app.state.gallery, app.state.keys, app.state.events = g, KeyStore(g.store), EventStore(g.store)
+        app.state.history = EventHistory(g, app.state.events, settings.snapshots_dir)
         live = None
         purger = None
         if background:
@@ -234,9 +77,9 @@ def create_app(
         if background and settings.cameras:
             from facegate.video.service import LiveService
 
-            live = LiveService(g, registry=metrics.registry, sse=hub)
+            live = LiveService(g, registry=app.state.metrics.registry, sse=app.state.hub)
             await anyio.to_thread.run_sync(live.start)
-        state["live"] = live
+        app.state.live = live
         try:
             yield
         finally:
@@ -247,400 +90,4 @@ def create_app(
             if gallery is None:
                 g.close()
 
-    async def no_nul(request: Request) -> None:
-        values = [*request.path_params.values(), *request.query_params.values()]
-        if any("\x00" in str(v) for v in values):
-            raise BadImage("path and query values must not contain NUL characters")
-
-    app = FastAPI(
-        title="facegate", version="0.1.0", lifespan=lifespan, docs_url="/docs", dependencies=[Depends(no_nul)]
-    )
-    app.add_middleware(BodyLimit, limit=settings.api.max_request_bytes)
-    metrics = Metrics()
-    try:
-        rate = parse_limit(settings.api.rate_limit)
-    except ValueError as exc:
-        raise ConfigError(f"api.rate_limit {settings.api.rate_limit!r}: {exc}") from exc
-    limiter_store = MovingWindowRateLimiter(MemoryStorage())
-
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
-
-    @app.exception_handler(FacegateError)
-    async def _facegate(_: Request, exc: FacegateError) -> JSONResponse:
-        extra = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool, list))}
-        return problem(exc.http_status, exc.code, exc.message, **extra)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-        return problem(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-    @app.exception_handler(RateLimited)
-    async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
-        response = problem(429, exc.code, exc.message)
-        response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
-            422,
-            "invalid_request",
-            "the request does not match the schema",
-            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
-        )
-
-    def auth(*roles: Role) -> Callable[[Request], Awaitable[ApiKey]]:
-        async def check(request: Request) -> ApiKey:
-            header = request.headers.get("authorization", "")
-            token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
-            token = token or request.headers.get("x-api-key")
-            if not token:
-                raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
-            keys: KeyStore = state["keys"]
-            key = await anyio.to_thread.run_sync(keys.authenticate, token)
-            if key is None:
-                raise Unauthorized("unknown or revoked API key")
-            if not limiter_store.hit(rate, key.id):
-                reset = limiter_store.get_window_stats(rate, key.id).reset_time
-                raise RateLimited(
-                    f"rate limit of {settings.api.rate_limit} reached for this key",
-                    retry_after=max(1, int(reset - time.time()) + 1),
-                )
-            if key.role not in roles:
-                raise Forbidden(
-                    f"role {key.role.value} may not do this (needs {', '.join(r.value for r in roles)})"
-                )
-            return key
-
-        return check
-
-    def g() -> Gallery:
-        gallery_: Gallery = state["gallery"]
-        return gallery_
-
-    async def work(fn: Callable[..., Any], *args: Any) -> Any:
-        """Blocking work (writes included) off the event loop; runs to completion."""
-        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=limiter)
-
-    async def read(fn: Callable[..., Any], *args: Any) -> Any:
-        """A search or analysis that answers 504 after `api.request_timeout`.
-
-        Its thread is abandoned, not killed: the semaphore, taken inside the thread, keeps the
-        number of threads actually computing at one per core even then.
-        """
-
-        def bounded() -> Any:
-            with running:
-                return fn(*args)
-
-        try:
-            with anyio.fail_after(settings.api.request_timeout):
-                return await anyio.to_thread.run_sync(bounded, limiter=read_limiter, abandon_on_cancel=True)
-        except TimeoutError as exc:
-            raise RequestTimeout(f"no answer within {settings.api.request_timeout:g} s") from exc
-
-    Admin = Annotated[ApiKey, Depends(auth(Role.ADMIN))]
-    Operator = Annotated[ApiKey, Depends(auth(Role.OPERATOR, Role.DEVICE))]
-    Verifier = Annotated[ApiKey, Depends(auth(Role.OPERATOR))]
-    Auditor = Annotated[ApiKey, Depends(auth(Role.AUDITOR))]
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"])
-    async def readyz() -> dict[str, Any]:
-        g()  # the gallery is open and its index rebuilt (the lifespan did both)
-        return {"status": "ready"}
-
-    @app.get("/v1/people", tags=["people"])
-    async def list_people(key: Admin) -> dict[str, Any]:
-        return {"people": [p.to_dict() for p in await work(g().people)]}
-
-    @app.get("/v1/people/{person_id}", tags=["people"])
-    async def show_person(person_id: str, key: Admin) -> dict[str, Any]:
-        person = await work(g().person, person_id)
-        return dict(person.to_dict())
-
-    @app.patch("/v1/people/{person_id}", tags=["people"])
-    async def update_person(person_id: str, body: PersonUpdate, key: Admin) -> dict[str, Any]:
-        p = await work(
-            lambda: g().update_person(
-                person_id, name=body.name, external_id=body.external_id, actor=f"key:{key.id}"
-            )
-        )
-        return dict(p.to_dict())
-
-    @app.get("/v1/people/{person_id}/consents", tags=["consent"])
-    async def list_consents(person_id: str, key: Admin) -> dict[str, Any]:
-        await work(g().person, person_id)
-        records = await work(g().store.consents, person_id)
-        return {"consents": [{"id": c.id, **c.to_dict()} for c in records]}
-
-    @app.post("/v1/people/{person_id}/consents", status_code=201, tags=["consent"])
-    async def add_consent(person_id: str, body: ConsentIn, key: Admin) -> dict[str, Any]:
-        consent = body.to_consent()
-        p = await work(lambda: g().add_consent(person_id, consent, actor=f"key:{key.id}"))
-        return dict(p.to_dict())
-
-    @app.post("/v1/people", status_code=201, tags=["people"])
-    async def create_person(body: PersonIn, key: Admin) -> dict[str, Any]:
-        consent = body.consent.to_consent()
-        images = [_decode_b64(i) for i in body.images_base64]
-        result = await work(
-            lambda: g().enroll(
-                body.name, images, consent, external_id=body.external_id, actor=f"key:{key.id}"
-            )
-        )
-        return dict(result.to_dict())
-
-    @app.post("/v1/people/{person_id}/faces", status_code=201, tags=["people"])
-    async def add_faces(
-        person_id: str, key: Admin, files: Annotated[list[UploadFile], File()]
-    ) -> dict[str, Any]:
-        images = [await f.read() for f in files]
-        person = await work(g().person, person_id)
-        result = await work(
-            lambda: g().enroll(person.name, images, None, person_id=person_id, actor=f"key:{key.id}")
-        )
-        return dict(result.to_dict())
-
-    @app.post("/v1/people/{person_id}/consents/{consent_id}/withdraw", tags=["consent"])
-    async def withdraw_consent(
-        person_id: str, consent_id: Annotated[int, Path(ge=1, le=2**31 - 1)], key: Admin
-    ) -> dict[str, Any]:
-        """The person stops matching at once; the purge destroys their templates after the grace period."""
-        withdrawn = await work(lambda: g().withdraw_consent(person_id, consent_id, actor=f"key:{key.id}"))
-        return {"withdrawn": withdrawn, "person": (await work(g().person, person_id)).to_dict()}
-
-    @app.delete("/v1/people/{person_id}", tags=["people"])
-    async def delete_person(person_id: str, key: Admin) -> dict[str, Any]:
-        """Erase the person and everything derived from them; answers with the erasure receipt."""
-        from facegate.privacy.erasure import erase
-
-        receipt = await work(lambda: erase(g(), person_id, actor=f"key:{key.id}"))
-        return {"deleted": person_id, **receipt.removed, "receipt": receipt.to_dict()}
-
-    @app.get("/v1/people/{person_id}/export", tags=["people"], response_class=Response)
-    async def export_person(person_id: str, key: Admin) -> Response:
-        """Subject access: a zip of everything held about the person, with a README."""
-        import tempfile
-        from pathlib import Path as FsPath
-
-        from facegate.privacy.export import export_subject
-
-        def build() -> bytes:
-            with tempfile.TemporaryDirectory() as d:
-                out = FsPath(d) / "export.zip"
-                export_subject(g(), person_id, out, actor=f"key:{key.id}")
-                return out.read_bytes()
-
-        data = await work(build)
-        return Response(
-            data,
-            media_type="application/zip",
-            headers={
-                "content-disposition": f'attachment; filename="facegate-{person_id}.zip"',
-                "cache-control": "private, no-store",
-            },
-        )
-
-    @app.get("/v1/privacy/policy", tags=["privacy"])
-    async def privacy_policy() -> dict[str, Any]:
-        """The retention schedule in force (public: it is what the operator publishes)."""
-        from facegate.privacy.retention import schedule
-
-        return {"retention": [r.to_dict() for r in schedule(settings.privacy)]}
-
-    @app.post("/v1/privacy/purge", tags=["privacy"])
-    async def privacy_purge(key: Admin, dry_run: bool = True) -> dict[str, Any]:
-        """Apply the retention policy now (or, by default, only count what it would remove)."""
-        from facegate.privacy.retention import purge
-
-        report = await work(lambda: purge(g(), settings.privacy, dry_run=dry_run, actor=f"key:{key.id}"))
-        return dict(report.to_dict())
-
-    async def _identify(data: bytes, key: ApiKey) -> dict[str, Any]:
-        faces = await read(lambda: g().identify(data, actor=f"key:{key.id}"))
-        metrics.faces.labels("identify").inc(len(faces))
-        threshold = g().threshold
-        out = []
-        for f in faces:
-            d = f.to_dict()
-            # Who an unknown face most resembles is not the caller's business: it would let a
-            # device list enrolled people and tune a probe against their scores.
-            d["candidates"] = [c for c in d["candidates"] if c["score"] >= threshold]
-            out.append(d)
-        return {"faces": out, "threshold": threshold}
-
-    @app.post("/v1/identify", tags=["search"])
-    async def identify(key: Operator, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-        return await _identify(await file.read(), key)
-
-    @app.post("/v1/identify/base64", tags=["search"])
-    async def identify_b64(body: ImageIn, key: Operator) -> dict[str, Any]:
-        return await _identify(_decode_b64(body.image_base64), key)
-
-    @app.post("/v1/verify", tags=["search"])
-    async def verify(body: VerifyIn, key: Verifier) -> dict[str, Any]:
-        from facegate import verify as verify_photos
-
-        image = _decode_b64(body.image_base64)
-        if (body.other_base64 is None) == (body.person_id is None):
-            raise BadImage("give either other_base64 or person_id")
-        if body.person_id is not None:
-            pid = body.person_id
-            result = await read(lambda: g().verify_person(image, pid, actor=f"key:{key.id}"))
-        else:
-            other = _decode_b64(body.other_base64 or "")
-            result = await read(lambda: verify_photos(image, other, engine=g().engine))
-            await work(
-                lambda: g().audit.record(
-                    f"key:{key.id}",
-                    "verify",
-                    None,
-                    {"same_person": result.same_person},
-                    int(result.same_person),
-                )
-            )
-        return dict(result.to_dict())
-
-    @app.get("/v1/events", tags=["events"])
-    async def list_events(
-        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
-        camera: Annotated[str | None, Query(max_length=100)] = None,
-        kind: Annotated[str | None, Query(max_length=32)] = None,
-        person_id: Annotated[str | None, Query(max_length=64)] = None,
-        since: When | None = None,
-        until: When | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> dict[str, Any]:
-        store: EventStore = state["events"]
-        found = await work(
-            lambda: store.list(
-                camera=camera, kind=kind, person_id=person_id, since=since, until=until, limit=limit
-            )
-        )
-        await work(
-            lambda: g().audit.record(
-                f"key:{key.id}", "events_read", None, {"camera": camera}, len(found), person=person_id
-            )
-        )
-        return {"events": [e.to_dict() for e in found]}
-
-    @app.post("/v1/events", status_code=201, tags=["events"])
-    async def add_event(
-        body: EventIn, key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.DEVICE))]
-    ) -> dict[str, Any]:
-        if not key.may_speak_for(body.camera):
-            raise Forbidden(f"this key may not submit events for camera {body.camera!r}")
-        store: EventStore = state["events"]
-        event = await work(lambda: store.add(body.camera, body.kind, body.person_id, body.details))
-        hub.deliver(event)
-        return dict(event.to_dict())
-
-    @app.get("/v1/events/stream", tags=["events"], response_class=StreamingResponse)
-    async def event_stream(
-        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
-        camera: Annotated[str | None, Query(max_length=100)] = None,
-        kind: Annotated[str | None, Query(max_length=32)] = None,
-        limit: Annotated[
-            int | None, Query(ge=1, le=100_000, description="Close after this many events")
-        ] = None,
-    ) -> StreamingResponse:
-        """Server-sent events: each new event as `event: <kind>` with its JSON, as it happens."""
-        await work(lambda: g().audit.record(f"key:{key.id}", "events_stream", None, {"camera": camera}))
-        queue = hub.subscribe()
-
-        async def stream() -> AsyncIterator[str]:
-            sent = 0
-            try:
-                yield ": connected\n\n"
-                while limit is None or sent < limit:
-                    try:
-                        event: Event = await asyncio.wait_for(queue.get(), timeout=15)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"  # proxies close idle connections
-                        continue
-                    if (camera and event.camera != camera) or (kind and event.kind != kind):
-                        continue
-                    data = json.dumps(event.to_dict(), default=str)
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-                    sent += 1
-            finally:
-                hub.unsubscribe(queue)
-
-        return StreamingResponse(
-            stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-        )
-
-    @app.get("/v1/events/{event_id}/snapshot", tags=["events"], response_class=Response)
-    async def event_snapshot(
-        event_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
-    ) -> Response:
-        """The (redacted) snapshot of a decision moment, as JPEG, while retention keeps it."""
-        store: EventStore = state["events"]
-        event = await work(store.get, event_id)
-        if event is None or event.snapshot is None:
-            raise SnapshotNotFound(f"event {event_id} has no snapshot")
-        snaps = SnapshotStore(settings.snapshots_dir, g().cipher)
-        rel = event.snapshot
-        data = await work(snaps.load, rel)
-        await work(
-            lambda: g().audit.record(
-                f"key:{key.id}", "snapshot_read", None, {"event": event_id}, person=event.person_id
-            )
-        )
-        return Response(data, media_type="image/jpeg", headers={"cache-control": "private, no-store"})
-
-    @app.get("/v1/cameras", tags=["events"])
-    async def list_cameras(
-        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR))],
-    ) -> dict[str, Any]:
-        live = state.get("live")
-        return {"cameras": live.status() if live is not None else []}
-
-    @app.get("/v1/audit", tags=["audit"])
-    async def audit(key: Auditor, limit: int = 100, action: str | None = None) -> dict[str, Any]:
-        limit = max(1, min(limit, 1000))
-        entries = await work(lambda: g().audit.entries(limit, action))
-        return {"entries": [e.to_dict() for e in entries]}
-
-    @app.get("/v1/audit/verify", tags=["audit"])
-    async def audit_verify(key: Auditor) -> dict[str, Any]:
-        c = await work(g().audit.verify)
-        return {
-            "ok": c.ok,
-            "entries": c.entries,
-            "head": c.head,
-            "first_bad": c.first_bad,
-            "reason": c.reason,
-        }
-
-    @app.post("/v1/detect", tags=["search"])
-    async def detect(key: Operator, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-        data = await file.read()
-        result = await read(g().engine.detect, data)
-        metrics.faces.labels("detect").inc(len(result.faces))
-        return {"width": result.width, "height": result.height, "faces": [f.to_dict() for f in result.faces]}
-
-    @app.get("/metrics", tags=["health"], response_class=Response)
-    async def prometheus(
-        key: Annotated[ApiKey, Depends(auth(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))],
-    ) -> Response:
-        gallery_ = g()
-        metrics.templates.set(len(gallery_))
-        metrics.model_load.set(gallery_.engine.load_seconds)
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    return app
+    return lifespan

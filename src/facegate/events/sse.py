@@ -7,6 +7,7 @@ import json
 import math
 import re
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from facegate.events.store import Event
@@ -71,6 +72,33 @@ class SseHub:
                 loop.call_soon_threadsafe(self._offer, q, event)
             except RuntimeError:  # that client's event loop closed meanwhile
                 self.unsubscribe(q)
+
+    async def frames(
+        self,
+        queue: asyncio.Queue[Event],
+        *,
+        camera: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[str]:
+        """The events reaching `queue` (subscribed beforehand, so none is missed meanwhile) as
+        server-sent event frames, `event: <kind>` with their JSON, those of `camera` and `kind`
+        only, until `limit` were sent. Unsubscribes the queue when done or abandoned."""
+        sent = 0
+        try:
+            yield ": connected\n\n"
+            while limit is None or sent < limit:
+                try:
+                    event: Event = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"  # proxies close idle connections
+                    continue
+                if (camera and event.camera != camera) or (kind and event.kind != kind):
+                    continue
+                yield sse_message(event)
+                sent += 1
+        finally:
+            self.unsubscribe(queue)
 
     def close(self) -> None:
         with self._lock:

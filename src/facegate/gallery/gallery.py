@@ -596,3 +596,13 @@ class Gallery:
             person=person_id,
         )
         return best
+
+    def verify_photos(self, a: ImageInput, b: ImageInput, *, actor: str = "library") -> Verification:
+        """1:1 between two photos, no one enrolled involved: `facegate.verify` with this gallery's
+        engine. Audited (the verdict only: neither photo concerns a known person)."""
+        # Here, not at the top: `facegate` imports this module.
+        from facegate import verify as verify_faces
+
+        result = verify_faces(a, b, engine=self.engine)
+        self.audit.record(actor, "verify", None, {"same_person": result.same_person}, int(result.same_person))
+        return result
