@@ -146,6 +146,12 @@ class RateLimited(FacegateError):
     http_status = 429
 
 
+class ServiceBusy(FacegateError):
+    code = "busy"
+    exit_code = ExitCode.ERROR
+    http_status = 503
+
+
 class RequestTimeout(FacegateError):
     code = "timeout"
     exit_code = ExitCode.ERROR

@@ -102,6 +102,20 @@ class ApiSettings(BaseModel):
     rate_limit: str = Field("120/minute", description="Requests per API key (limits syntax, e.g. 10/second)")
     request_timeout: float = Field(60.0, gt=0, description="Seconds before a request answers 504")
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body")
+    anonymous_rate_limit: str = Field(
+        "60/minute",
+        description="Per client address: requests without a valid key (bad keys, public pages); "
+        "over it, the address gets 429 before any key is looked at",
+    )
+    max_pending: int = Field(
+        8,
+        ge=1,
+        description="Identify, verify and detect requests admitted at once, uploads included; "
+        "more get 503 with Retry-After before their body is read",
+    )
+    public_docs: bool = Field(
+        True, description="Serve /docs and /openapi.json without a key (false: not served at all)"
+    )
 
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from facegate import Gallery
 from facegate.api.app import create_app
 from facegate.api.keys import KeyStore
+from facegate.events.store import EventStore
 
 from tests.conftest import BIDEN, OBAMA, PROBES
 from tests.unit.test_decode import png_bomb
@@ -283,22 +284,26 @@ def test_events_by_camera_scoped_device_keys(api) -> None:  # type: ignore[no-un
     ]["id"]
     ok = client.post(
         "/v1/events",
-        json={"camera": "front-door", "kind": "granted", "person_id": pid, "details": {"score": 0.95}},
+        json={"camera": "front-door", "kind": "doorbell", "details": {"button": 1}},
         headers=door,
     )
     assert ok.status_code == 201 and ok.json()["camera"] == "front-door"
-    other = client.post("/v1/events", json={"camera": "garage", "kind": "unknown"}, headers=door)
+    other = client.post("/v1/events", json={"camera": "garage", "kind": "motion"}, headers=door)
     assert other.status_code == 403
     assert (
-        client.post("/v1/events", json={"camera": "front-door", "kind": "x"}, headers=h["device"]).status_code
+        client.post(
+            "/v1/events", json={"camera": "front-door", "kind": "doorbell"}, headers=h["device"]
+        ).status_code
         == 403
     )
-    client.post("/v1/events", json={"camera": "garage", "kind": "unknown"}, headers=h["admin"])
+    client.post("/v1/events", json={"camera": "garage", "kind": "motion"}, headers=h["admin"])
+    # A decision of facegate's own pipeline names the person.
+    EventStore(gallery.store).add("front-door", "granted", pid, {"door": "front", "score": 0.95})
     listed = client.get("/v1/events", params={"camera": "front-door"}, headers=h["operator"]).json()["events"]
-    assert [(e["kind"], e["person_id"]) for e in listed] == [("granted", pid)]
-    assert len(client.get("/v1/events", headers=h["operator"]).json()["events"]) == 2
+    assert [(e["kind"], e["person_id"]) for e in listed] == [("granted", pid), ("doorbell", None)]
+    assert len(client.get("/v1/events", headers=h["operator"]).json()["events"]) == 3
     assert (
-        client.get("/v1/events", params={"kind": "unknown"}, headers=h["operator"]).json()["events"][0][
+        client.get("/v1/events", params={"kind": "motion"}, headers=h["operator"]).json()["events"][0][
             "camera"
         ]
         == "garage"
@@ -323,7 +328,7 @@ def test_event_stream_and_snapshots_over_http(api, tmp_path: Path) -> None:  # t
     got: list[str] = []
 
     def listen() -> None:
-        with client.stream("GET", "/v1/events/stream?limit=1&kind=unknown", headers=h["operator"]) as r:
+        with client.stream("GET", "/v1/events/stream?limit=1&kind=doorbell", headers=h["operator"]) as r:
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
             got.extend(r.iter_lines())
@@ -332,13 +337,13 @@ def test_event_stream_and_snapshots_over_http(api, tmp_path: Path) -> None:  # t
     t.start()
     time.sleep(0.5)
     client.post("/v1/events", json={"camera": "gate", "kind": "note"}, headers=h["admin"])  # filtered out
-    r = client.post("/v1/events", json={"camera": "gate", "kind": "unknown"}, headers=h["admin"])
+    r = client.post("/v1/events", json={"camera": "gate", "kind": "doorbell"}, headers=h["admin"])
     t.join(10)
     assert not t.is_alive()
     eid = r.json()["id"]
-    assert f"id: {eid}" in got and "event: unknown" in got
+    assert f"id: {eid}" in got and "event: doorbell" in got
     data = json.loads(next(line for line in got if line.startswith("data: "))[6:])
-    assert data["kind"] == "unknown" and data["camera"] == "gate"
+    assert data["kind"] == "doorbell" and data["camera"] == "gate"
     assert client.get("/v1/events/stream", headers=h["device"]).status_code == 403
 
     # A decision's snapshot: decrypted for operators, 404 once it is gone, audited.

@@ -75,3 +75,259 @@ def test_a_record_for_other_uses_stays_in_force_and_says_so(api) -> None:  # typ
         headers=h["operator"],
     )
     assert r.status_code == 200 and r.json()["same_person"] is True
+
+
+# --- what a device may submit ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def door_key(api) -> dict[str, str]:  # type: ignore[no-untyped-def]  # noqa: F811
+    from facegate.api.keys import KeyStore
+
+    _, _, gallery = api
+    return {"Authorization": f"Bearer {KeyStore(gallery.store).create('porch', 'device', ['porch'])[1]}"}
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"camera": "porch", "kind": "granted"}, "a decision"),
+        ({"camera": "porch", "kind": "unknown"}, "a decision"),
+        ({"camera": "porch", "kind": "denied"}, "a decision"),
+        ({"camera": "porch", "kind": "camera_state"}, "the pipeline's"),
+        ({"camera": "porch", "kind": "doorbell", "person_id": "p1"}, "naming a person"),
+        ({"camera": "porch", "kind": "doorbell\nid: 999\nevent: granted"}, "SSE field injection"),
+        ({"camera": "porch\nevent: granted", "kind": "doorbell"}, "a newline in the camera"),
+        ({"camera": "porch", "kind": "doorbell", "details": {"x": "a\r\nb"}}, "control characters"),
+        ({"camera": "porch", "kind": "doorbell", "details": {"x": "a" * 5000}}, "oversize details"),
+        (
+            {"camera": "porch", "kind": "doorbell", "details": {"a": {"b": {"c": {"d": {"e": 1}}}}}},
+            "too deep",
+        ),
+    ],
+)
+def test_a_device_cannot_forge_decisions_or_streams(api, door_key, body, why) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, h, _ = api
+    r = client.post("/v1/events", json=body, headers=door_key)
+    assert r.status_code == 422, (why, r.status_code, r.text)
+    assert r.json()["code"] == "invalid_request"
+    assert client.get("/v1/events", headers=h["operator"]).json()["events"] == []
+
+
+def test_non_finite_numbers_are_refused_and_the_stream_stays_json(api, door_key) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import json
+    import threading
+    import time
+
+    client, h, _ = api
+    raw = '{"camera": "porch", "kind": "doorbell", "details": {"level": NaN, "t": Infinity}}'
+    r = client.post("/v1/events", content=raw, headers={**door_key, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+    for admin_kind in ("granted", "unknown"):  # not even an admin key posts decisions
+        assert (
+            client.post(
+                "/v1/events", json={"camera": "porch", "kind": admin_kind}, headers=h["admin"]
+            ).status_code
+            == 422
+        )
+    got: list[str] = []
+
+    def listen() -> None:
+        with client.stream("GET", "/v1/events/stream?limit=1", headers=h["operator"]) as s:
+            got.extend(s.iter_lines())
+
+    t = threading.Thread(target=listen)
+    t.start()
+    time.sleep(0.5)
+    ok = client.post(
+        "/v1/events",
+        json={"camera": "porch", "kind": "doorbell", "details": {"level": 0.5}},
+        headers=door_key,
+    )
+    assert ok.status_code == 201
+    t.join(10)
+    fields = [line.split(":", 1)[0] for line in got if line and not line.startswith(":")]
+    assert fields == ["id", "event", "data"]
+    assert json.loads(next(line for line in got if line.startswith("data: "))[6:])["details"] == {
+        "level": 0.5
+    }
+
+
+# --- before the body: keys, addresses, admission ------------------------------------------------
+
+
+class LiveApi:
+    """`create_app` served by a real uvicorn on loopback, in a thread of this process."""
+
+    def __init__(self, settings, engine, **overrides: object) -> None:  # type: ignore[no-untyped-def]
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        from facegate import Gallery
+        from facegate.api.app import create_app
+        from facegate.api.keys import KeyStore
+
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update=overrides)})
+        self.gallery = Gallery.open(settings, engine=engine)
+        keys = KeyStore(self.gallery.store)
+        self.headers = {r: {"Authorization": f"Bearer {keys.create(r, r)[1]}"} for r in ("admin", "operator")}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings, self.gallery), port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+
+    def raw(self, head: str, body: bytes = b"", wait: float = 5.0) -> bytes:
+        """Send a request's head (and maybe part of its body); what the server answers meanwhile."""
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=wait) as s:
+            s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+            try:
+                return s.recv(65536)
+            except TimeoutError:
+                return b""
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.gallery.close()
+
+
+@pytest.fixture
+def live(settings, engine):  # type: ignore[no-untyped-def]
+    servers: list[LiveApi] = []
+
+    def start(**overrides: object) -> LiveApi:
+        servers.append(LiveApi(settings, engine, **overrides))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def test_a_stranger_is_refused_on_the_headers_before_any_body(live) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    server = live()
+    # 50 MB declared, 10 bytes sent: an app that parsed the body first would still be waiting.
+    head = "POST /v1/people HTTP/1.1\nHost: x\nContent-Type: application/json\nContent-Length: 50000000\n"
+    answer = server.raw(head, b'{"name": "')
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    answer = server.raw(head + "Authorization: Bearer fgk_00000000_wrong\n", b'{"name": "')
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    # Bad JSON without a key: 401, not a 422 that shows the body was read.
+    r = httpx.post(
+        f"{server.url}/v1/identify/base64", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+
+
+def test_requests_without_a_valid_key_are_limited_by_address(live) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    server = live(anonymous_rate_limit="5/minute")
+    bad = {"Authorization": "Bearer fgk_00000000_wrong"}
+    codes = [httpx.get(f"{server.url}/v1/people", headers=bad).status_code for _ in range(5)]
+    assert codes == [401] * 5
+    r = httpx.get(f"{server.url}/v1/people", headers=bad)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert httpx.get(f"{server.url}/v1/privacy/policy").status_code == 429
+    assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes are never limited
+
+
+def test_identifications_beyond_the_queue_get_503_before_their_upload(live) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    import httpx
+
+    server = live(max_pending=1)
+    token = server.headers["operator"]["Authorization"]
+    # One identification admitted, its upload still under way...
+    held = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    held.sendall(
+        (
+            "POST /v1/identify/base64 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: {token}\r\nContent-Length: 5000000\r\n\r\n"
+        ).encode()
+        + b'{"image_base64": "'
+    )
+    try:
+        import time
+
+        time.sleep(0.5)
+        # ...so the next one is refused at once, without its body being read.
+        head = (
+            f"POST /v1/identify/base64 HTTP/1.1\nHost: x\nAuthorization: {token}\nContent-Length: 5000000\n"
+        )
+        answer = server.raw(head, b'{"image_base64": "')
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:300]
+        assert b"retry-after: 1" in answer.lower()
+        # Other routes are not held up.
+        assert httpx.get(f"{server.url}/v1/people", headers=server.headers["admin"]).status_code == 200
+    finally:
+        held.close()
+    time.sleep(0.5)
+    r = httpx.post(
+        f"{server.url}/v1/identify/base64",
+        json={"image_base64": b64(OBAMA)},
+        headers=server.headers["operator"],
+    )
+    assert r.status_code == 200
+
+
+def test_timed_out_identifications_never_start(live) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    import httpx
+
+    from facegate.vision.onnx_runtime import available_cores
+
+    server = live(request_timeout=0.3, max_pending=64)
+    photo = b64(PROBES / "obama_and_biden.jpg")
+    codes: list[int] = []
+
+    def call() -> None:
+        r = httpx.post(
+            f"{server.url}/v1/identify/base64",
+            json={"image_base64": photo},
+            headers=server.headers["operator"],
+            timeout=30,
+        )
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(4)  # what was abandoned while running finishes meanwhile
+    ran = len(server.gallery.audit.entries(limit=100, action="identify"))
+    answered = codes.count(200)
+    assert codes.count(504) >= 10 - available_cores() - answered
+    # Only those that held a core before their deadline ran; the queued ones were dropped.
+    assert ran <= answered + available_cores(), (codes, ran)
+    assert ran < 10
+
+
+def test_the_docs_can_be_kept_private(live) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    open_docs = live()
+    assert httpx.get(f"{open_docs.url}/openapi.json").status_code == 200
+    closed = live(public_docs=False)
+    for path in ("/docs", "/openapi.json", "/redoc"):
+        assert httpx.get(f"{closed.url}{path}").status_code == 404
+    assert httpx.get(f"{closed.url}/v1/privacy/policy").status_code == 200  # published on purpose

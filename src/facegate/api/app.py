@@ -14,10 +14,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio
 from fastapi import Depends, FastAPI
 
-from facegate.api.deps import RateLimit, Threads, reject_nul
+from facegate.api.deps import Threads, reject_nul
+from facegate.api.gate import Gate
 from facegate.api.keys import KeyStore
 from facegate.api.metrics import Metrics, measure
 from facegate.api.problems import BodyLimit, install_handlers
+from facegate.api.rate import RateLimit
 from facegate.api.routes import audit, consent, events, health, people, privacy, search
 from facegate.events.history import EventHistory
 from facegate.events.sse import SseHub
@@ -33,20 +35,30 @@ def create_app(
     """The REST app; with `background` (`facegate serve`), the configured cameras and the
     retention purge run beside it."""
     settings = settings or load_settings()
+    api = settings.api
     app = FastAPI(
         title="facegate",
         version="0.1.0",
         lifespan=_lifespan(gallery, background=background),
-        docs_url="/docs",
+        docs_url="/docs" if api.public_docs else None,
+        redoc_url="/redoc" if api.public_docs else None,
+        openapi_url="/openapi.json" if api.public_docs else None,
         dependencies=[Depends(reject_nul)],
     )
-    app.add_middleware(BodyLimit, limit=settings.api.max_request_bytes)
+    # Outermost last: the metrics see everything, the body limit applies before the gate
+    # reads nothing but headers, and no route parses a body before the gate let it through.
+    app.add_middleware(
+        Gate,
+        anonymous=RateLimit(api.anonymous_rate_limit, "api.anonymous_rate_limit"),
+        max_pending=api.max_pending,
+    )
+    app.add_middleware(BodyLimit, limit=api.max_request_bytes)
     app.middleware("http")(measure)
     install_handlers(app)
     app.state.settings = settings
     app.state.hub = SseHub()
     app.state.metrics = Metrics()
-    app.state.rate_limit = RateLimit(settings.api.rate_limit)
+    app.state.rate_limit = RateLimit(api.rate_limit)
     app.state.threads = Threads(available_cores(), settings.api.request_timeout)
     app.state.live = None
     for resource in (health, people, consent, privacy, search, events, audit):

@@ -5,20 +5,20 @@ A route declares what it needs (`key: Admin`, `gallery: GalleryDep`, `threads: T
 none of these adds anything to the OpenAPI document but the security they enforce.
 """
 
+from __future__ import annotations
+
+import copy
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Protocol, TypeVar, TypeVarTuple
 
 import anyio
 from fastapi import Depends, Request
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
-from facegate.api.keys import ApiKey, KeyStore, Role
+from facegate.api.gate import authenticate
+from facegate.api.keys import ApiKey, Role
 from facegate.api.metrics import Metrics
-from facegate.errors import BadImage, ConfigError, Forbidden, RateLimited, RequestTimeout, Unauthorized
+from facegate.errors import BadImage, Forbidden, RequestTimeout
 from facegate.events.history import EventHistory
 from facegate.events.sse import SseHub
 from facegate.events.store import EventStore
@@ -39,6 +39,20 @@ class Threads:
         self._limiter = anyio.CapacityLimiter(cores)
         self._waiting_room = anyio.CapacityLimiter(cores * 4)  # `_running` is the real cap
         self._running = threading.BoundedSemaphore(cores)
+        self._request: Request | None = None
+
+    def for_request(self, request: Request) -> Threads:
+        """The same pools, watching this request's client: gone, its work is dropped."""
+        bound = copy.copy(self)
+        bound._request = request
+        return bound
+
+    async def _watch(self, scope: anyio.CancelScope) -> None:
+        while self._request is not None:
+            await anyio.sleep(0.2)
+            if await self._request.is_disconnected():
+                scope.cancel()
+                return
 
     async def run_to_completion(self, fn: Callable[[*Args], T], *args: *Args) -> T:
         """Blocking work (writes included) off the event loop; runs to completion."""
@@ -47,62 +61,62 @@ class Threads:
     async def run_with_deadline(self, fn: Callable[[*Args], T], *args: *Args) -> T:
         """A search or analysis that answers 504 after `api.request_timeout`.
 
-        Its thread is abandoned, not killed: the semaphore, taken inside the thread, keeps the
-        number of threads actually computing at one per core even then.
+        A call still waiting for a core when its request timed out (or was cancelled, its
+        client gone) never starts: nobody is left to answer. One already running is abandoned,
+        not killed; the semaphore, taken inside the thread, keeps the number of threads
+        actually computing at one per core even then.
         """
+        gone = threading.Event()
 
         def bounded() -> T:
             with self._running:
+                if gone.is_set():
+                    raise RequestTimeout("the request ended before its turn came")
                 return fn(*args)
+
+        done: list[T] = []
+        failed: list[BaseException] = []
+
+        async def call(scope: anyio.CancelScope) -> None:
+            try:  # kept out of the task group, which would wrap it in an ExceptionGroup
+                done.append(
+                    await anyio.to_thread.run_sync(
+                        bounded, limiter=self._waiting_room, abandon_on_cancel=True
+                    )
+                )
+            except Exception as exc:
+                failed.append(exc)
+            scope.cancel()  # stop watching the client
 
         try:
             with anyio.fail_after(self.request_timeout):
-                return await anyio.to_thread.run_sync(
-                    bounded, limiter=self._waiting_room, abandon_on_cancel=True
-                )
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch, tg.cancel_scope)
+                    await call(tg.cancel_scope)
         except TimeoutError as exc:
             raise RequestTimeout(f"no answer within {self.request_timeout:g} s") from exc
+        finally:
+            gone.set()
+        if failed:
+            raise failed[0]
+        if not done:  # the client went away: nobody will read an answer
+            raise RequestTimeout("the client went away before the answer")
+        return done[0]
 
 
 # --- keys, roles and the rate limit --------------------------------------------------------------
 
 
-class RateLimit:
-    """Requests per API key in a moving window (`api.rate_limit`, e.g. "120/minute")."""
-
-    def __init__(self, text: str) -> None:
-        try:
-            self.rate = parse_limit(text)
-        except ValueError as exc:
-            raise ConfigError(f"api.rate_limit {text!r}: {exc}") from exc
-        self.text = text
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def hit(self, key_id: str) -> None:
-        """Count a request of the key; `RateLimited` (with when to retry) over the limit."""
-        if not self._limiter.hit(self.rate, key_id):
-            reset = self._limiter.get_window_stats(self.rate, key_id).reset_time
-            raise RateLimited(
-                f"rate limit of {self.text} reached for this key",
-                retry_after=max(1, int(reset - time.time()) + 1),
-            )
-
-
 def auth(*roles: Role) -> Callable[[Request], Awaitable[ApiKey]]:
-    """A dependency: the request's API key, if known, within its rate limit and of one of `roles`."""
+    """A dependency: the request's API key (checked by the `Gate` before the body was read)
+    if it is of one of `roles`."""
 
     async def check(request: Request) -> ApiKey:
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
-        token = token or request.headers.get("x-api-key")
-        if not token:
-            raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
-        keys: KeyStore = request.app.state.keys
-        key = await anyio.to_thread.run_sync(keys.authenticate, token)
-        if key is None:
-            raise Unauthorized("unknown or revoked API key")
-        rate_limit: RateLimit = request.app.state.rate_limit
-        rate_limit.hit(key.id)
+        key: ApiKey | None = request.scope.get("state", {}).get("api_key")
+        if key is None:  # an app mounted without its gate: check the key here
+            key = await authenticate(
+                request.app.state.keys, request.app.state.rate_limit, dict(request.scope["headers"])
+            )
         if key.role not in roles:
             raise Forbidden(
                 f"role {key.role.value} may not do this (needs {', '.join(r.value for r in roles)})"
@@ -166,7 +180,7 @@ def _metrics(request: Request) -> Metrics:
 
 def _threads(request: Request) -> Threads:
     threads: Threads = request.app.state.threads
-    return threads
+    return threads.for_request(request)
 
 
 def _privacy(request: Request) -> PrivacySettings:

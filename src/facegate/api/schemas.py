@@ -7,11 +7,12 @@ before it reaches a database.
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from facegate.errors import BadImage
+from facegate.events.submitted import DEVICE_KINDS
 from facegate.gallery.people import Consent
 
 
@@ -94,8 +95,23 @@ class VerifyIn(BaseModel):
     person_id: Text | None = Field(None, max_length=64)
 
 
+DeviceKind = Literal[
+    "doorbell", "motion", "tamper", "door_opened", "door_closed", "door_held_open", "door_forced", "note"
+]
+
+
 class EventIn(BaseModel):
+    """An event a device reports. Decisions (granted, denied, unknown) come only from
+    facegate's own pipeline, so an event names no person."""
+
+    model_config = ConfigDict(extra="forbid")
+
     camera: Text = Field(min_length=1, max_length=100)
-    kind: Text = Field(min_length=1, max_length=32)
-    person_id: Text | None = Field(None, max_length=64)
-    details: dict[str, Any] = Field(default_factory=dict)
+    kind: DeviceKind
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="At most 4 KB of JSON, 4 levels, finite numbers, no control characters",
+    )
+
+
+assert get_args(DeviceKind) == DEVICE_KINDS  # the schema lists what the domain accepts

@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 from facegate.api.deps import CamerasDep, EventsDep, EventSource, HistoryDep, HubDep, ThreadsDep, Watcher
 from facegate.api.schemas import EventIn, When
 from facegate.errors import Forbidden
+from facegate.events.submitted import check_submission
 
 router = APIRouter(tags=["events"])
 
@@ -42,11 +43,10 @@ async def list_events(
 async def add_event(
     body: EventIn, key: EventSource, events: EventsDep, hub: HubDep, threads: ThreadsDep
 ) -> dict[str, Any]:
+    check_submission(body.camera, body.kind, body.details)
     if not key.may_speak_for(body.camera):
         raise Forbidden(f"this key may not submit events for camera {body.camera!r}")
-    event = await threads.run_to_completion(
-        lambda: events.add(body.camera, body.kind, body.person_id, body.details)
-    )
+    event = await threads.run_to_completion(lambda: events.add(body.camera, body.kind, None, body.details))
     hub.deliver(event)
     return dict(event.to_dict())
 

@@ -1,0 +1,86 @@
+"""The gate every request passes before any body is read: a rate limit by client address for
+requests without a valid key, the API key itself and its rate limit, and admission of the heavy
+routes. A stranger's 60 MB upload is refused on its headers, not after it has been parsed.
+"""
+
+from __future__ import annotations
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from facegate.api.keys import ApiKey, KeyStore
+from facegate.api.problems import problem
+from facegate.api.rate import RateLimit
+from facegate.errors import FacegateError, RateLimited, ServiceBusy, Unauthorized
+
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})  # probes: never limited
+PUBLIC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/v1/privacy/policy"})
+# Identification and analysis: a model run each, and an upload of up to `max_request_bytes`.
+HEAVY_PATHS = frozenset({"/v1/identify", "/v1/identify/base64", "/v1/verify", "/v1/detect"})
+
+
+def bearer_token(headers: dict[bytes, bytes]) -> str | None:
+    header = headers.get(b"authorization", b"").decode("latin-1")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    return token or headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+
+
+async def authenticate(keys: KeyStore, per_key: RateLimit, headers: dict[bytes, bytes]) -> ApiKey:
+    """The request's key, known, active and within its rate limit."""
+    token = bearer_token(headers)
+    if not token:
+        raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
+    key = await anyio.to_thread.run_sync(keys.authenticate, token)
+    if key is None:
+        raise Unauthorized("unknown or revoked API key")
+    per_key.hit(key.id, "this key")
+    return key
+
+
+class Gate:
+    def __init__(self, app: ASGIApp, *, anonymous: RateLimit, max_pending: int) -> None:
+        self.app = app
+        self.anonymous = anonymous
+        self.max_pending = max_pending
+        self.pending = 0  # heavy requests admitted and not yet answered (one event loop: no lock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        try:
+            self.anonymous.check(address, "requests without a valid key from this address")
+            if scope["path"] in PUBLIC_PATHS:
+                self.anonymous.hit(address, "requests without a valid key from this address")
+            else:
+                try:
+                    key = await authenticate(state.keys, state.rate_limit, dict(scope["headers"]))
+                except Unauthorized:
+                    self.anonymous.hit(address, "requests without a valid key from this address")
+                    raise
+                scope.setdefault("state", {})["api_key"] = key
+            if scope["path"] in HEAVY_PATHS and self.pending >= self.max_pending:
+                raise ServiceBusy(
+                    f"{self.pending} identifications are already waiting; try again shortly", retry_after=1
+                )
+        except FacegateError as exc:
+            await _refuse(exc, scope, receive, send)
+            return
+        if scope["path"] not in HEAVY_PATHS:
+            await self.app(scope, receive, send)
+            return
+        self.pending += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.pending -= 1
+
+
+async def _refuse(exc: FacegateError, scope: Scope, receive: Receive, send: Send) -> None:
+    response = problem(exc.http_status, exc.code, exc.message)
+    if isinstance(exc, (RateLimited, ServiceBusy)):
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
+    await response(scope, receive, send)
