@@ -23,6 +23,7 @@ from facegate.errors import (
     NoFaceFound,
     WrongKey,
 )
+from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import (
@@ -45,7 +46,6 @@ from facegate.match import (
     decide,
     verify,
 )
-from facegate.privacy.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
 from facegate.vision.engine import FaceEngine

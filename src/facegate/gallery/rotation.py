@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, text
 
 from facegate.errors import AuditTampered
-from facegate.gallery.crypto import TemplateCipher
-from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
-from facegate.privacy.audit import (
+from facegate.gallery.audit import (
     ANCHOR_KEY,
     AUDIT_KEY_PURPOSE,
     GENESIS,
@@ -28,6 +26,8 @@ from facegate.privacy.audit import (
     AuditLog,
     digest,
 )
+from facegate.gallery.crypto import TemplateCipher
+from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, func, select, text, update
 
 from facegate.events.snapshots import SnapshotStore
+from facegate.gallery.audit import ANCHOR_KEY
 from facegate.gallery.people import consent_in_force
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
-from facegate.privacy.audit import ANCHOR_KEY
 from facegate.settings import PrivacySettings
 
 if TYPE_CHECKING:
