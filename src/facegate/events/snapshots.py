@@ -20,6 +20,7 @@ from PIL import Image
 
 from facegate.errors import SnapshotNotFound
 from facegate.gallery.crypto import TemplateCipher
+from facegate.settings import Settings
 from facegate.vision.redact import blur_boxes
 from facegate.vision.types import Box
 
@@ -79,3 +80,9 @@ class SnapshotStore:
             return True
         except (OSError, SnapshotNotFound):
             return False
+
+
+def snapshot_store(settings: Settings, cipher: TemplateCipher) -> SnapshotStore:
+    """The installation's snapshot store: where `settings` keep snapshots, at their size, under
+    `cipher` (pass the gallery's current one: it changes when the data key is rotated)."""
+    return SnapshotStore(settings.snapshots_dir, cipher, settings.events.snapshot_max_side)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import String, Text, func, or_, select
 
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import snapshot_store
 from facegate.gallery.schema import Base, ConsentRow, EventRow, PersonRow, TemplateRow
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
             continue  # a template of another space or key: its id and bytes are still checked
     deletion = gallery.delete(person_id, actor=actor, audit=False)
     snapshot_paths = deletion.snapshots  # read inside the deletion's transaction
-    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    snaps = snapshot_store(gallery.settings, gallery.cipher)
     removed_snapshots = sum(1 for rel in snapshot_paths if rel and snaps.delete(rel))
     reclaimed = store.reclaim()
     template_ids = [tid for tid, _, _ in blobs]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, select, text, update
 
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import snapshot_store
 from facegate.gallery.audit import ANCHOR_KEY
 from facegate.gallery.people import consent_in_force
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
@@ -195,7 +195,7 @@ def purge(
     now = now or datetime.now(UTC)
     report = PurgeReport(now, dry_run)
     store = gallery.store
-    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    snaps = snapshot_store(gallery.settings, gallery.cipher)
     files: list[str] = []
     event_cut = now - timedelta(days=p.event_days)
     snap_cut = now - timedelta(days=p.snapshot_days)
