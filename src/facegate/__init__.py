@@ -65,16 +65,9 @@ def _engine() -> FaceEngine:
 
 def verify(a: ImageInput, b: ImageInput, *, engine: FaceEngine | None = None) -> Verification:
     """Are the largest faces of two photos the same person, at the configured false-match rate?"""
-    from facegate.match import calibration_for
-    from facegate.match import verify as verify_embeddings
+    from facegate.match import verify_photos
 
-    engine = engine or _engine()
-    fa = engine.largest_face(a, "first image")
-    fb = engine.largest_face(b, "second image")
-    assert fa.embedding is not None and fb.embedding is not None
-    s = engine.settings.match
-    cal = calibration_for(s.calibration_file, engine.space)
-    return verify_embeddings(fa.embedding, fb.embedding, cal.threshold(s.target_fmr), s.target_fmr)
+    return verify_photos(engine or _engine(), a, b)
 
 
 def identify(image: ImageInput, gallery: Gallery) -> list[FaceIdentification]:

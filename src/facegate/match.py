@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from facegate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from facegate.vision.decode import ImageInput
+    from facegate.vision.engine import FaceEngine
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,16 @@ def verify(a: np.ndarray, b: np.ndarray, threshold: float, target_fmr: float) ->
     """1:1: are two embeddings the same person at this threshold?"""
     score = cosine(a, b)
     return Verification(score, score >= threshold, threshold, target_fmr)
+
+
+def verify_photos(engine: FaceEngine, a: ImageInput, b: ImageInput) -> Verification:
+    """Are the largest faces of two photos the same person, at the configured false-match rate?"""
+    fa = engine.largest_face(a, "first image")
+    fb = engine.largest_face(b, "second image")
+    assert fa.embedding is not None and fb.embedding is not None
+    s = engine.settings.match
+    cal = calibration_for(s.calibration_file, engine.space)
+    return verify(fa.embedding, fb.embedding, cal.threshold(s.target_fmr), s.target_fmr)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "facegate.cli", "serve", "--port", str(port)],
-            env={**self.env, "FACEGATE_API__RATE_LIMIT": "100000/minute"},
+            # Twenty clients at once, each waiting for its answer: admit them all.
+            env={**self.env, "FACEGATE_API__RATE_LIMIT": "100000/minute", "FACEGATE_API__MAX_PENDING": "64"},
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )

@@ -32,7 +32,7 @@ def test_a_photo_vs_photo_verification_is_audited(gallery: Gallery) -> None:
 def test_event_reads_are_audited(gallery: Gallery) -> None:
     pid = gallery.enroll("Joe Biden", [BIDEN], consent()).person.id
     store = EventStore(gallery.store)
-    history = EventHistory(gallery, store, gallery.settings.snapshots_dir)
+    history = EventHistory(gallery, store)
     rel = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher).save(Image.new("RGB", (32, 24)))
     event = store.add("gate", "granted", pid, {"door": "front"}, snapshot=rel)
     bare = store.add("gate", "unknown")

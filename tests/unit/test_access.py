@@ -12,7 +12,8 @@ from facegate.access.policy import DoorPolicy
 from facegate.events.webhook import sign, verify_signature
 from facegate.match import Candidate, OpenSetDecision
 from facegate.settings import AccessRule, DoorSettings
-from facegate.video.tracker import Track, iou, quality_weight
+from facegate.video.tracker import Track, quality_weight
+from facegate.vision.geometry import iou
 from facegate.vision.types import Box, Face, Quality
 
 pytestmark = pytest.mark.unit

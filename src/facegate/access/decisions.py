@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from facegate.access.policy import DoorPolicy
+from facegate.match import OpenSetDecision
 from facegate.settings import DoorSettings
-from facegate.video.tracker import Track
 from facegate.vision.types import Box
 
 DecisionKind = Literal["granted", "denied", "unknown"]
+
+
+class TrackedFace(Protocol):
+    """What a door decision needs from a face followed across frames (video's `Track` is one)."""
+
+    hurry: bool  # written back: a marginal match asks for another embedding soon
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def box(self) -> Box: ...
+    @property
+    def first_seen(self) -> float: ...  # on the stream's clock, like `now`
+    @property
+    def identity(self) -> OpenSetDecision | None: ...
+    @property
+    def embeddings(self) -> int: ...  # how many times the face was embedded
+    @property
+    def evidence(self) -> Sized: ...  # the embeddings the identity rests on
+    @property
+    def emitted(self) -> set[str]: ...  # decisions already announced; the gate adds to it
 
 
 @dataclass(frozen=True)
@@ -73,7 +94,7 @@ class DecisionGate:
 
     def consider(
         self,
-        track: Track,
+        track: TrackedFace,
         camera: str,
         now: float,
         wall: datetime,

@@ -78,7 +78,7 @@ def _lifespan(
         # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
         g = gallery if gallery is not None else Gallery.open(settings)
         app.state.gallery, app.state.keys, app.state.events = g, KeyStore(g.store), EventStore(g.store)
-        app.state.history = EventHistory(g, app.state.events, settings.snapshots_dir)
+        app.state.history = EventHistory(g, app.state.events)
         live = None
         purger = None
         if background:

@@ -1,1 +1,1 @@
-"""Events: what happened at cameras and doors, stored and (later) published to sinks."""
+"""Events: what happened at cameras and doors, stored, snapshotted and handed to every sink."""

@@ -7,19 +7,17 @@ line) leaves the same entry in the audit trail, written here rather than by each
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from facegate.errors import SnapshotNotFound
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import snapshot_store
 from facegate.events.store import Event, EventStore
 from facegate.gallery.gallery import Gallery
 
 
 class EventHistory:
-    def __init__(self, gallery: Gallery, events: EventStore, snapshots_dir: Path) -> None:
+    def __init__(self, gallery: Gallery, events: EventStore) -> None:
         self.gallery = gallery
         self.events = events
-        self.snapshots_dir = snapshots_dir
 
     def list(
         self,
@@ -53,6 +51,6 @@ class EventHistory:
         if event is None or event.snapshot is None:
             raise SnapshotNotFound(f"event {event_id} has no snapshot")
         # The gallery's cipher of the moment: a key rotation replaces it.
-        data = SnapshotStore(self.snapshots_dir, self.gallery.cipher).load(event.snapshot)
+        data = snapshot_store(self.gallery.settings, self.gallery.cipher).load(event.snapshot)
         self.gallery.audit.record(actor, "snapshot_read", None, {"event": event_id}, person=event.person_id)
         return data

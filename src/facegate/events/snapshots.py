@@ -16,38 +16,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from facegate.errors import SnapshotNotFound
 from facegate.gallery.crypto import TemplateCipher
+from facegate.settings import Settings
+from facegate.vision.redact import blur_boxes
 from facegate.vision.types import Box
 
 Redact = Literal["others", "all", "none"]
-
-
-def blur_boxes(image: Image.Image, boxes: Sequence[Box]) -> Image.Image:
-    """Blur each box (grown by a margin, so hair and jaw go too) beyond recognition."""
-    out = image.copy()
-    for b in boxes:
-        mx, my = round(b.width * 0.25), round(b.height * 0.3)
-        region = (
-            max(b.left - mx, 0),
-            max(b.top - my, 0),
-            min(b.right + mx, out.width),
-            min(b.bottom + my, out.height),
-        )
-        if region[2] <= region[0] or region[3] <= region[1]:
-            continue
-        patch = out.crop(region)
-        # Pixelate, then blur: a plain Gaussian blur of a large face can leave it recognisable.
-        small = patch.resize(
-            (max(1, patch.width // 12), max(1, patch.height // 12)), Image.Resampling.BILINEAR
-        )
-        patch = small.resize(patch.size, Image.Resampling.NEAREST).filter(
-            ImageFilter.GaussianBlur(max(2, b.width // 10))
-        )
-        out.paste(patch, region[:2])
-    return out
 
 
 def redact(image: np.ndarray, keep: Box | None, faces: Sequence[Box], mode: Redact) -> Image.Image:
@@ -103,3 +80,9 @@ class SnapshotStore:
             return True
         except (OSError, SnapshotNotFound):
             return False
+
+
+def snapshot_store(settings: Settings, cipher: TemplateCipher) -> SnapshotStore:
+    """The installation's snapshot store: where `settings` keep snapshots, at their size, under
+    `cipher` (pass the gallery's current one: it changes when the data key is rotated)."""
+    return SnapshotStore(settings.snapshots_dir, cipher, settings.events.snapshot_max_side)

@@ -27,6 +27,21 @@ _VERSION = b"\x01"
 _NONCE = 12
 
 
+def new_secret() -> str:
+    """A fresh random secret (32 bytes, URL-safe base64), as key files hold them."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def write_key_file(path: Path, secret: str) -> None:
+    """Write `secret` to `path` (0600, directory 0700), replacing it, and sync it to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def load_or_create_key_file(path: Path) -> str:
     """Read the secret from `path`, creating it (0600, directory 0700) on first use."""
     if path.exists():
@@ -35,7 +50,7 @@ def load_or_create_key_file(path: Path) -> str:
             raise ConfigError(f"key file {path} is readable by others (mode {mode:o}); chmod 600 it")
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    secret = new_secret()
     # O_EXCL: two processes starting at once must not each write a different key.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

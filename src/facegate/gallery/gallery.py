@@ -25,6 +25,7 @@ from facegate.errors import (
     NoFaceFound,
     WrongKey,
 )
+from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import (
@@ -47,8 +48,8 @@ from facegate.match import (
     calibration_for,
     decide,
     verify,
+    verify_photos,
 )
-from facegate.privacy.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.private_files import private_dir
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
@@ -600,9 +601,6 @@ class Gallery:
     def verify_photos(self, a: ImageInput, b: ImageInput, *, actor: str = "library") -> Verification:
         """1:1 between two photos, no one enrolled involved: `facegate.verify` with this gallery's
         engine. Audited (the verdict only: neither photo concerns a known person)."""
-        # Here, not at the top: `facegate` imports this module.
-        from facegate import verify as verify_faces
-
-        result = verify_faces(a, b, engine=self.engine)
+        result = verify_photos(self.engine, a, b)
         self.audit.record(actor, "verify", None, {"same_person": result.same_person}, int(result.same_person))
         return result

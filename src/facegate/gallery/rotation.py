@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
-from facegate.gallery.crypto import TemplateCipher
-from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
-from facegate.privacy.audit import (
+from facegate.gallery.audit import (
     ANCHOR_KEY,
     AUDIT_KEY_PURPOSE,
     GENESIS,
@@ -28,6 +27,8 @@ from facegate.privacy.audit import (
     AuditLog,
     digest,
 )
+from facegate.gallery.crypto import TemplateCipher, new_secret, write_key_file
+from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -51,6 +52,126 @@ class Rotation:
         }
 
 
+@dataclass(frozen=True)
+class NewKey:
+    secret: str
+    key_file: Path | None  # where it now is; None: it came from FACEGATE_SECRET_KEY, keep it yourself
+
+
+def rotate_to_new_key(
+    gallery: Gallery, *, actor: str, committed: Callable[[NewKey], None] | None = None
+) -> tuple[Rotation, NewKey]:
+    """Rotate to a fresh random key, kept where the old one was.
+
+    A key from the key file: the new key is written (and synced) beside it before any data
+    changes, and moved over it the moment the data opens only with the new key, so a crash can
+    lose the swap, not the key. A key from FACEGATE_SECRET_KEY: the caller must keep the new
+    one; `committed` runs at that moment (e.g. to show it) before anything else can fail.
+    """
+    settings = gallery.settings
+    key = NewKey(new_secret(), None if settings.secret_key is not None else settings.key_file)
+    pending = None
+    if key.key_file is not None:
+        pending = key.key_file.with_name(key.key_file.name + ".new")
+        write_key_file(pending, key.secret)
+    done = False
+
+    def swap() -> None:
+        # The data now opens only with the new key: put it in place before anything else.
+        nonlocal done
+        done = True
+        if pending is not None and key.key_file is not None:
+            os.replace(pending, key.key_file)
+        if committed is not None:
+            committed(key)
+
+    try:
+        result = rotate_data_key(gallery, key.secret, actor=actor, committed=swap)
+    except BaseException:
+        if pending is not None and not done:
+            pending.unlink(missing_ok=True)
+        raise
+    return result, key
+
+
+def _reencrypt_snapshots(
+    s: Session, root: Path, old: TemplateCipher, new: TemplateCipher, side: list[tuple[Path, Path]]
+) -> None:
+    """Write each snapshot under the new key to a side file; `side` gets (side file, snapshot)
+    as each is written, so a failure can remove them all."""
+    # Snapshots listed under the lock: no event (and no snapshot of it) can be added now.
+    rels = [r for (r,) in s.execute(select(EventRow.snapshot).where(EventRow.snapshot.is_not(None))) if r]
+    for rel in rels:
+        path = root / rel
+        if not path.exists():
+            continue
+        plain = old.decrypt(path.read_bytes(), f"snapshot:{rel}")
+        tmp = path.with_name(path.name + ".rotating")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(new.encrypt(plain, f"snapshot:{rel}"))
+        side.append((tmp, path))
+
+
+def _reencrypt_templates(s: Session, old: TemplateCipher, new: TemplateCipher) -> tuple[int, int]:
+    """Templates and face images under the new key; returns how many of each."""
+    n_templates = n_chips = 0
+    for row in s.scalars(select(TemplateRow)):
+        owner = f"{row.person_id}:{row.id}"
+        row.embedding_ct = new.encrypt(old.decrypt(row.embedding_ct, owner), owner)
+        n_templates += 1
+        if row.chip_ct is not None:
+            row.chip_ct = new.encrypt(old.decrypt(row.chip_ct, owner + ":chip"), owner + ":chip")
+            n_chips += 1
+    return n_templates, n_chips
+
+
+def _rekey_audit(s: Session, old_audit: AuditLog, new_audit: AuditLog) -> tuple[int, tuple[str, int] | None]:
+    """Check every link of the chain under the old key, and that it reaches the signed head,
+    then re-link it under the new one. Returns how many entries, and the new (hash, id) of the
+    newest (the anchor's, if none is left)."""
+    old_head = old_audit.head.read() if old_audit.head is not None else None
+    # Pseudonyms of people still enrolled follow the new key; those of erased people stay
+    # as they are: nobody can link them to anyone any more.
+    renamed = {
+        old_audit.pseudonym(pid): new_audit.pseudonym(pid) for (pid,) in s.execute(select(PersonRow.id))
+    }
+    anchor = old_audit.read_anchor(s)
+    prev = anchor[0] if anchor is not None else GENESIS
+    new_prev_hash = prev  # the first entry keeps its link to the anchor
+    n_audit = 0
+    last: tuple[str, int] | None = anchor
+    head_seen = old_head is None or (anchor is not None and old_head.id <= anchor[1])
+    for r in s.scalars(select(AuditRow).order_by(AuditRow.id)):
+        # Re-keying would also bless any edit made so far: check each link first.
+        old_hash = digest(
+            old_audit.mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
+        )
+        if r.prev_hash != prev or old_hash != r.hash:
+            raise AuditTampered(f"audit entry {r.id} does not verify: not rotating over a tampered trail")
+        if r.target in renamed:
+            r.target = renamed[r.target]
+        for a, b in renamed.items():
+            if a in r.details:
+                r.details = r.details.replace(a, b)
+        new_prev = new_prev_hash
+        new_prev_hash = digest(
+            new_audit.mac_key, new_prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
+        )
+        head_seen = head_seen or (old_head is not None and (r.id, r.hash) == (old_head.id, old_head.hash))
+        prev = r.hash
+        r.prev_hash, r.hash = new_prev, new_prev_hash
+        last = (new_prev_hash, r.id)
+        n_audit += 1
+    if not head_seen:
+        raise AuditTampered("the newest audit entries were deleted: not rotating over a cut trail")
+    if anchor is not None:
+        meta = s.get(MetaRow, ANCHOR_KEY)
+        assert meta is not None
+        meta.value = new_audit.seal_anchor(*anchor)
+    return n_audit, last
+
+
 def rotate_data_key(
     gallery: Gallery, new_secret: str, *, actor: str, committed: Callable[[], None] | None = None
 ) -> Rotation:
@@ -58,17 +179,13 @@ def rotate_data_key(
     the new key file into place), before anything else that could fail."""
     old, new = gallery.cipher, TemplateCipher(new_secret)
     store = gallery.store
-    old_audit = gallery.audit
     new_audit = AuditLog(
         store,
         new.derive(AUDIT_KEY_PURPOSE),
         new.derive(PSEUDONYM_KEY_PURPOSE),
         gallery.settings.audit_head_file,
     )
-    old_head = old_audit.head.read() if old_audit.head is not None else None
-    root = gallery.settings.snapshots_dir
     side: list[tuple[Path, Path]] = []
-    n_templates = n_chips = n_audit = 0
     try:
         with store.session() as s, s.begin():
             # Exclusive from the first statement: no enrolment or audit entry may slip in under
@@ -80,69 +197,9 @@ def rotate_data_key(
             store.guard(s)  # also refuses if another process already rotated
             store.replace_key_check(s, new.key_check)
             s.flush()
-            # Snapshots listed under the lock: no event (and no snapshot of it) can be added now.
-            rels = [
-                r for (r,) in s.execute(select(EventRow.snapshot).where(EventRow.snapshot.is_not(None))) if r
-            ]
-            for rel in rels:
-                path = root / rel
-                if not path.exists():
-                    continue
-                plain = old.decrypt(path.read_bytes(), f"snapshot:{rel}")
-                tmp = path.with_name(path.name + ".rotating")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(new.encrypt(plain, f"snapshot:{rel}"))
-                side.append((tmp, path))
-            for row in s.scalars(select(TemplateRow)):
-                owner = f"{row.person_id}:{row.id}"
-                row.embedding_ct = new.encrypt(old.decrypt(row.embedding_ct, owner), owner)
-                n_templates += 1
-                if row.chip_ct is not None:
-                    row.chip_ct = new.encrypt(old.decrypt(row.chip_ct, owner + ":chip"), owner + ":chip")
-                    n_chips += 1
-            # Pseudonyms of people still enrolled follow the new key; those of erased people stay
-            # as they are: nobody can link them to anyone any more.
-            renamed = {
-                old_audit.pseudonym(pid): new_audit.pseudonym(pid)
-                for (pid,) in s.execute(select(PersonRow.id))
-            }
-            anchor = old_audit.read_anchor(s)
-            prev = anchor[0] if anchor is not None else GENESIS
-            new_prev_hash = prev  # the first entry keeps its link to the anchor
-            last: tuple[str, int] | None = anchor  # (hash, id)
-            head_seen = old_head is None or (anchor is not None and old_head.id <= anchor[1])
-            for r in s.scalars(select(AuditRow).order_by(AuditRow.id)):
-                # Re-keying would also bless any edit made so far: check each link first.
-                old_hash = digest(
-                    old_audit.mac_key, prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
-                )
-                if r.prev_hash != prev or old_hash != r.hash:
-                    raise AuditTampered(
-                        f"audit entry {r.id} does not verify: not rotating over a tampered trail"
-                    )
-                if r.target in renamed:
-                    r.target = renamed[r.target]
-                for a, b in renamed.items():
-                    if a in r.details:
-                        r.details = r.details.replace(a, b)
-                new_prev = new_prev_hash
-                new_prev_hash = digest(
-                    new_audit.mac_key, new_prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
-                )
-                prev = r.hash
-                head_seen = head_seen or (
-                    old_head is not None and (r.id, r.hash) == (old_head.id, old_head.hash)
-                )
-                r.prev_hash, r.hash = new_prev, new_prev_hash
-                last = (new_prev_hash, r.id)
-                n_audit += 1
-            if not head_seen:
-                raise AuditTampered("the newest audit entries were deleted: not rotating over a cut trail")
-            if anchor is not None:
-                meta = s.get(MetaRow, ANCHOR_KEY)
-                assert meta is not None
-                meta.value = new_audit.seal_anchor(*anchor)
+            _reencrypt_snapshots(s, gallery.settings.snapshots_dir, old, new, side)
+            n_templates, n_chips = _reencrypt_templates(s, old, new)
+            n_audit, last = _rekey_audit(s, gallery.audit, new_audit)
     except BaseException:
         for tmp, _ in side:
             tmp.unlink(missing_ok=True)

@@ -1,1 +1,1 @@
-"""Privacy: the audit trail (and, later, consent lifecycle, retention, erasure, redaction)."""
+"""Privacy: retention (schedule, purge, lapsed consent), erasure with receipts, subject access, redaction."""

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import String, Text, func, or_, select
 
 from facegate.errors import FacegateError
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import snapshot_store
 from facegate.gallery.schema import Base, ConsentRow, EventRow, PersonRow, TemplateRow
 from facegate.privacy import trace_scan
 
@@ -162,7 +162,7 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
     # Audited in the deletion's own transaction; the receipt follows once the checks are done.
     deletion = gallery.delete(person_id, actor=actor, action="erasure", details={"reason": reason})
     snapshot_paths = deletion.snapshots  # read inside the deletion's transaction
-    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    snaps = snapshot_store(gallery.settings, gallery.cipher)
     removed_snapshots = sum(1 for rel in snapshot_paths if rel and snaps.delete(rel))
     reclaimed = store.reclaim()
     template_ids = [tid for tid, _, _ in blobs]

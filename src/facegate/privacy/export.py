@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import select
 
 from facegate.errors import ConfigError, FacegateError
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import SnapshotStore, snapshot_store
 from facegate.events.store import Event, EventStore
 from facegate.gallery.schema import AuditRow, TemplateRow
 
@@ -63,7 +63,7 @@ def export_subject(gallery: Gallery, person_id: str, out: Path, *, actor: str) -
             if r.target == pseudonym or pseudonym in r.details
         ]
     events = EventStore(store).list(person_id=person_id, limit=1_000_000)
-    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    snaps = snapshot_store(gallery.settings, gallery.cipher)
     counts = {
         "consents": len(store.consents(person_id)),
         "templates": len(rows),

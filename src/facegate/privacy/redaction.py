@@ -15,13 +15,12 @@ import numpy as np
 from PIL import Image
 
 from facegate.errors import ConsentMissing
-from facegate.events.snapshots import blur_boxes
-from facegate.settings import Settings
-from facegate.video.tracker import iou
-from facegate.vision.engine import FaceEngine, cnn_detector
+from facegate.vision.detectors import sensitive_detector
+from facegate.vision.engine import FaceEngine
 from facegate.vision.protocols import Detector
 from facegate.vision.quality import assess
-from facegate.vision.types import Box, Detection, Face
+from facegate.vision.redact import blur_boxes, more_faces
+from facegate.vision.types import Face
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -62,23 +61,6 @@ class Redacted:
     image: Image.Image
     blurred: int
     kept: int
-
-
-def sensitive_detector(settings: Settings) -> Detector:
-    """The second pass redaction runs: the CNN at double resolution finds small, turned faces."""
-    return cnn_detector(settings, 1, 1280)
-
-
-def more_faces(detector: Detector, image: np.ndarray, known: list[Box]) -> list[Detection]:
-    """Faces `detector` finds that none of `known` covers, clipped to the image."""
-    h, w = image.shape[:2]
-    out = []
-    for det in detector.detect(image):
-        b = det.box
-        box = Box(max(b.left, 0), max(b.top, 0), min(b.right, w), min(b.bottom, h))
-        if box.width > 0 and box.height > 0 and all(iou(box, k) < 0.3 for k in known):
-            out.append(Detection(box, det.score))
-    return out
 
 
 class Redactor:

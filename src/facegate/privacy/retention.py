@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, select, text, update
+from sqlalchemy.orm import Session
 
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import snapshot_store
+from facegate.gallery.audit import ANCHOR_KEY
 from facegate.gallery.people import consent_in_force
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
-from facegate.privacy.audit import ANCHOR_KEY
 from facegate.settings import PrivacySettings
 
 if TYPE_CHECKING:
@@ -181,6 +182,31 @@ def people_due(gallery: Gallery, p: PrivacySettings, now: datetime) -> list[str]
     return due
 
 
+def _trim_audit(s: Session, gallery: Gallery, cut: datetime, dry_run: bool) -> int:
+    """Remove (or count) the audit entries older than `cut`.
+
+    The audit trail loses its oldest entries only: the hash of the last one removed becomes the
+    anchor the remaining chain is verified from.
+    """
+    last_old = s.scalars(
+        select(AuditRow).where(AuditRow.at < cut).order_by(AuditRow.id.desc()).limit(1)
+    ).first()
+    if last_old is None:
+        return 0
+    count = int(
+        s.execute(select(func.count()).select_from(AuditRow).where(AuditRow.id <= last_old.id)).scalar_one()
+    )
+    if not dry_run:
+        sealed = gallery.audit.seal_anchor(last_old.hash, last_old.id)
+        anchor = s.get(MetaRow, ANCHOR_KEY)
+        if anchor is None:
+            s.add(MetaRow(key=ANCHOR_KEY, value=sealed))
+        else:
+            anchor.value = sealed
+        s.execute(delete(AuditRow).where(AuditRow.id <= last_old.id))
+    return count
+
+
 def purge(
     gallery: Gallery,
     p: PrivacySettings,
@@ -195,7 +221,7 @@ def purge(
     now = now or datetime.now(UTC)
     report = PurgeReport(now, dry_run)
     store = gallery.store
-    snaps = SnapshotStore(gallery.settings.snapshots_dir, gallery.cipher)
+    snaps = snapshot_store(gallery.settings, gallery.cipher)
     files: list[str] = []
     event_cut = now - timedelta(days=p.event_days)
     snap_cut = now - timedelta(days=p.snapshot_days)
@@ -225,25 +251,7 @@ def purge(
         )
         if not dry_run:
             s.execute(delete(EventRow).where(old_events))
-        # The audit trail loses its oldest entries only: the hash of the last one removed becomes
-        # the anchor the remaining chain is verified from.
-        last_old = s.scalars(
-            select(AuditRow).where(AuditRow.at < audit_cut).order_by(AuditRow.id.desc()).limit(1)
-        ).first()
-        if last_old is not None:
-            report.audit_entries = int(
-                s.execute(
-                    select(func.count()).select_from(AuditRow).where(AuditRow.id <= last_old.id)
-                ).scalar_one()
-            )
-            if not dry_run:
-                sealed = gallery.audit.seal_anchor(last_old.hash, last_old.id)
-                anchor = s.get(MetaRow, ANCHOR_KEY)
-                if anchor is None:
-                    s.add(MetaRow(key=ANCHOR_KEY, value=sealed))
-                else:
-                    anchor.value = sealed
-                s.execute(delete(AuditRow).where(AuditRow.id <= last_old.id))
+        report.audit_entries = _trim_audit(s, gallery, audit_cut, dry_run)
     orphans = orphan_snapshots(gallery, now)
     report.orphan_files = len(orphans)
     if not dry_run:

@@ -20,12 +20,13 @@ from facegate.events.metrics import LiveMetrics
 from facegate.events.snapshots import SnapshotStore, redact
 from facegate.events.store import Event
 from facegate.gallery.gallery import Gallery
-from facegate.privacy.redaction import more_faces, sensitive_detector
 from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
-from facegate.vision.engine import FaceEngine, cnn_detector
+from facegate.vision.detectors import camera_detector, sensitive_detector
+from facegate.vision.engine import FaceEngine
 from facegate.vision.protocols import Detector
+from facegate.vision.redact import more_faces
 from facegate.vision.types import Box, Face
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,6 @@ class RunStats:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def camera_detector(camera: CameraSettings, engine: FaceEngine) -> Detector:
-    if camera.detector == "cnn":
-        return cnn_detector(engine.settings, camera.upsample, camera.detect_max_side)
-    from facegate.vision.detect_dlib import HogDetector
-
-    return HogDetector(camera.upsample, camera.detect_max_side, engine.settings.detector.min_score)
 
 
 def _shift(face: Face, dx: int, dy: int) -> Face:
@@ -92,7 +85,7 @@ class CameraPipeline:
         settings = gallery.settings
         base = gallery.engine  # loads the shared aligner and embedder once
         self.engine = FaceEngine(
-            settings, detector=camera_detector(camera, base), aligner=base.aligner, embedder=base.embedder
+            settings, detector=camera_detector(settings, camera), aligner=base.aligner, embedder=base.embedder
         )
         self.door = door or ALLOW_ALL.model_copy(update={"cameras": [camera.name]})
         self.target_fmr = self.door.target_fmr or settings.match.target_fmr

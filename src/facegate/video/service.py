@@ -17,7 +17,7 @@ from facegate.access.decisions import DoorDecision
 from facegate.events.bus import EventBus, EventSink
 from facegate.events.metrics import LiveMetrics
 from facegate.events.mqtt import MqttBridge
-from facegate.events.snapshots import SnapshotStore
+from facegate.events.snapshots import snapshot_store
 from facegate.events.sse import SseHub
 from facegate.events.store import EventStore
 from facegate.events.webhook import WebhookSink
@@ -45,11 +45,7 @@ class LiveService:
         self.settings = settings
         self.cameras = [c for c in (settings.cameras if cameras is None else cameras) if c.enabled]
         self.metrics = LiveMetrics(registry)
-        self.snapshots = (
-            SnapshotStore(settings.snapshots_dir, gallery.cipher, settings.events.snapshot_max_side)
-            if settings.events.snapshots
-            else None
-        )
+        self.snapshots = snapshot_store(settings, gallery.cipher) if settings.events.snapshots else None
         self.actuators: dict[str, DoorActuator] = {}
         self.mqtt: MqttBridge | None = None
         sinks: list[EventSink] = []

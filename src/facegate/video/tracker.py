@@ -16,16 +16,8 @@ import numpy as np
 
 from facegate.match import OpenSetDecision
 from facegate.settings import TrackingSettings
+from facegate.vision.geometry import iou
 from facegate.vision.types import Box, Face, Quality
-
-
-def iou(a: Box, b: Box) -> float:
-    w = min(a.right, b.right) - max(a.left, b.left)
-    h = min(a.bottom, b.bottom) - max(a.top, b.top)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / float(a.width * a.height + b.width * b.height - inter)
 
 
 def quality_weight(q: Quality) -> float:

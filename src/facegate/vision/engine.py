@@ -10,9 +10,11 @@ import numpy as np
 from facegate.errors import NoFaceFound, TooManyFaces
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import DecodeLimits, ImageInput, load_image
+from facegate.vision.detectors import default_detector, fallback_detector
+from facegate.vision.geometry import clip
 from facegate.vision.protocols import Aligner, Detector, Embedder
 from facegate.vision.quality import assess, require_quality
-from facegate.vision.types import Box, Face
+from facegate.vision.types import Face
 
 
 @dataclass
@@ -29,36 +31,6 @@ class AnalysedImage:
     @property
     def height(self) -> int:
         return int(self.image.shape[0])
-
-
-def cnn_detector(settings: Settings, upsample: int, max_side: int) -> Detector:
-    d = settings.detector
-    if d.cnn_runtime == "dlib":
-        from facegate.vision.detect_dlib import MmodDetector
-
-        return MmodDetector(upsample=upsample, max_side=max_side, min_score=d.min_score)
-    from facegate.vision.detect_onnx import OnnxMmodDetector
-
-    e = settings.embedder
-    return OnnxMmodDetector(
-        settings.models_dir, upsample, max_side, d.min_score, provider=e.provider, threads=e.threads
-    )
-
-
-def fallback_detector(settings: Settings) -> Detector | None:
-    d = settings.detector
-    if d.backend == "cnn" or d.cnn_fallback == "never":
-        return None
-    return cnn_detector(settings, 0, d.cnn_fallback_max_side)
-
-
-def default_detector(settings: Settings) -> Detector:
-    d = settings.detector
-    if d.backend == "cnn":
-        return cnn_detector(settings, d.upsample, d.max_side)
-    from facegate.vision.detect_dlib import HogDetector
-
-    return HogDetector(upsample=d.upsample, max_side=d.max_side, min_score=d.min_score)
 
 
 def default_embedder(settings: Settings) -> Embedder:
@@ -132,10 +104,7 @@ class FaceEngine:
         for det in detections:
             marks = self.aligner.landmarks(image, det)
             chip = self.aligner.chip(image, marks)
-            box = Box(
-                max(det.box.left, 0), max(det.box.top, 0), min(det.box.right, w), min(det.box.bottom, h)
-            )
-            faces.append(Face(box, det.score, marks, chip, assess(det.box, marks, chip)))
+            faces.append(Face(clip(det.box, w, h), det.score, marks, chip, assess(det.box, marks, chip)))
         faces.sort(key=lambda f: -f.box.width * f.box.height)
         return AnalysedImage(image, faces)
 

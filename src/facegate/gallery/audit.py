@@ -19,9 +19,9 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
+from facegate.gallery.audit_head import SignedHead
 from facegate.gallery.schema import AuditRow, MetaRow
 from facegate.gallery.store import SqlStore
-from facegate.privacy.audit_head import SignedHead
 
 GENESIS = "0" * 64
 ANCHOR_KEY = "audit_anchor"  # hash of the newest entry removed by retention: where the chain starts

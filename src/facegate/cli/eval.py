@@ -1,0 +1,164 @@
+"""`facegate eval ...`: how often facegate is wrong, and for whom, on labelled data.
+
+`facegate.eval.runs` is imported inside each command: its plotting library takes about a second
+to load, which no other command should pay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from facegate.cli.common import IMAGE_SUFFIXES, JsonOpt, emit, handled, out, progress, settings
+from facegate.vision.engine import FaceEngine
+
+eval_app = typer.Typer(
+    help="Evaluate on labelled data: how often facegate is wrong, and for whom.", no_args_is_help=True
+)
+
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Report folder (default: DATA_DIR/reports).")]
+
+
+@contextmanager
+def _eval_context(
+    as_json: bool, out_dir: Path | None, total: int | None = None
+) -> Iterator[tuple[FaceEngine, Path, Path, Callable[[int], None]]]:
+    with handled(as_json):
+        config = settings()
+        engine = FaceEngine(config)
+        with progress() as bar:
+            task = bar.add_task("embedding photos", total=total)
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+
+            yield engine, out_dir or config.data_dir / "reports", config.data_dir / "eval-cache", advance
+
+
+def _count_photos(root: Path) -> int:
+    return sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _print_report(as_json: bool, result: dict[str, Any], lines: list[str]) -> None:
+    def human() -> None:
+        for line in lines:
+            out.print(line, highlight=False)
+        out.print(f"report: {result['html']}")
+
+    emit(as_json, result, human)
+
+
+@eval_app.command("verify")
+def eval_verify(
+    pairs: Annotated[
+        Path, typer.Argument(help="CSV of img1,img2,same[,fold] (LFW's pairs.csv), or its folder.")
+    ],
+    images: Annotated[Path | None, typer.Option(help="Folder the image paths are relative to.")] = None,
+    out_dir: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """1:1 verification: ROC/DET, EER, TAR at FAR 1e-2..1e-6, k-fold accuracy, failure to enrol."""
+    from facegate.eval.runs import run_verify
+
+    csv_path = pairs / "pairs.csv" if pairs.is_dir() else pairs
+    with _eval_context(as_json, out_dir) as (engine, reports, cache, advance):
+        result = run_verify(engine, csv_path, images, reports, cache, advance)
+    s = result["summary"]
+    lines = [f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in s.items()]
+    lines += [
+        f"TAR at FAR {r['far']:g}: {r['tar']:.4f} ({r['impostors']} impostor pairs)"
+        for r in result["tar_at_far"]
+    ]
+    _print_report(as_json, result, lines)
+
+
+@eval_app.command("identify")
+def eval_identify(
+    root: Annotated[Path, typer.Argument(help="DIR/<identity>/<photo> (e.g. LFW's images/).")],
+    size: Annotated[list[int] | None, typer.Option("--size", help="Gallery sizes (repeat).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the gallery choice.")] = 0,
+    out_dir: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open-set 1:N: FNIR at FPIR 1e-1..1e-3 and CMC rank-1/5 for several gallery sizes."""
+    from facegate.eval.runs import run_identify
+
+    with _eval_context(as_json, out_dir, _count_photos(root)) as (engine, reports, cache, advance):
+        result = run_identify(engine, root, reports, cache, advance, size, seed)
+    lines = [
+        ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
+        for r in result["rows"]
+    ]
+    _print_report(as_json, result, lines)
+
+
+def _point_config_at(config_path: Path, calibration: Path) -> None:
+    """Set match.calibration_file in the config file, keeping what else it says."""
+    data = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
+    data = data or {}
+    data.setdefault("match", {})["calibration_file"] = str(calibration)
+    config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@eval_app.command("calibrate")
+def eval_calibrate(
+    root: Annotated[
+        Path, typer.Argument(help="DIR/<identity>/<photo>: every cross-identity pair is an impostor.")
+    ],
+    write_config: Annotated[
+        bool,
+        typer.Option(
+            "--write-config/--no-write-config", help="Point config.yaml's match.calibration_file at it."
+        ),
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score thresholds for target false-match rates, from all impostor pairs of a dataset."""
+    from facegate.eval.runs import run_calibrate
+
+    with _eval_context(as_json, None, _count_photos(root)) as (engine, _reports, cache, advance):
+        target = engine.settings.data_dir / "calibration.json"
+        table = run_calibrate(engine, root, target, cache, advance)
+        # `settings.config` is FACEGATE_CONFIG when set; else the data directory's config.yaml.
+        config_path = engine.settings.config or engine.settings.data_dir / "config.yaml"
+        if write_config:
+            _point_config_at(config_path, target)
+    result = {"calibration_file": str(target), "config": str(config_path) if write_config else None, **table}
+
+    def human() -> None:
+        for p in table["points"]:
+            lo, hi = p["fmr_ci95"]
+            out.print(f"FMR {p['fmr']:>8g}: threshold {p['threshold']:.4f}  (95% {lo:.2g}..{hi:.2g})")
+        out.print(f"written to {target}" + (f"; {config_path} now uses it" if write_config else ""))
+
+    emit(as_json, result, human)
+
+
+@eval_app.command("groups")
+def eval_groups(
+    root: Annotated[Path, typer.Argument(help="DIR/<identity>/<photo>.")],
+    labels: Annotated[
+        Path, typer.Option("--labels", help="CSV: image,<label column> (paths relative to DIR).")
+    ],
+    column: Annotated[str | None, typer.Option(help="The label column, if the CSV has several.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling large groups.")] = 0,
+    out_dir: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Error rates by group (from the dataset's own labels) at one shared threshold."""
+    from facegate.eval.runs import run_groups
+
+    with _eval_context(as_json, out_dir) as (engine, reports, cache, advance):
+        result = run_groups(engine, root, labels, column, reports, cache, advance, seed)
+    lines = [f"{k}: {v}" for k, v in result["summary"].items()]
+    lines += [
+        f"{r['group']}: FMR {r['FMR']:.3g} ({r['FMR / overall']:.2f}x), FNMR {r['FNMR']:.3g} "
+        f"({r['FNMR / overall']:.2f}x)"
+        for r in result["rows"]
+    ]
+    _print_report(as_json, result, lines)

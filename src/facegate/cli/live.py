@@ -1,0 +1,106 @@
+"""Live commands: serve (the REST service and the cameras) and watch (one source, in the foreground)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facegate.access.decisions import DoorDecision
+from facegate.api.keys import KeyStore
+from facegate.cli.common import JsonOpt, actor, err, handled, out, settings
+from facegate.gallery.gallery import Gallery
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Run the REST service (OpenAPI at /docs). On first start, prints an admin key once."""
+    # Imported here: the web stack takes a noticeable part of a second to load.
+    import uvicorn
+
+    from facegate.api.app import create_app
+
+    with handled(False):
+        config = settings()
+        gallery = Gallery.open(config)
+        keys = KeyStore(gallery.store)
+        if not keys.any_active():
+            key, token = keys.create("initial admin", "admin")
+            gallery.audit.record(actor(), "key_create", key.id, {"role": "admin", "initial": True})
+            err.print(
+                f"[bold]No API key existed: created an admin key. It is shown only now:[/bold]\n{token}"
+            )
+        uvicorn.run(create_app(config, gallery, background=True), host=host, port=port, log_level="info")
+        gallery.close()
+
+
+def _show(as_json: bool, d: DoorDecision) -> None:
+    """One decision, as it happens."""
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"kind": d.kind, "camera": d.camera, "person_id": d.person_id, **d.details()}) + "\n"
+        )
+        sys.stdout.flush()
+    else:
+        colour = {"granted": "green", "denied": "yellow", "unknown": "red"}[d.kind]
+        who = d.name or "unknown visitor"
+        score = f"{d.score:.3f}" if d.score is not None else "-"
+        door_name = "none" if d.door.startswith("_") else d.door
+        out.print(
+            f"{d.at:%H:%M:%S} [{colour}]{d.kind:8}[/{colour}] {who}  door={door_name} "
+            f"track={d.track_id} score={score} ({d.reason}) after {d.latency_s:.2f}s",
+            highlight=False,
+        )
+
+
+def watch(
+    source: Annotated[
+        str, typer.Argument(help="A configured camera's name, a video file, a URL or a webcam index.")
+    ],
+    door: Annotated[
+        str | None, typer.Option(help="Decide for this configured door (its rules and actions).")
+    ] = None,
+    annotate: Annotated[Path | None, typer.Option(help="Write an annotated video (MP4) here.")] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Frames processed per second (default: camera's, else 5).")
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recognise faces in one source and print door decisions as they happen.
+
+    Without --door, every enrolled person with valid consent counts as granted and no door
+    is opened. Events go to the database and the configured sinks, as under `serve`.
+    """
+    # Imported here: video decoding, MQTT and metrics are only needed by this command.
+    from facegate.video.watch import summary, watch_source, watched_camera
+
+    with handled(as_json):
+        config = settings()
+        camera = watched_camera(config, source, fps)
+        with Gallery.open(config) as gallery:
+            stats = watch_source(
+                gallery,
+                camera,
+                door=door,
+                annotate=annotate,
+                duration=duration,
+                on_decision=lambda d: _show(as_json, d),
+            )
+        if stats is None:
+            raise typer.Exit(130)
+        result = summary(stats, camera, annotate)
+        if as_json:
+            sys.stdout.write(json.dumps({"summary": result}) + "\n")
+        else:
+            out.print(
+                f"{stats.frames} frames in {stats.seconds:.1f}s ({stats.fps:.1f} fps); "
+                + ", ".join(f"{v} {k}" for k, v in result["decisions"].items())
+                + (f"; annotated video: {annotate}" if annotate else ""),
+                highlight=False,
+            )

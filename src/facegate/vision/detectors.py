@@ -1,0 +1,57 @@
+"""Every face detector facegate runs is built here, from the settings.
+
+Which detector runs where is configuration: the engine's (`detector.backend`), its CNN fallback
+(`detector.cnn_fallback`), a camera's (`cameras[].detector`), and redaction's second pass.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from facegate.settings import CameraSettings, Settings
+from facegate.vision.protocols import Detector
+
+DetectorKind = Literal["hog", "cnn"]
+
+
+def build_detector(settings: Settings, kind: DetectorKind, upsample: int, max_side: int) -> Detector:
+    """HOG, or the MMOD CNN on the configured runtime (`detector.cnn_runtime`)."""
+    d = settings.detector
+    if kind == "hog":
+        from facegate.vision.detect_dlib import HogDetector
+
+        return HogDetector(upsample=upsample, max_side=max_side, min_score=d.min_score)
+    if d.cnn_runtime == "dlib":
+        from facegate.vision.detect_dlib import MmodDetector
+
+        return MmodDetector(upsample=upsample, max_side=max_side, min_score=d.min_score)
+    from facegate.vision.detect_onnx import OnnxMmodDetector
+
+    e = settings.embedder
+    return OnnxMmodDetector(
+        settings.models_dir, upsample, max_side, d.min_score, provider=e.provider, threads=e.threads
+    )
+
+
+def default_detector(settings: Settings) -> Detector:
+    """The detector of photos (enrolment, identification, verification)."""
+    d = settings.detector
+    return build_detector(settings, d.backend, d.upsample, d.max_side)
+
+
+def fallback_detector(settings: Settings) -> Detector | None:
+    """The CNN tried after HOG finds no face where one is expected; None if there is none."""
+    d = settings.detector
+    if d.backend == "cnn" or d.cnn_fallback == "never":
+        return None
+    return build_detector(settings, "cnn", 0, d.cnn_fallback_max_side)
+
+
+def camera_detector(settings: Settings, camera: CameraSettings) -> Detector:
+    """A camera's detector, tuned for its frames (size, upsampling)."""
+    return build_detector(settings, camera.detector, camera.upsample, camera.detect_max_side)
+
+
+def sensitive_detector(settings: Settings) -> Detector:
+    """The second pass redaction runs: the CNN at double resolution finds small, turned faces."""
+    return build_detector(settings, "cnn", 1, 1280)
