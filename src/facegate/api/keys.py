@@ -110,6 +110,11 @@ class KeyStore:
                 row.revoked_at = datetime.now(UTC)
             return _key(row)
 
+    def any_ever(self) -> bool:
+        """Whether any key was ever created (revoked ones included): the store is initialised."""
+        with self.store.session() as s:
+            return s.scalars(select(ApiKeyRow.id).limit(1)).first() is not None
+
     def any_active(self) -> bool:
         with self.store.session() as s:
             return (

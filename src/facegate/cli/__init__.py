@@ -6,6 +6,7 @@ per command group; this one only puts them together (in the order `facegate --he
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -45,6 +46,8 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
+    # Everything facegate writes is biometric data or leads to it: owner-only files.
+    os.umask(0o077)
     try:
         app()
     except KeyboardInterrupt:

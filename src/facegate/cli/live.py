@@ -18,8 +18,15 @@ from facegate.gallery.gallery import Gallery
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    init_admin_key: Annotated[
+        bool,
+        typer.Option(
+            "--init-admin-key", help="Create an admin key and print it once (e.g. after revoking all)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the REST service (OpenAPI at /docs). On first start, prints an admin key once."""
+    """Run the REST service (OpenAPI at /docs). On the first start of an empty store, prints an
+    admin key once."""
     # Imported here: the web stack takes a noticeable part of a second to load.
     import uvicorn
 
@@ -29,11 +36,16 @@ def serve(
         config = settings()
         gallery = Gallery.open(config)
         keys = KeyStore(gallery.store)
-        if not keys.any_active():
+        # A key printed to stderr lands in the service's journal: only when asked, or when the
+        # store was never initialised, never because every key happens to be revoked.
+        if init_admin_key or not keys.any_ever():
             key, token = keys.create("initial admin", "admin")
             gallery.audit.record(actor(), "key_create", key.id, {"role": "admin", "initial": True})
+            err.print(f"[bold]Created an admin API key. It is shown only now:[/bold]\n{token}")
+        elif not keys.any_active():
             err.print(
-                f"[bold]No API key existed: created an admin key. It is shown only now:[/bold]\n{token}"
+                "[yellow]No active API key: every request will be refused. Create one with "
+                "`facegate keys create NAME --role admin`, or start with --init-admin-key.[/yellow]"
             )
         uvicorn.run(create_app(config, gallery, background=True), host=host, port=port, log_level="info")
         gallery.close()

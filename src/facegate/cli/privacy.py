@@ -123,10 +123,16 @@ def redact(
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonOpt = False) -> None:
-    """Recompute the chain: exit 8 if any entry was edited or deleted."""
+def audit_verify(
+    expect: Annotated[
+        str | None,
+        typer.Option("--expect", help="A head hash printed earlier: the trail must still reach it."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the chain: exit 8 if any entry was edited or deleted, or the newest cut off."""
     with handled(as_json), open_gallery() as gallery:
-        check = gallery.audit.verify()
+        check = gallery.audit.verify(expect=expect)
         payload = {
             "ok": check.ok,
             "entries": check.entries,
