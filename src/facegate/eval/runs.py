@@ -16,7 +16,7 @@ from facegate.eval import identification as ident
 from facegate.eval import report
 from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds
 from facegate.eval.datasets import embed_dataset, identity_folders, load_pairs
-from facegate.eval.groups import group_rates, load_labels
+from facegate.eval.groups import GroupRates, group_rates, load_labels
 from facegate.eval.verification import eer, kfold_accuracy, roc, tar_table
 from facegate.match import Calibration, calibration_for
 from facegate.vision.engine import FaceEngine
@@ -228,6 +228,27 @@ def run_calibrate(
     return table
 
 
+def _group_rows(
+    rates: list[GroupRates], overall_fmr: float, overall_fnmr: float, target: float
+) -> list[dict[str, Any]]:
+    """The report's table: one row per group, its rates beside the overall ones."""
+    return [
+        {
+            "group": r.group,
+            "photos": r.images,
+            "identities": r.identities,
+            "impostor pairs": r.impostor_pairs,
+            "genuine pairs": r.genuine_pairs,
+            "FMR": r.fmr,
+            "FMR / overall": r.fmr / overall_fmr if overall_fmr else float("nan"),
+            "FNMR": r.fnmr,
+            "FNMR / overall": r.fnmr / overall_fnmr if overall_fnmr else float("nan"),
+            f"threshold for FMR {target:g}": r.threshold_for_target,
+        }
+        for r in rates
+    ]
+
+
 def run_groups(
     engine: FaceEngine,
     root: Path,
@@ -258,21 +279,7 @@ def run_groups(
     overall_fnmr = sum(r.fnmr * r.genuine_pairs for r in rates if r.genuine_pairs) / max(
         sum(r.genuine_pairs for r in rates), 1
     )
-    rows = [
-        {
-            "group": r.group,
-            "photos": r.images,
-            "identities": r.identities,
-            "impostor pairs": r.impostor_pairs,
-            "genuine pairs": r.genuine_pairs,
-            "FMR": r.fmr,
-            "FMR / overall": r.fmr / overall_fmr if overall_fmr else float("nan"),
-            "FNMR": r.fnmr,
-            "FNMR / overall": r.fnmr / overall_fnmr if overall_fnmr else float("nan"),
-            f"threshold for FMR {target:g}": r.threshold_for_target,
-        }
-        for r in rates
-    ]
+    rows = _group_rows(rates, overall_fmr, overall_fnmr, target)
     measured = [r for r in rates if r.impostor_pairs]
     if not measured:
         raise ConfigError(f"{labels_csv}: no group has two identities; nothing to compare")

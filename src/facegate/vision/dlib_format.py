@@ -14,6 +14,7 @@ bytes; tensors are a version (2), n, k, nr, nc, then float32 little-endian value
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,102 +90,141 @@ class Reader:
         return tuple(self.integer() for _ in range(4))
 
 
+def _read_con(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    params = r.tensor().reshape(-1)
+    d["type"] = "con"
+    d["num_filters"], d["nr"], d["nc"] = r.integer(), r.integer(), r.integer()
+    d["stride_y"], d["stride_x"] = r.integer(), r.integer()
+    d["padding_y"], d["padding_x"] = r.integer(), r.integer()
+    fshape = r.alias_shape()
+    r.alias_shape()  # biases
+    for _ in range(4):
+        r.real()  # learning-rate and weight-decay multipliers
+    use_bias = r.boolean() if ver != "con_4" else True
+    d["use_relu"] = r.boolean() if ver == "con_6" else False
+    nf = math.prod(fshape)
+    d["filters"] = params[:nf].reshape(fshape)
+    d["biases"] = params[nf : nf + d["num_filters"]].copy() if use_bias else None
+    if params.size != nf + (d["num_filters"] if use_bias else 0):
+        raise r.fail("convolution parameters do not match their shapes")
+
+
+def _read_affine(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    params = r.tensor().reshape(-1)
+    gshape = r.alias_shape()
+    r.alias_shape()
+    d["type"] = "affine"
+    d["mode"] = "conv" if r.integer() == 0 else "fc"
+    d["disabled"] = r.boolean() if ver == "affine_2" else False
+    g = math.prod(gshape)
+    d["gamma"], d["beta"] = params[:g].reshape(gshape), params[g : 2 * g].reshape(gshape)
+
+
+def _read_batch_norm(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    # A batch-norm layer stored where dlib's inference net has an affine layer: dlib folds
+    # the running statistics into gamma/beta on load, in float32; so do we.
+    params = r.tensor().reshape(-1)
+    gshape = r.alias_shape()
+    r.alias_shape()
+    for _ in range(2):
+        r.tensor()  # batch means and inverse stds (training only)
+    running_means, running_vars = r.tensor().reshape(gshape), r.tensor().reshape(gshape)
+    r.integer(signed=False)
+    r.integer(signed=False)
+    for _ in range(4):
+        r.real()
+    eps = np.float32(r.real())
+    g = math.prod(gshape)
+    gamma, beta = params[:g].reshape(gshape), params[g : 2 * g].reshape(gshape)
+    scale = (gamma / np.sqrt(running_vars + eps)).astype(np.float32)
+    d.update(
+        type="affine",
+        mode="conv" if ver == "bn_con2" else "fc",
+        disabled=False,
+        gamma=scale,
+        beta=(beta - scale * running_means).astype(np.float32),
+    )
+
+
+def _read_relu(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "relu"
+    d["disabled"] = r.boolean() if ver == "relu_2" else False
+
+
+def _read_pool(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "max_pool" if ver.startswith("max") else "avg_pool"
+    d["nr"], d["nc"] = r.integer(), r.integer()
+    d["stride_y"], d["stride_x"] = r.integer(), r.integer()
+    d["padding_y"], d["padding_x"] = r.integer(), r.integer()
+
+
+def _read_add_prev(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "add_prev"
+
+
+def _read_fc(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "fc"
+    n_out, n_in = r.integer(signed=False), r.integer(signed=False)
+    params = r.tensor().reshape(-1)
+    r.alias_shape()
+    r.alias_shape()
+    no_bias = r.integer() == 1
+    for _ in range(4):
+        r.real()
+    use_bias = (r.boolean() if ver == "fc_3" else True) and not no_bias
+    d["weights"] = params[: n_in * n_out].reshape(n_in, n_out)  # input-major
+    d["biases"] = params[n_in * n_out : n_in * n_out + n_out].copy() if use_bias else None
+    d["num_outputs"] = n_out
+
+
+def _read_input(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "input_pyramid" if "pyramid" in ver else "input_sized"
+    d["mean"] = (r.real(), r.real(), r.real())
+    if ver == "input_rgb_image_sized":
+        d["nr"], d["nc"] = r.integer(signed=False), r.integer(signed=False)
+    elif ver == "input_rgb_image_pyramid2":
+        d["padding"], d["outer_padding"] = r.integer(signed=False), r.integer(signed=False)
+    else:
+        d["padding"], d["outer_padding"] = 10, 11  # defaults of the older format
+
+
+def _read_loss_metric(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "loss_metric"
+    if ver == "loss_metric_2":
+        r.real()
+        r.real()
+
+
+def _read_loss_mmod(r: Reader, ver: str, d: dict[str, Any]) -> None:
+    d["type"] = "loss_mmod"
+    d.update(_read_mmod_options(r))
+
+
+# Each layer version dlib writes, and the reader of its body.
+_LAYER_READERS: dict[str, Callable[[Reader, str, dict[str, Any]], None]] = {
+    **dict.fromkeys(("con_4", "con_5", "con_6"), _read_con),
+    **dict.fromkeys(("affine_", "affine_2"), _read_affine),
+    **dict.fromkeys(("bn_con2", "bn_fc2"), _read_batch_norm),
+    **dict.fromkeys(("relu_", "relu_2"), _read_relu),
+    **dict.fromkeys(("max_pool_2", "avg_pool_2"), _read_pool),
+    "add_prev_": _read_add_prev,
+    **dict.fromkeys(("fc_2", "fc_3"), _read_fc),
+    **dict.fromkeys(
+        ("input_rgb_image_sized", "input_rgb_image_pyramid", "input_rgb_image_pyramid2"), _read_input
+    ),
+    **dict.fromkeys(("loss_metric_", "loss_metric_2"), _read_loss_metric),
+    "loss_mmod_": _read_loss_mmod,
+}
+
+
 def _read_layer(r: Reader) -> dict[str, Any]:
     """One layer's body, keyed on its version string."""
     ver = r.string()
-    d: dict[str, Any] = {"version": ver}
-    if ver in ("con_4", "con_5", "con_6"):
-        params = r.tensor().reshape(-1)
-        d["type"] = "con"
-        d["num_filters"], d["nr"], d["nc"] = r.integer(), r.integer(), r.integer()
-        d["stride_y"], d["stride_x"] = r.integer(), r.integer()
-        d["padding_y"], d["padding_x"] = r.integer(), r.integer()
-        fshape = r.alias_shape()
-        r.alias_shape()  # biases
-        for _ in range(4):
-            r.real()  # learning-rate and weight-decay multipliers
-        use_bias = r.boolean() if ver != "con_4" else True
-        d["use_relu"] = r.boolean() if ver == "con_6" else False
-        nf = math.prod(fshape)
-        d["filters"] = params[:nf].reshape(fshape)
-        d["biases"] = params[nf : nf + d["num_filters"]].copy() if use_bias else None
-        if params.size != nf + (d["num_filters"] if use_bias else 0):
-            raise r.fail("convolution parameters do not match their shapes")
-    elif ver in ("affine_", "affine_2"):
-        params = r.tensor().reshape(-1)
-        gshape = r.alias_shape()
-        r.alias_shape()
-        d["type"] = "affine"
-        d["mode"] = "conv" if r.integer() == 0 else "fc"
-        d["disabled"] = r.boolean() if ver == "affine_2" else False
-        g = math.prod(gshape)
-        d["gamma"], d["beta"] = params[:g].reshape(gshape), params[g : 2 * g].reshape(gshape)
-    elif ver in ("bn_con2", "bn_fc2"):
-        # A batch-norm layer stored where dlib's inference net has an affine layer: dlib folds
-        # the running statistics into gamma/beta on load, in float32; so do we.
-        params = r.tensor().reshape(-1)
-        gshape = r.alias_shape()
-        r.alias_shape()
-        for _ in range(2):
-            r.tensor()  # batch means and inverse stds (training only)
-        running_means, running_vars = r.tensor().reshape(gshape), r.tensor().reshape(gshape)
-        r.integer(signed=False)
-        r.integer(signed=False)
-        for _ in range(4):
-            r.real()
-        eps = np.float32(r.real())
-        g = math.prod(gshape)
-        gamma, beta = params[:g].reshape(gshape), params[g : 2 * g].reshape(gshape)
-        scale = (gamma / np.sqrt(running_vars + eps)).astype(np.float32)
-        d.update(
-            type="affine",
-            mode="conv" if ver == "bn_con2" else "fc",
-            disabled=False,
-            gamma=scale,
-            beta=(beta - scale * running_means).astype(np.float32),
-        )
-    elif ver in ("relu_", "relu_2"):
-        d["type"] = "relu"
-        d["disabled"] = r.boolean() if ver == "relu_2" else False
-    elif ver in ("max_pool_2", "avg_pool_2"):
-        d["type"] = "max_pool" if ver.startswith("max") else "avg_pool"
-        d["nr"], d["nc"] = r.integer(), r.integer()
-        d["stride_y"], d["stride_x"] = r.integer(), r.integer()
-        d["padding_y"], d["padding_x"] = r.integer(), r.integer()
-    elif ver == "add_prev_":
-        d["type"] = "add_prev"
-    elif ver in ("fc_2", "fc_3"):
-        d["type"] = "fc"
-        n_out, n_in = r.integer(signed=False), r.integer(signed=False)
-        params = r.tensor().reshape(-1)
-        r.alias_shape()
-        r.alias_shape()
-        no_bias = r.integer() == 1
-        for _ in range(4):
-            r.real()
-        use_bias = (r.boolean() if ver == "fc_3" else True) and not no_bias
-        d["weights"] = params[: n_in * n_out].reshape(n_in, n_out)  # input-major
-        d["biases"] = params[n_in * n_out : n_in * n_out + n_out].copy() if use_bias else None
-        d["num_outputs"] = n_out
-    elif ver in ("input_rgb_image_sized", "input_rgb_image_pyramid", "input_rgb_image_pyramid2"):
-        d["type"] = "input_pyramid" if "pyramid" in ver else "input_sized"
-        d["mean"] = (r.real(), r.real(), r.real())
-        if ver == "input_rgb_image_sized":
-            d["nr"], d["nc"] = r.integer(signed=False), r.integer(signed=False)
-        elif ver == "input_rgb_image_pyramid2":
-            d["padding"], d["outer_padding"] = r.integer(signed=False), r.integer(signed=False)
-        else:
-            d["padding"], d["outer_padding"] = 10, 11  # defaults of the older format
-    elif ver in ("loss_metric_", "loss_metric_2"):
-        d["type"] = "loss_metric"
-        if ver == "loss_metric_2":
-            r.real()
-            r.real()
-    elif ver == "loss_mmod_":
-        d["type"] = "loss_mmod"
-        d.update(_read_mmod_options(r))
-    else:
+    reader = _LAYER_READERS.get(ver)
+    if reader is None:
         raise r.fail(f"unknown layer {ver!r}")
+    d: dict[str, Any] = {"version": ver}
+    reader(r, ver, d)
     return d
 
 
