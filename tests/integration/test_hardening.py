@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from facegate.credentials import hide_credentials
 from facegate.errors import SourceUnavailable
 from facegate.events.store import EventStore
 from facegate.settings import CameraSettings
@@ -41,6 +40,8 @@ def _closed_port() -> int:
     ],
 )
 def test_credentials_are_hidden_in_text(text: str) -> None:
+    from facegate.credentials import hide_credentials
+
     shown = hide_credentials(text)
     assert PASSWORD not in shown and "***" in shown
     assert "cam.local" in shown or "10.0.0.5" in shown  # the camera is still named

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Protocol, TypeVar, TypeVarTuple
+from typing import Annotated, Any, Protocol, TypeVar, TypeVarTuple
 
 import anyio
 from fastapi import Depends, Request
@@ -153,29 +153,13 @@ class Cameras(Protocol):
     def status(self) -> list[dict[str, object]]: ...
 
 
-def _gallery(request: Request) -> Gallery:
-    gallery: Gallery = request.app.state.gallery
-    return gallery
+def _state(name: str) -> Callable[[Request], Any]:
+    """A dependency that reads one attribute of `app.state`."""
 
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-def _events(request: Request) -> EventStore:
-    events: EventStore = request.app.state.events
-    return events
-
-
-def _history(request: Request) -> EventHistory:
-    history: EventHistory = request.app.state.history
-    return history
-
-
-def _hub(request: Request) -> SseHub:
-    hub: SseHub = request.app.state.hub
-    return hub
-
-
-def _metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
+    return read
 
 
 def _threads(request: Request) -> Threads:
@@ -188,16 +172,11 @@ def _privacy(request: Request) -> PrivacySettings:
     return settings.privacy
 
 
-def _cameras(request: Request) -> Cameras | None:
-    live: Cameras | None = request.app.state.live
-    return live
-
-
-GalleryDep = Annotated[Gallery, Depends(_gallery)]
-EventsDep = Annotated[EventStore, Depends(_events)]
-HistoryDep = Annotated[EventHistory, Depends(_history)]
-HubDep = Annotated[SseHub, Depends(_hub)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
+GalleryDep = Annotated[Gallery, Depends(_state("gallery"))]
+EventsDep = Annotated[EventStore, Depends(_state("events"))]
+HistoryDep = Annotated[EventHistory, Depends(_state("history"))]
+HubDep = Annotated[SseHub, Depends(_state("hub"))]
+MetricsDep = Annotated[Metrics, Depends(_state("metrics"))]
 ThreadsDep = Annotated[Threads, Depends(_threads)]
 PrivacyDep = Annotated[PrivacySettings, Depends(_privacy)]
-CamerasDep = Annotated[Cameras | None, Depends(_cameras)]
+CamerasDep = Annotated[Cameras | None, Depends(_state("live"))]
