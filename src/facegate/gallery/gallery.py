@@ -40,6 +40,7 @@ from facegate.gallery.people import (
     normalise_name,
 )
 from facegate.gallery.store import AuditHook, SqlStore
+from facegate.gallery.templates import open_chip, open_embedding
 from facegate.match import (
     Calibration,
     OpenSetDecision,
@@ -245,7 +246,7 @@ class Gallery:
             vecs: list[np.ndarray] = []
             owner: dict[int, str] = {}
             for tid, pid, ct in self.store.templates(self.space):
-                vecs.append(np.frombuffer(self.cipher.decrypt(ct, f"{pid}:{tid}"), dtype=np.float32))
+                vecs.append(open_embedding(self.cipher, pid, tid, ct))
                 ids.append(tid)
                 owner[tid] = pid
             s = self.settings.index
@@ -466,8 +467,15 @@ class Gallery:
         pid, ct = self.store.chip(template_id)
         if ct is None:
             return None
-        data = self.cipher.decrypt(ct, f"{pid}:{template_id}:chip")
+        data = open_chip(self.cipher, pid, template_id, ct)
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+    def template_vectors(self, person_id: str) -> list[np.ndarray]:
+        """The person's templates of the engine's space, opened. No consent check: the caller's."""
+        return [
+            open_embedding(self.cipher, pid, tid, ct)
+            for tid, pid, ct in self.store.templates(self.space, person_id)
+        ]
 
     def delete(
         self,
@@ -577,10 +585,7 @@ class Gallery:
             raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
         face = self.engine.largest_face(image)
         assert face.embedding is not None
-        vectors = [
-            np.frombuffer(self.cipher.decrypt(ct, f"{pid}:{tid}"), dtype=np.float32)
-            for tid, pid, ct in self.store.templates(self.space, person_id)
-        ]
+        vectors = self.template_vectors(person_id)
         if not vectors:
             raise NoFaceFound(f"person {person_id} has no templates for {self.space}")
         # Against the person's best-matching template: each template is one enrolled photo.

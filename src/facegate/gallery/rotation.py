@@ -29,6 +29,7 @@ from facegate.gallery.audit import (
 )
 from facegate.gallery.crypto import TemplateCipher, new_secret, write_key_file
 from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.templates import reseal
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -117,12 +118,9 @@ def _reencrypt_templates(s: Session, old: TemplateCipher, new: TemplateCipher) -
     """Templates and face images under the new key; returns how many of each."""
     n_templates = n_chips = 0
     for row in s.scalars(select(TemplateRow)):
-        owner = f"{row.person_id}:{row.id}"
-        row.embedding_ct = new.encrypt(old.decrypt(row.embedding_ct, owner), owner)
-        n_templates += 1
-        if row.chip_ct is not None:
-            row.chip_ct = new.encrypt(old.decrypt(row.chip_ct, owner + ":chip"), owner + ":chip")
+        if reseal(row, old, new):
             n_chips += 1
+        n_templates += 1
     return n_templates, n_chips
 
 

@@ -33,12 +33,11 @@ from facegate.gallery.people import (
     scope_covers,
 )
 from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Encrypts plaintext for an owner label ("<person id>:<template id>[:chip]").
-Sealer = Callable[[bytes, str], bytes]
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
 # as counts known only inside it).
 AuditHook = Callable[[Session, str, dict[str, Any]], object]
@@ -240,11 +239,8 @@ class SqlStore:
         seal: Sealer,
         audit: AuditHook | None = None,
     ) -> tuple[str, list[int]]:
-        """Create (or extend) a person with consent and templates, all in one transaction.
-
-        Ciphertexts are bound to "<person>:<template id>" and ids come from the database, so
-        rows are inserted, then sealed, before the single commit.
-        """
+        """Create (or extend) a person with consent and templates, all in one transaction
+        (`templates.add_templates` seals them once the database has given them ids)."""
         with self.session() as s, s.begin():
             self.guard(s)
             if person_id is None:
@@ -257,29 +253,10 @@ class SqlStore:
                 person = found
             if consent is not None:
                 s.add(_consent_row(person, consent))
-            rows = [
-                TemplateRow(
-                    person_id=person.id,
-                    space=t.space,
-                    dim=len(t.embedding) // 4,
-                    embedding_ct=b"",
-                    source_sha256=t.source_sha256,
-                    face_px=t.face_px,
-                    sharpness=t.sharpness,
-                    frontal=t.frontal,
-                    brightness=t.brightness,
-                )
-                for t in templates
-            ]
-            s.add_all(rows)
-            s.flush()
-            for row, t in zip(rows, templates, strict=True):
-                owner = f"{person.id}:{row.id}"
-                row.embedding_ct = seal(t.embedding, owner)
-                row.chip_ct = seal(t.chip_jpeg, owner + ":chip") if t.chip_jpeg is not None else None
+            template_ids = add_templates(s, person.id, templates, seal)
             if audit is not None:
-                audit(s, person.id, {"templates": len(rows)})
-            return person.id, [r.id for r in rows]
+                audit(s, person.id, {"templates": len(template_ids)})
+            return person.id, template_ids
 
     def update_person(
         self, person_id: str, name: str | None, external_id: str | None, audit: AuditHook | None = None
@@ -492,19 +469,7 @@ class SqlStore:
             rows = s.scalars(
                 select(TemplateRow).where(TemplateRow.person_id == person_id).order_by(TemplateRow.id)
             )
-            return [
-                TemplateInfo(
-                    r.id,
-                    r.space,
-                    r.face_px,
-                    r.sharpness,
-                    r.frontal,
-                    r.brightness,
-                    r.created_at,
-                    r.chip_ct is not None,
-                )
-                for r in rows
-            ]
+            return [template_info(r) for r in rows]
 
     def templates(self, space: str, person_id: str | None = None) -> Iterator[tuple[int, str, bytes]]:
         """(template id, person id, encrypted embedding) for every template of a space."""
