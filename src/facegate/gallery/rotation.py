@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
@@ -185,14 +185,9 @@ def rotate_data_key(
     )
     side: list[tuple[Path, Path]] = []
     try:
-        with store.session() as s, s.begin():
-            # Exclusive from the first statement: no enrolment or audit entry may slip in under
-            # the old key while this runs (SQLite: the write below takes the database's write
-            # lock; PostgreSQL: table locks, and the audit writers' advisory lock).
-            if store.backend == "postgresql":
-                s.execute(text("LOCK TABLE templates, audit_log, facegate_meta IN EXCLUSIVE MODE"))
-                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-            store.guard(s)  # also refuses if another process already rotated
+        # Exclusive from the first statement: no enrolment or audit entry may slip in under the
+        # old key while this runs. The key check also refuses if another process already rotated.
+        with store.write(bump_generation=True, exclusive=True) as s:
             store.replace_key_check(s, new.key_check)
             s.flush()
             _reencrypt_snapshots(s, gallery.settings.snapshots_dir, old, new, side)

@@ -10,13 +10,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, update
+from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,7 @@ from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+AUDIT_WRITERS_LOCK = 4242001  # PostgreSQL advisory lock: one audit writer at a time
 
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
 # as counts known only inside it).
@@ -176,7 +178,7 @@ class SqlStore:
     def bind_key(self, key_check: str) -> None:
         """Record the key's check value on first use; refuse a different key afterwards."""
         self.bound_key = key_check
-        with self.session() as s, s.begin():
+        with self.session() as s, s.begin():  # not `write`: this records the key it checks against
             row = s.get(MetaRow, "key_check")
             if row is None:
                 s.add(MetaRow(key="key_check", value=key_check))
@@ -193,10 +195,38 @@ class SqlStore:
         else:
             row.value = key_check
 
-    def check_key(self, s: Session) -> None:
-        """First in a write transaction: take the write lock (a no-op update of the key check),
-        then refuse to write under a key another process has rotated away. Reading before the
-        lock would let a rotation commit in between."""
+    @contextmanager
+    def write(
+        self, *, bump_generation: bool = False, audit_first: bool = False, exclusive: bool = False
+    ) -> Iterator[Session]:
+        """A session in a transaction that commits when the block ends (rolls back if it raises),
+        opened the way every write is: the write lock and the key check (`_check_key`) first, and
+        for a write to people, consent or templates (`bump_generation`) the generation bump too.
+
+        PostgreSQL only, before the write lock: `audit_first` takes the audit writers' lock, in
+        the order the audit trail's own writers take them; `exclusive` locks the tables first, so
+        that nothing else writes until this commits (SQLite: the write lock is the database's).
+        """
+        with self.session() as s, s.begin():
+            if self.backend == "postgresql":
+                if exclusive:
+                    s.execute(text("LOCK TABLE templates, audit_log, facegate_meta IN EXCLUSIVE MODE"))
+                if exclusive or audit_first:
+                    self.lock_audit_writers(s)
+            self._check_key(s)
+            if bump_generation:
+                self._bump_generation(s)
+            yield s
+
+    def lock_audit_writers(self, s: Session) -> None:
+        """One audit writer at a time until the transaction ends (PostgreSQL; SQLite has one writer)."""
+        if self.backend == "postgresql":
+            s.execute(text(f"SELECT pg_advisory_xact_lock({AUDIT_WRITERS_LOCK})"))
+
+    def _check_key(self, s: Session) -> None:
+        """First in a write transaction (after `write`'s PostgreSQL locks): take the write lock
+        (a no-op update of the key check), then refuse to write under a key another process has
+        rotated away. Reading before the lock would let a rotation commit in between."""
         s.execute(update(MetaRow).where(MetaRow.key == "key_check").values(value=MetaRow.value))
         if self.bound_key is not None:
             row = s.execute(select(MetaRow.value).where(MetaRow.key == "key_check")).scalar_one_or_none()
@@ -205,10 +235,10 @@ class SqlStore:
                     "the data key was rotated by another process: restart this one with the new key"
                 )
 
-    def guard(self, s: Session) -> None:
-        """First in a write to people, consent or templates: `check_key`, then bump (atomically,
-        in the database) the generation other processes watch to reload what they cached."""
-        self.check_key(s)
+    def _bump_generation(self, s: Session) -> None:
+        """Next in a write to people, consent or templates, once the write lock is held: bump
+        (atomically, in the database) the generation other processes watch to reload what they
+        cached."""
         bumped = s.execute(
             update(MetaRow)
             .where(MetaRow.key == "generation")
@@ -241,8 +271,7 @@ class SqlStore:
     ) -> tuple[str, list[int]]:
         """Create (or extend) a person with consent and templates, all in one transaction
         (`templates.add_templates` seals them once the database has given them ids)."""
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             if person_id is None:
                 person = PersonRow(id=str(uuid.uuid4()), name=name, external_id=external_id)
                 s.add(person)
@@ -261,8 +290,7 @@ class SqlStore:
     def update_person(
         self, person_id: str, name: str | None, external_id: str | None, audit: AuditHook | None = None
     ) -> None:
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -274,8 +302,7 @@ class SqlStore:
                 audit(s, person_id, {})
 
     def add_consent(self, person_id: str, consent: Consent, audit: AuditHook | None = None) -> None:
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -285,8 +312,7 @@ class SqlStore:
 
     def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion:
         """Remove the person and everything derived from them, in one transaction."""
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             # Locked first: an event being written for this person waits for us or we for it,
             # so none can slip in after its events were deleted (PostgreSQL; SQLite has one writer).
             if (
@@ -394,8 +420,7 @@ class SqlStore:
         Withdrawing a record also withdraws every other record not yet withdrawn whose uses it
         covers: withdrawing a renewal must not leave the record it renewed in force.
         """
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             if s.get(PersonRow, person_id) is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
             q = select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
@@ -428,7 +453,7 @@ class SqlStore:
         """Record that these people were just recognised."""
         if not person_ids:
             return
-        with self.session() as s, s.begin():
+        with self.write() as s:
             s.execute(update(PersonRow).where(PersonRow.id.in_(person_ids)).values(last_seen_at=when))
 
     def last_seen(self, person_id: str) -> datetime | None:
