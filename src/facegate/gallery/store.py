@@ -6,7 +6,6 @@ one transaction, so a crash leaves the whole enrolment or none of it.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facegate.errors import ConfigError, PersonNotFound, WrongKey
+from facegate.gallery.consent_rows import consent_row, scope_of, to_record, to_withdraw
 from facegate.gallery.people import (
     Consent,
     ConsentRecord,
@@ -31,7 +31,6 @@ from facegate.gallery.people import (
     NewTemplate,
     Person,
     TemplateInfo,
-    scope_covers,
 )
 from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
 from facegate.gallery.templates import Sealer, add_templates, template_info
@@ -79,43 +78,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _consent_row(person: PersonRow, consent: Consent) -> ConsentRow:
-    return ConsentRow(
-        person_id=person.id,
-        subject_name=consent.subject_name or person.name,
-        purpose=consent.purpose,
-        given_at=consent.given_at,
-        expires_at=consent.expires_at,
-        recorded_by=consent.recorded_by,
-        evidence_ref=consent.evidence_ref,
-        withdrawn_at=consent.withdrawn_at,
-        scope=json.dumps(list(consent.scope)),
-    )
-
-
-def _scope(text: str | None) -> tuple[str, ...]:
-    try:
-        value = json.loads(text or '["*"]')
-    except ValueError:
-        return ("*",)
-    return tuple(str(v) for v in value) if isinstance(value, list) else ("*",)
-
-
-def _to_record(row: ConsentRow) -> ConsentRecord:
-    return ConsentRecord(
-        id=row.id,
-        person_id=row.person_id,
-        subject_name=row.subject_name,
-        purpose=row.purpose,
-        given_at=row.given_at,
-        expires_at=row.expires_at,
-        recorded_by=row.recorded_by,
-        evidence_ref=row.evidence_ref,
-        withdrawn_at=row.withdrawn_at,
-        scope=_scope(row.scope),
-    )
 
 
 class SqlStore:
@@ -281,7 +243,7 @@ class SqlStore:
                     raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
                 person = found
             if consent is not None:
-                s.add(_consent_row(person, consent))
+                s.add(consent_row(person, consent))
             template_ids = add_templates(s, person.id, templates, seal)
             if audit is not None:
                 audit(s, person.id, {"templates": len(template_ids)})
@@ -306,7 +268,7 @@ class SqlStore:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
-            s.add(_consent_row(row, consent))
+            s.add(consent_row(row, consent))
             if audit is not None:
                 audit(s, person_id, {})
 
@@ -349,7 +311,7 @@ class SqlStore:
 
     def _person(self, s: Session, row: PersonRow, n_templates: int) -> Person:
         records = [
-            _to_record(r)
+            to_record(r)
             for r in s.scalars(
                 select(ConsentRow)
                 .where(ConsentRow.person_id == row.id)
@@ -394,7 +356,7 @@ class SqlStore:
             rows = s.scalars(
                 select(ConsentRow).where(ConsentRow.person_id == person_id).order_by(ConsentRow.id)
             )
-            return [_to_record(r) for r in rows]
+            return [to_record(r) for r in rows]
 
     def consent_windows(self) -> dict[str, list[ConsentWindow]]:
         """Every person's consent periods: (given_at, expires_at, withdrawn_at, scope)."""
@@ -409,39 +371,16 @@ class SqlStore:
                     ConsentRow.scope,
                 )
             ):
-                out.setdefault(r[0], []).append((r[1], r[2], r[3], _scope(r[4])))
+                out.setdefault(r[0], []).append((r[1], r[2], r[3], scope_of(r[4])))
         return out
 
     def withdraw_consent(
         self, person_id: str, consent_id: int | None, when: datetime, audit: AuditHook | None = None
     ) -> list[int]:
-        """Mark one consent record (or every one) withdrawn at `when`; returns their ids.
-
-        Withdrawing a record also withdraws every other record not yet withdrawn whose uses it
-        covers: withdrawing a renewal must not leave the record it renewed in force.
-        """
+        """Mark one consent record (or every one) withdrawn at `when`, with the records it covers
+        (`consent_rows.to_withdraw`); returns their ids."""
         with self.write(bump_generation=True) as s:
-            if s.get(PersonRow, person_id) is None:
-                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
-            q = select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
-            if consent_id is not None:
-                q = q.where(ConsentRow.id == consent_id)
-            rows = list(s.scalars(q))
-            if consent_id is not None and not rows:
-                raise PersonNotFound(
-                    f"person {person_id} has no consent record {consent_id} that is not already withdrawn",
-                    person_id=person_id,
-                )
-            if consent_id is not None:
-                scope = _scope(rows[0].scope)
-                others = s.scalars(
-                    select(ConsentRow).where(
-                        ConsentRow.person_id == person_id,
-                        ConsentRow.withdrawn_at.is_(None),
-                        ConsentRow.id != consent_id,
-                    )
-                )
-                rows += [r for r in others if scope_covers(scope, _scope(r.scope))]
+            rows = to_withdraw(s, person_id, consent_id)
             for r in rows:
                 r.withdrawn_at = when
             ids = sorted(r.id for r in rows)
