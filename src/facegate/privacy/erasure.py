@@ -127,7 +127,7 @@ def index_traces(gallery: Gallery, vectors: list[np.ndarray], template_ids: list
     _, ids = gallery.index.search(np.stack(vectors), min(len(gallery.index), 10))
     gone = set(template_ids)
     return sum(1 for i in ids.ravel().tolist() if i in gone) + sum(
-        1 for t in template_ids if t in gallery._owner
+        1 for t in template_ids if gallery.search_index.holds(t)
     )
 
 
