@@ -73,7 +73,7 @@ class KeyStore:
             raise ConfigError("camera names must be non-empty and contain no commas")
         key_id = secrets.token_hex(4)
         token = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-        with self.store.session() as s, s.begin():
+        with self.store.write() as s:
             row = ApiKeyRow(
                 id=key_id,
                 name=name,
@@ -102,7 +102,7 @@ class KeyStore:
             return [_key(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))]
 
     def revoke(self, key_id: str) -> ApiKey:
-        with self.store.session() as s, s.begin():
+        with self.store.write() as s:
             row = s.get(ApiKeyRow, key_id)
             if row is None:
                 raise KeyNotFound(f"no API key with id {key_id}")

@@ -53,8 +53,7 @@ class EventStore:
         at: datetime | None = None,
         snapshot: str | None = None,
     ) -> Event:
-        with self.store.session() as s, s.begin():
-            self.store.check_key(s)
+        with self.store.write() as s:
             if person_id is not None:
                 # Erased (perhaps by another process) while this decision was in flight: an event
                 # must not bring their id and name back after the erasure receipt said "clean".

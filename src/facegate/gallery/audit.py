@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
@@ -150,8 +150,8 @@ class AuditLog:
         person: str | None = None,
         people: list[str] | None = None,
     ) -> AuditEntry:
-        """Append an entry in a transaction of its own (see `append`)."""
-        with self.store.session() as s, s.begin():
+        """Append an entry in a write transaction of its own (see `append`)."""
+        with self.store.write(audit_first=True) as s:
             return self.append(s, actor, action, target, details, results, person=person, people=people)
 
     def append(
@@ -166,9 +166,10 @@ class AuditLog:
         person: str | None = None,
         people: list[str] | None = None,
     ) -> AuditEntry:
-        """Append an entry inside the caller's transaction, so that it commits (or not) with the
-        write it records. `person`: the entry is about this person (stored as their pseudonym,
-        as the target); `people`: other people it concerns (pseudonyms under details["people"])."""
+        """Append an entry inside the caller's write transaction (`SqlStore.write`, which checked
+        the key), so that it commits (or not) with the write it records. `person`: the entry is
+        about this person (stored as their pseudonym, as the target); `people`: other people it
+        concerns (pseudonyms under details["people"])."""
         details = dict(details or {})
         if person is not None:
             target = self.pseudonym(person)
@@ -178,9 +179,7 @@ class AuditLog:
         # Two entries must never share a predecessor. PostgreSQL: one writer at a time by an
         # advisory lock. SQLite: the insert below takes the database's write lock, so the
         # predecessor read after it is final until this transaction ends.
-        if self.store.backend == "postgresql":
-            s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-        self.store.check_key(s)
+        self.store.lock_audit_writers(s)
         row = AuditRow(
             at=datetime.now(UTC),
             actor=actor,

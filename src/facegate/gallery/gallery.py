@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,33 +15,26 @@ from PIL import Image
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from facegate.errors import (
-    ConsentMissing,
-    EmbeddingSpaceMismatch,
-    FacegateError,
-    NoFaceFound,
-    WrongKey,
-)
+from facegate.errors import ConsentMissing, FacegateError, NoFaceFound, WrongKey
 from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
-from facegate.gallery.index import VectorIndex, make_index
+from facegate.gallery.enrolment import Enrolment, Refusal, drafts, source_digest, source_name
+from facegate.gallery.index import VectorIndex
 from facegate.gallery.people import (
     Consent,
     ConsentRecord,
-    ConsentWindow,
     Deletion,
-    NewTemplate,
     Person,
     TemplateInfo,
-    consent_in_force,
     normalise_name,
 )
+from facegate.gallery.search import FaceIdentification, SearchIndex
 from facegate.gallery.store import AuditHook, SqlStore
+from facegate.gallery.templates import open_chip, open_embedding
 from facegate.match import (
     Calibration,
     OpenSetDecision,
     Verification,
-    best_per_person,
     calibration_for,
     decide,
     verify,
@@ -56,73 +46,9 @@ from facegate.vision.decode import ImageInput
 from facegate.vision.engine import FaceEngine
 from facegate.vision.types import Face
 
+__all__ = ["Enrolment", "FaceIdentification", "Gallery", "Refusal"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Refusal:
-    source: str
-    error: FacegateError
-
-    def to_dict(self) -> dict[str, object]:
-        return {"source": self.source, **self.error.to_dict()}
-
-
-@dataclass
-class Enrolment:
-    person: Person
-    template_ids: list[int]
-    refused: list[Refusal] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "person": self.person.to_dict(),
-            "templates_added": len(self.template_ids),
-            "refused": [r.to_dict() for r in self.refused],
-            "duplicates": self.duplicates,
-        }
-
-
-@dataclass
-class FaceIdentification:
-    face: Face
-    result: OpenSetDecision
-
-    @property
-    def name(self) -> str | None:
-        return self.result.person.name if self.result.person else None
-
-    @property
-    def score(self) -> float | None:
-        return self.result.candidates[0].score if self.result.candidates else None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            **self.face.to_dict(),
-            "decision": self.result.decision,
-            "reason": self.result.reason,
-            "person": self.result.person.to_dict() if self.result.person else None,
-            "candidates": [c.to_dict() for c in self.result.candidates],
-        }
-
-
-def _source_name(source: ImageInput, i: int) -> str:
-    return str(source) if isinstance(source, (str, Path)) else f"image[{i}]"
-
-
-def _source_digest(source: ImageInput, image: np.ndarray) -> str:
-    if isinstance(source, (str, Path)):
-        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return hashlib.sha256(bytes(source)).hexdigest()
-    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-
-
-def _encode_chip(chip: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(chip).save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
 
 
 class Gallery:
@@ -147,19 +73,14 @@ class Gallery:
         self.cipher = cipher
         self._engine = engine
         self._calibration = calibration
-        self._lock = threading.RLock()
-        self._owner: dict[int, str] = {}
-        self._held: Counter[str] = Counter()  # templates per person in the index
-        self._names: dict[str, str] = {}
-        self._consent: dict[str, list[ConsentWindow]] = {}
-        self.index: VectorIndex = make_index(128)
+        self._lock = threading.RLock()  # a store write and the index change after it are one step
+        self.search_index = SearchIndex()
         self.audit = AuditLog(
             store,
             cipher.derive(AUDIT_KEY_PURPOSE),
             cipher.derive(PSEUDONYM_KEY_PURPOSE),
             settings.audit_head_file,
         )
-        self._foreign_spaces: dict[str, int] = {}
         self._generation = -1
 
     # --- opening -----------------------------------------------------------------------------
@@ -237,26 +158,16 @@ class Gallery:
     def threshold(self) -> float:
         return self.calibration.threshold(self.settings.match.target_fmr)
 
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index over the templates of the engine's space (template ids)."""
+        return self.search_index.index
+
     def rebuild_index(self) -> None:
         """Decrypt every template of the engine's space into a fresh index."""
         with self._lock:
             generation = self.store.generation()  # read first: writes made meanwhile reload again
-            ids: list[int] = []
-            vecs: list[np.ndarray] = []
-            owner: dict[int, str] = {}
-            for tid, pid, ct in self.store.templates(self.space):
-                vecs.append(np.frombuffer(self.cipher.decrypt(ct, f"{pid}:{tid}"), dtype=np.float32))
-                ids.append(tid)
-                owner[tid] = pid
-            s = self.settings.index
-            index = make_index(128, s.backend, len(ids), s.approximate_above)
-            if ids:
-                index.add(np.array(ids, np.int64), np.stack(vecs))
-            self.index = index
-            self._owner = owner
-            self._held = Counter(owner.values())
-            self._foreign_spaces = {sp: n for sp, n in self.store.spaces().items() if sp != self.space}
-            self._refresh_people()
+            self.search_index.load(self.store, self.cipher, self.space, self.settings.index)
             self._generation = generation  # only once everything is reloaded
 
     def sync(self) -> None:
@@ -273,10 +184,6 @@ class Gallery:
         """After our own write: no reload needed unless someone else wrote in between."""
         if self.store.last_generation == self._generation + 1:
             self._generation = self.store.last_generation
-
-    def _refresh_people(self) -> None:
-        self._names = {p.id: p.name for p in self.store.people()}
-        self._consent = self.store.consent_windows()
 
     def _audited(
         self, actor: str, action: str, details: Mapping[str, object] | None = None, results: str | None = None
@@ -300,10 +207,7 @@ class Gallery:
 
     def consent_valid(self, person_id: str, when: datetime | None = None, use: str | None = None) -> bool:
         """Whether a consent in force covers `when` and `use` ("door:<name>", "identify", "verify")."""
-        when = when or datetime.now(UTC)
-        return any(
-            consent_in_force(g, e, w, when, scope, use) for g, e, w, scope in self._consent.get(person_id, [])
-        )
+        return self.search_index.consent_valid(person_id, when or datetime.now(UTC), use)
 
     # --- enrolment ---------------------------------------------------------------------------
 
@@ -340,10 +244,10 @@ class Gallery:
         refused: list[Refusal] = []
         duplicates: list[str] = []
         for i, source in enumerate(images):
-            label = _source_name(source, i)
+            label = source_name(source, i)
             try:
                 image = self.engine.load(source)
-                digest = _source_digest(source, image)
+                digest = source_digest(source, image)
                 if digest in known:
                     duplicates.append(label)
                     continue
@@ -378,29 +282,14 @@ class Gallery:
         duplicates: list[str],
         audit: AuditHook,
     ) -> Enrolment:
-        drafts = [
-            NewTemplate(
-                space=self.engine.space,
-                embedding=np.asarray(f.embedding, np.float32).tobytes(),
-                chip_jpeg=_encode_chip(f.chip) if self.settings.gallery.keep_face_chips else None,
-                source_sha256=digest,
-                face_px=f.quality.size_px,
-                sharpness=f.quality.sharpness,
-                frontal=f.quality.frontal,
-                brightness=f.quality.brightness,
-            )
-            for f, digest in faces
-        ]
+        new = drafts(faces, self.engine.space, self.settings.gallery.keep_face_chips)
         with self._lock:
             pid, tids = self.store.enrol(
-                person_id, name, external_id, consent, drafts, self.cipher.encrypt, audit
+                person_id, name, external_id, consent, new, self.cipher.encrypt, audit
             )
             vectors = np.stack([np.asarray(f.embedding, np.float32) for f, _ in faces])
-            self.index.add(np.array(tids, np.int64), vectors)
-            for tid in tids:
-                self._owner[tid] = pid
-            self._held[pid] += len(tids)
-            self._refresh_people()
+            self.search_index.added(pid, tids, vectors)
+            self.search_index.refresh_people(self.store)
             self._wrote()
         return Enrolment(self.store.person(pid), tids, refused, duplicates)
 
@@ -429,7 +318,7 @@ class Gallery:
         with self._lock:
             audit = self._audited(actor, "update_person", {"changed": changed})
             self.store.update_person(person_id, name, external_id, audit)
-            self._refresh_people()
+            self.search_index.refresh_people(self.store)
             self._wrote()
         return self.store.person(person_id)
 
@@ -439,7 +328,7 @@ class Gallery:
         details = {"expires_at": consent.expires_at.isoformat(), "scope": list(consent.scope)}
         with self._lock:
             self.store.add_consent(person_id, consent, self._audited(actor, "add_consent", details))
-            self._refresh_people()
+            self.search_index.refresh_people(self.store)
             self._wrote()
         return self.store.person(person_id)
 
@@ -458,7 +347,7 @@ class Gallery:
         with self._lock:
             audit = self._audited(actor, "withdraw_consent")
             withdrawn = self.store.withdraw_consent(person_id, consent_id, now, audit)
-            self._refresh_people()
+            self.search_index.refresh_people(self.store)
             self._wrote()
         return withdrawn
 
@@ -466,8 +355,15 @@ class Gallery:
         pid, ct = self.store.chip(template_id)
         if ct is None:
             return None
-        data = self.cipher.decrypt(ct, f"{pid}:{template_id}:chip")
+        data = open_chip(self.cipher, pid, template_id, ct)
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+    def template_vectors(self, person_id: str) -> list[np.ndarray]:
+        """The person's templates of the engine's space, opened. No consent check: the caller's."""
+        return [
+            open_embedding(self.cipher, pid, tid, ct)
+            for tid, pid, ct in self.store.templates(self.space, person_id)
+        ]
 
     def delete(
         self,
@@ -487,11 +383,8 @@ class Gallery:
             deletion = self.store.delete_person(
                 person_id, self._audited(actor, action, details, results="templates") if audit else None
             )
-            self.index.remove(np.array(deletion.template_ids, np.int64))
-            for tid in deletion.template_ids:
-                self._owner.pop(tid, None)
-            self._held.pop(person_id, None)
-            self._refresh_people()
+            self.search_index.removed(person_id, deletion.template_ids)
+            self.search_index.refresh_people(self.store)
             self._wrote()
         return deletion
 
@@ -499,14 +392,6 @@ class Gallery:
         return len(self.index)
 
     # --- search ------------------------------------------------------------------------------
-
-    def _check_space(self) -> None:
-        other = self._foreign_spaces
-        if other and not self._owner:
-            raise EmbeddingSpaceMismatch(
-                f"the gallery's templates were made by {', '.join(other)}, not {self.space}; "
-                "re-enrol or switch the embedder back"
-            )
 
     def search(
         self,
@@ -528,22 +413,7 @@ class Gallery:
         want = max(k, 2)
         self.sync()
         with self._lock:
-            # Per person, not per template: this runs on every search, galleries can be large.
-            allowed = {p for p in self._held if self.consent_valid(p, now, use)}
-            people = len(allowed)
-            total = max(len(self.index), 1)
-            # A person may hold many of the top templates, and templates of people without
-            # valid consent are skipped: search deeper until enough people are seen.
-            depth = min(max(want * 8, 32), total)
-            while True:
-                scores, ids = self.index.search(emb, depth)
-                found = [
-                    best_per_person(scores[i], ids[i], self._owner, self._names, want, allowed)
-                    for i in range(len(emb))
-                ]
-                if depth >= total or all(len(c) >= min(want, people) for c in found):
-                    break
-                depth = min(depth * 4, total)
+            found = self.search_index.candidates(emb, want, now, use)
         decisions = [decide(c, threshold, margin) for c in found]
         return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
@@ -556,7 +426,7 @@ class Gallery:
 
     def identify_faces(self, faces: list[Face], *, actor: str = "library") -> list[FaceIdentification]:
         """Open-set decisions for faces already detected (embedded here if needed). Audited."""
-        self._check_space()
+        self.search_index.check_space(self.space)
         self.engine.embed([f for f in faces if f.embedding is None])
         found = []
         if faces:
@@ -577,10 +447,7 @@ class Gallery:
             raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
         face = self.engine.largest_face(image)
         assert face.embedding is not None
-        vectors = [
-            np.frombuffer(self.cipher.decrypt(ct, f"{pid}:{tid}"), dtype=np.float32)
-            for tid, pid, ct in self.store.templates(self.space, person_id)
-        ]
+        vectors = self.template_vectors(person_id)
         if not vectors:
             raise NoFaceFound(f"person {person_id} has no templates for {self.space}")
         # Against the person's best-matching template: each template is one enrolled photo.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
@@ -29,6 +29,7 @@ from facegate.gallery.audit import (
 )
 from facegate.gallery.crypto import TemplateCipher, new_secret, write_key_file
 from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.templates import reseal
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -117,12 +118,9 @@ def _reencrypt_templates(s: Session, old: TemplateCipher, new: TemplateCipher) -
     """Templates and face images under the new key; returns how many of each."""
     n_templates = n_chips = 0
     for row in s.scalars(select(TemplateRow)):
-        owner = f"{row.person_id}:{row.id}"
-        row.embedding_ct = new.encrypt(old.decrypt(row.embedding_ct, owner), owner)
-        n_templates += 1
-        if row.chip_ct is not None:
-            row.chip_ct = new.encrypt(old.decrypt(row.chip_ct, owner + ":chip"), owner + ":chip")
+        if reseal(row, old, new):
             n_chips += 1
+        n_templates += 1
     return n_templates, n_chips
 
 
@@ -187,14 +185,9 @@ def rotate_data_key(
     )
     side: list[tuple[Path, Path]] = []
     try:
-        with store.session() as s, s.begin():
-            # Exclusive from the first statement: no enrolment or audit entry may slip in under
-            # the old key while this runs (SQLite: the write below takes the database's write
-            # lock; PostgreSQL: table locks, and the audit writers' advisory lock).
-            if store.backend == "postgresql":
-                s.execute(text("LOCK TABLE templates, audit_log, facegate_meta IN EXCLUSIVE MODE"))
-                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-            store.guard(s)  # also refuses if another process already rotated
+        # Exclusive from the first statement: no enrolment or audit entry may slip in under the
+        # old key while this runs. The key check also refuses if another process already rotated.
+        with store.write(bump_generation=True, exclusive=True) as s:
             store.replace_key_check(s, new.key_check)
             s.flush()
             _reencrypt_snapshots(s, gallery.settings.snapshots_dir, old, new, side)

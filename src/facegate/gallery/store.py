@@ -6,22 +6,23 @@ one transaction, so a crash leaves the whole enrolment or none of it.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, update
+from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facegate.errors import ConfigError, PersonNotFound, WrongKey
+from facegate.gallery.consent_rows import consent_row, scope_of, to_record, to_withdraw
 from facegate.gallery.people import (
     Consent,
     ConsentRecord,
@@ -30,15 +31,14 @@ from facegate.gallery.people import (
     NewTemplate,
     Person,
     TemplateInfo,
-    scope_covers,
 )
 from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+AUDIT_WRITERS_LOCK = 4242001  # PostgreSQL advisory lock: one audit writer at a time
 
-# Encrypts plaintext for an owner label ("<person id>:<template id>[:chip]").
-Sealer = Callable[[bytes, str], bytes]
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
 # as counts known only inside it).
 AuditHook = Callable[[Session, str, dict[str, Any]], object]
@@ -78,43 +78,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _consent_row(person: PersonRow, consent: Consent) -> ConsentRow:
-    return ConsentRow(
-        person_id=person.id,
-        subject_name=consent.subject_name or person.name,
-        purpose=consent.purpose,
-        given_at=consent.given_at,
-        expires_at=consent.expires_at,
-        recorded_by=consent.recorded_by,
-        evidence_ref=consent.evidence_ref,
-        withdrawn_at=consent.withdrawn_at,
-        scope=json.dumps(list(consent.scope)),
-    )
-
-
-def _scope(text: str | None) -> tuple[str, ...]:
-    try:
-        value = json.loads(text or '["*"]')
-    except ValueError:
-        return ("*",)
-    return tuple(str(v) for v in value) if isinstance(value, list) else ("*",)
-
-
-def _to_record(row: ConsentRow) -> ConsentRecord:
-    return ConsentRecord(
-        id=row.id,
-        person_id=row.person_id,
-        subject_name=row.subject_name,
-        purpose=row.purpose,
-        given_at=row.given_at,
-        expires_at=row.expires_at,
-        recorded_by=row.recorded_by,
-        evidence_ref=row.evidence_ref,
-        withdrawn_at=row.withdrawn_at,
-        scope=_scope(row.scope),
-    )
 
 
 class SqlStore:
@@ -177,7 +140,7 @@ class SqlStore:
     def bind_key(self, key_check: str) -> None:
         """Record the key's check value on first use; refuse a different key afterwards."""
         self.bound_key = key_check
-        with self.session() as s, s.begin():
+        with self.session() as s, s.begin():  # not `write`: this records the key it checks against
             row = s.get(MetaRow, "key_check")
             if row is None:
                 s.add(MetaRow(key="key_check", value=key_check))
@@ -194,10 +157,38 @@ class SqlStore:
         else:
             row.value = key_check
 
-    def check_key(self, s: Session) -> None:
-        """First in a write transaction: take the write lock (a no-op update of the key check),
-        then refuse to write under a key another process has rotated away. Reading before the
-        lock would let a rotation commit in between."""
+    @contextmanager
+    def write(
+        self, *, bump_generation: bool = False, audit_first: bool = False, exclusive: bool = False
+    ) -> Iterator[Session]:
+        """A session in a transaction that commits when the block ends (rolls back if it raises),
+        opened the way every write is: the write lock and the key check (`_check_key`) first, and
+        for a write to people, consent or templates (`bump_generation`) the generation bump too.
+
+        PostgreSQL only, before the write lock: `audit_first` takes the audit writers' lock, in
+        the order the audit trail's own writers take them; `exclusive` locks the tables first, so
+        that nothing else writes until this commits (SQLite: the write lock is the database's).
+        """
+        with self.session() as s, s.begin():
+            if self.backend == "postgresql":
+                if exclusive:
+                    s.execute(text("LOCK TABLE templates, audit_log, facegate_meta IN EXCLUSIVE MODE"))
+                if exclusive or audit_first:
+                    self.lock_audit_writers(s)
+            self._check_key(s)
+            if bump_generation:
+                self._bump_generation(s)
+            yield s
+
+    def lock_audit_writers(self, s: Session) -> None:
+        """One audit writer at a time until the transaction ends (PostgreSQL; SQLite has one writer)."""
+        if self.backend == "postgresql":
+            s.execute(text(f"SELECT pg_advisory_xact_lock({AUDIT_WRITERS_LOCK})"))
+
+    def _check_key(self, s: Session) -> None:
+        """First in a write transaction (after `write`'s PostgreSQL locks): take the write lock
+        (a no-op update of the key check), then refuse to write under a key another process has
+        rotated away. Reading before the lock would let a rotation commit in between."""
         s.execute(update(MetaRow).where(MetaRow.key == "key_check").values(value=MetaRow.value))
         if self.bound_key is not None:
             row = s.execute(select(MetaRow.value).where(MetaRow.key == "key_check")).scalar_one_or_none()
@@ -206,10 +197,10 @@ class SqlStore:
                     "the data key was rotated by another process: restart this one with the new key"
                 )
 
-    def guard(self, s: Session) -> None:
-        """First in a write to people, consent or templates: `check_key`, then bump (atomically,
-        in the database) the generation other processes watch to reload what they cached."""
-        self.check_key(s)
+    def _bump_generation(self, s: Session) -> None:
+        """Next in a write to people, consent or templates, once the write lock is held: bump
+        (atomically, in the database) the generation other processes watch to reload what they
+        cached."""
         bumped = s.execute(
             update(MetaRow)
             .where(MetaRow.key == "generation")
@@ -240,13 +231,9 @@ class SqlStore:
         seal: Sealer,
         audit: AuditHook | None = None,
     ) -> tuple[str, list[int]]:
-        """Create (or extend) a person with consent and templates, all in one transaction.
-
-        Ciphertexts are bound to "<person>:<template id>" and ids come from the database, so
-        rows are inserted, then sealed, before the single commit.
-        """
-        with self.session() as s, s.begin():
-            self.guard(s)
+        """Create (or extend) a person with consent and templates, all in one transaction
+        (`templates.add_templates` seals them once the database has given them ids)."""
+        with self.write(bump_generation=True) as s:
             if person_id is None:
                 person = PersonRow(id=str(uuid.uuid4()), name=name, external_id=external_id)
                 s.add(person)
@@ -256,36 +243,16 @@ class SqlStore:
                     raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
                 person = found
             if consent is not None:
-                s.add(_consent_row(person, consent))
-            rows = [
-                TemplateRow(
-                    person_id=person.id,
-                    space=t.space,
-                    dim=len(t.embedding) // 4,
-                    embedding_ct=b"",
-                    source_sha256=t.source_sha256,
-                    face_px=t.face_px,
-                    sharpness=t.sharpness,
-                    frontal=t.frontal,
-                    brightness=t.brightness,
-                )
-                for t in templates
-            ]
-            s.add_all(rows)
-            s.flush()
-            for row, t in zip(rows, templates, strict=True):
-                owner = f"{person.id}:{row.id}"
-                row.embedding_ct = seal(t.embedding, owner)
-                row.chip_ct = seal(t.chip_jpeg, owner + ":chip") if t.chip_jpeg is not None else None
+                s.add(consent_row(person, consent))
+            template_ids = add_templates(s, person.id, templates, seal)
             if audit is not None:
-                audit(s, person.id, {"templates": len(rows)})
-            return person.id, [r.id for r in rows]
+                audit(s, person.id, {"templates": len(template_ids)})
+            return person.id, template_ids
 
     def update_person(
         self, person_id: str, name: str | None, external_id: str | None, audit: AuditHook | None = None
     ) -> None:
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -297,19 +264,17 @@ class SqlStore:
                 audit(s, person_id, {})
 
     def add_consent(self, person_id: str, consent: Consent, audit: AuditHook | None = None) -> None:
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
-            s.add(_consent_row(row, consent))
+            s.add(consent_row(row, consent))
             if audit is not None:
                 audit(s, person_id, {})
 
     def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion:
         """Remove the person and everything derived from them, in one transaction."""
-        with self.session() as s, s.begin():
-            self.guard(s)
+        with self.write(bump_generation=True) as s:
             # Locked first: an event being written for this person waits for us or we for it,
             # so none can slip in after its events were deleted (PostgreSQL; SQLite has one writer).
             if (
@@ -346,7 +311,7 @@ class SqlStore:
 
     def _person(self, s: Session, row: PersonRow, n_templates: int) -> Person:
         records = [
-            _to_record(r)
+            to_record(r)
             for r in s.scalars(
                 select(ConsentRow)
                 .where(ConsentRow.person_id == row.id)
@@ -391,7 +356,7 @@ class SqlStore:
             rows = s.scalars(
                 select(ConsentRow).where(ConsentRow.person_id == person_id).order_by(ConsentRow.id)
             )
-            return [_to_record(r) for r in rows]
+            return [to_record(r) for r in rows]
 
     def consent_windows(self) -> dict[str, list[ConsentWindow]]:
         """Every person's consent periods: (given_at, expires_at, withdrawn_at, scope)."""
@@ -406,40 +371,16 @@ class SqlStore:
                     ConsentRow.scope,
                 )
             ):
-                out.setdefault(r[0], []).append((r[1], r[2], r[3], _scope(r[4])))
+                out.setdefault(r[0], []).append((r[1], r[2], r[3], scope_of(r[4])))
         return out
 
     def withdraw_consent(
         self, person_id: str, consent_id: int | None, when: datetime, audit: AuditHook | None = None
     ) -> list[int]:
-        """Mark one consent record (or every one) withdrawn at `when`; returns their ids.
-
-        Withdrawing a record also withdraws every other record not yet withdrawn whose uses it
-        covers: withdrawing a renewal must not leave the record it renewed in force.
-        """
-        with self.session() as s, s.begin():
-            self.guard(s)
-            if s.get(PersonRow, person_id) is None:
-                raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
-            q = select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
-            if consent_id is not None:
-                q = q.where(ConsentRow.id == consent_id)
-            rows = list(s.scalars(q))
-            if consent_id is not None and not rows:
-                raise PersonNotFound(
-                    f"person {person_id} has no consent record {consent_id} that is not already withdrawn",
-                    person_id=person_id,
-                )
-            if consent_id is not None:
-                scope = _scope(rows[0].scope)
-                others = s.scalars(
-                    select(ConsentRow).where(
-                        ConsentRow.person_id == person_id,
-                        ConsentRow.withdrawn_at.is_(None),
-                        ConsentRow.id != consent_id,
-                    )
-                )
-                rows += [r for r in others if scope_covers(scope, _scope(r.scope))]
+        """Mark one consent record (or every one) withdrawn at `when`, with the records it covers
+        (`consent_rows.to_withdraw`); returns their ids."""
+        with self.write(bump_generation=True) as s:
+            rows = to_withdraw(s, person_id, consent_id)
             for r in rows:
                 r.withdrawn_at = when
             ids = sorted(r.id for r in rows)
@@ -451,7 +392,7 @@ class SqlStore:
         """Record that these people were just recognised."""
         if not person_ids:
             return
-        with self.session() as s, s.begin():
+        with self.write() as s:
             s.execute(update(PersonRow).where(PersonRow.id.in_(person_ids)).values(last_seen_at=when))
 
     def last_seen(self, person_id: str) -> datetime | None:
@@ -492,19 +433,7 @@ class SqlStore:
             rows = s.scalars(
                 select(TemplateRow).where(TemplateRow.person_id == person_id).order_by(TemplateRow.id)
             )
-            return [
-                TemplateInfo(
-                    r.id,
-                    r.space,
-                    r.face_px,
-                    r.sharpness,
-                    r.frontal,
-                    r.brightness,
-                    r.created_at,
-                    r.chip_ct is not None,
-                )
-                for r in rows
-            ]
+            return [template_info(r) for r in rows]
 
     def templates(self, space: str, person_id: str | None = None) -> Iterator[tuple[int, str, bytes]]:
         """(template id, person id, encrypted embedding) for every template of a space."""

@@ -23,6 +23,7 @@ from sqlalchemy import String, Text, func, or_, select
 from facegate.errors import FacegateError
 from facegate.events.snapshots import snapshot_store
 from facegate.gallery.schema import Base, ConsentRow, EventRow, PersonRow, TemplateRow
+from facegate.gallery.templates import open_embedding
 from facegate.privacy import trace_scan
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def index_traces(gallery: Gallery, vectors: list[np.ndarray], template_ids: list
     _, ids = gallery.index.search(np.stack(vectors), min(len(gallery.index), 10))
     gone = set(template_ids)
     return sum(1 for i in ids.ravel().tolist() if i in gone) + sum(
-        1 for t in template_ids if t in gallery._owner
+        1 for t in template_ids if gallery.search_index.holds(t)
     )
 
 
@@ -156,7 +157,7 @@ def erase(gallery: Gallery, person_id: str, *, actor: str, reason: str = "reques
     vectors = []
     for tid, emb, _ in blobs:
         try:
-            vectors.append(np.frombuffer(gallery.cipher.decrypt(emb, f"{person_id}:{tid}"), np.float32))
+            vectors.append(open_embedding(gallery.cipher, person_id, tid, emb))
         except Exception:
             continue  # a template of another space or key: its id and bytes are still checked
     # Audited in the deletion's own transaction; the receipt follows once the checks are done.

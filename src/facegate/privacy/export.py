@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
 
 from facegate.errors import ConfigError, FacegateError
 from facegate.events.snapshots import SnapshotStore, snapshot_store
 from facegate.events.store import Event, EventStore
 from facegate.gallery.schema import AuditRow, TemplateRow
+from facegate.gallery.templates import open_chip, open_embedding
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -120,16 +120,13 @@ def _write(
             "source_photo_sha256": r.source_sha256,
         }
         try:
-            vec = np.frombuffer(gallery.cipher.decrypt(r.embedding_ct, f"{person_id}:{r.id}"), np.float32)
+            vec = open_embedding(gallery.cipher, person_id, r.id, r.embedding_ct)
             entry["template"] = [round(float(x), 6) for x in vec]
         except FacegateError:
             entry["template"] = None
         templates.append(entry)
         if r.chip_ct is not None:
-            zf.writestr(
-                f"images/template-{r.id}.jpg",
-                gallery.cipher.decrypt(r.chip_ct, f"{person_id}:{r.id}:chip"),
-            )
+            zf.writestr(f"images/template-{r.id}.jpg", open_chip(gallery.cipher, person_id, r.id, r.chip_ct))
             counts["images"] += 1
     zf.writestr("templates.json", _json(templates))
     zf.writestr("events.json", _json([e.to_dict() for e in events]))

@@ -34,15 +34,12 @@ def keep_person(gallery: Gallery, person_id: str, *, actor: str = "library", sou
     Compares with that person only: no search of the gallery, nobody else's last-seen time moves.
     Matching someone is a use of their templates: it needs their consent in force, and is audited.
     """
-    gallery.store.person(person_id)  # PersonNotFound if absent
+    gallery.person(person_id)  # PersonNotFound if absent
     gallery.sync()
     if not gallery.consent_valid(person_id):
         raise ConsentMissing(f"person {person_id} has no consent in force; their templates are not used")
     gallery.audit.record(actor, "redact", None, {"source": source}, person=person_id)
-    vectors = [
-        np.frombuffer(gallery.cipher.decrypt(ct, f"{pid}:{tid}"), np.float32)
-        for tid, pid, ct in gallery.store.templates(gallery.space, person_id)
-    ]
+    vectors = gallery.template_vectors(person_id)
     threshold = gallery.threshold
     engine = gallery.engine
 

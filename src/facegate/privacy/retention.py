@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, select, text, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from facegate.events.snapshots import snapshot_store
@@ -227,12 +227,9 @@ def purge(
     snap_cut = now - timedelta(days=p.snapshot_days)
     unknown_cut = now - timedelta(days=p.unknown_snapshot_days)
     audit_cut = now - timedelta(days=p.audit_days)
-    with store.session() as s, s.begin():
-        if not dry_run:
-            if store.backend == "postgresql":
-                # The audit writers' lock first, then the key row: the order they take them in.
-                s.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-            store.check_key(s)  # a service left on a rotated-away key must not re-anchor the trail
+    # The audit writers' lock first, then the key check: a service left on a rotated-away key
+    # must not re-anchor the trail. A dry run writes nothing and takes neither.
+    with store.session() if dry_run else store.write(audit_first=True) as s:
         has_snap = EventRow.snapshot.is_not(None)
         old_events = and_(EventRow.at < event_cut)
         unknown_snaps = and_(has_snap, EventRow.kind == "unknown", EventRow.at < unknown_cut, ~old_events)

@@ -1,0 +1,136 @@
+"""What the gallery searches: the vector index over its opened templates, who owns each
+template, people's names and consent periods; and the search over them.
+
+Derived data: rebuilt from the store (`load`), changed only after the store's transaction has
+committed (`added`, `removed`, `refresh_people`). Nothing here locks: `Gallery` holds its lock
+around every call, so that a store write and the index change after it are one step.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from facegate.errors import EmbeddingSpaceMismatch
+from facegate.gallery.crypto import TemplateCipher
+from facegate.gallery.index import VectorIndex, make_index
+from facegate.gallery.people import ConsentWindow, consent_in_force
+from facegate.gallery.store import SqlStore
+from facegate.gallery.templates import open_embedding
+from facegate.match import Candidate, OpenSetDecision, best_per_person
+from facegate.settings import IndexSettings
+from facegate.vision.types import Face
+
+
+@dataclass
+class FaceIdentification:
+    face: Face
+    result: OpenSetDecision
+
+    @property
+    def name(self) -> str | None:
+        return self.result.person.name if self.result.person else None
+
+    @property
+    def score(self) -> float | None:
+        return self.result.candidates[0].score if self.result.candidates else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.face.to_dict(),
+            "decision": self.result.decision,
+            "reason": self.result.reason,
+            "person": self.result.person.to_dict() if self.result.person else None,
+            "candidates": [c.to_dict() for c in self.result.candidates],
+        }
+
+
+class SearchIndex:
+    def __init__(self) -> None:
+        self.index: VectorIndex = make_index(128)
+        self._owner: dict[int, str] = {}
+        self._held: Counter[str] = Counter()  # templates per person in the index
+        self._names: dict[str, str] = {}
+        self._consent: dict[str, list[ConsentWindow]] = {}
+        self._foreign_spaces: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def load(self, store: SqlStore, cipher: TemplateCipher, space: str, settings: IndexSettings) -> None:
+        """Open every template of `space` into a fresh index; reload people and their consent.
+        Until the templates are all open, what was loaded before stays."""
+        ids: list[int] = []
+        vecs: list[np.ndarray] = []
+        owner: dict[int, str] = {}
+        for tid, pid, ct in store.templates(space):
+            vecs.append(open_embedding(cipher, pid, tid, ct))
+            ids.append(tid)
+            owner[tid] = pid
+        index = make_index(128, settings.backend, len(ids), settings.approximate_above)
+        if ids:
+            index.add(np.array(ids, np.int64), np.stack(vecs))
+        self.index = index
+        self._owner = owner
+        self._held = Counter(owner.values())
+        self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
+        self.refresh_people(store)
+
+    def refresh_people(self, store: SqlStore) -> None:
+        self._names = {p.id: p.name for p in store.people()}
+        self._consent = store.consent_windows()
+
+    def added(self, person_id: str, template_ids: list[int], vectors: np.ndarray) -> None:
+        self.index.add(np.array(template_ids, np.int64), vectors)
+        for tid in template_ids:
+            self._owner[tid] = person_id
+        self._held[person_id] += len(template_ids)
+
+    def removed(self, person_id: str, template_ids: list[int]) -> None:
+        self.index.remove(np.array(template_ids, np.int64))
+        for tid in template_ids:
+            self._owner.pop(tid, None)
+        self._held.pop(person_id, None)
+
+    def holds(self, template_id: int) -> bool:
+        """Whether the index still knows whose template this id is."""
+        return template_id in self._owner
+
+    def consent_valid(self, person_id: str, when: datetime, use: str | None = None) -> bool:
+        """Whether a consent in force covers `when` and `use` ("door:<name>", "identify", "verify")."""
+        return any(
+            consent_in_force(g, e, w, when, scope, use) for g, e, w, scope in self._consent.get(person_id, [])
+        )
+
+    def check_space(self, space: str) -> None:
+        """Refuse to search when every template is another model's: nothing could ever match."""
+        other = self._foreign_spaces
+        if other and not self._owner:
+            raise EmbeddingSpaceMismatch(
+                f"the gallery's templates were made by {', '.join(other)}, not {space}; "
+                "re-enrol or switch the embedder back"
+            )
+
+    def candidates(
+        self, emb: np.ndarray, want: int, when: datetime, use: str | None
+    ) -> list[list[Candidate]]:
+        """The best `want` people per row of `emb`, among those whose consent covers `when`, `use`."""
+        # Per person, not per template: this runs on every search, galleries can be large.
+        allowed = {p for p in self._held if self.consent_valid(p, when, use)}
+        people = len(allowed)
+        total = max(len(self.index), 1)
+        # A person may hold many of the top templates, and templates of people without
+        # valid consent are skipped: search deeper until enough people are seen.
+        depth = min(max(want * 8, 32), total)
+        while True:
+            scores, ids = self.index.search(emb, depth)
+            found = [
+                best_per_person(scores[i], ids[i], self._owner, self._names, want, allowed)
+                for i in range(len(emb))
+            ]
+            if depth >= total or all(len(c) >= min(want, people) for c in found):
+                return found
+            depth = min(depth * 4, total)
