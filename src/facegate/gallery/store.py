@@ -166,7 +166,8 @@ class SqlStore:
         for a write to people, consent or templates (`bump_generation`) the generation bump too.
 
         PostgreSQL only, before the write lock: `audit_first` takes the audit writers' lock, in
-        the order the audit trail's own writers take them; `exclusive` locks the tables first, so
+        the order the audit trail's own writers take them (a write that appends its audit entry
+        must ask for it, or it deadlocks against an identification's entry); `exclusive` locks the tables first, so
         that nothing else writes until this commits (SQLite: the write lock is the database's).
         """
         with self.session() as s, s.begin():
@@ -233,7 +234,7 @@ class SqlStore:
     ) -> tuple[str, list[int]]:
         """Create (or extend) a person with consent and templates, all in one transaction
         (`templates.add_templates` seals them once the database has given them ids)."""
-        with self.write(bump_generation=True) as s:
+        with self.write(bump_generation=True, audit_first=audit is not None) as s:
             if person_id is None:
                 person = PersonRow(id=str(uuid.uuid4()), name=name, external_id=external_id)
                 s.add(person)
@@ -252,7 +253,7 @@ class SqlStore:
     def update_person(
         self, person_id: str, name: str | None, external_id: str | None, audit: AuditHook | None = None
     ) -> None:
-        with self.write(bump_generation=True) as s:
+        with self.write(bump_generation=True, audit_first=audit is not None) as s:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -264,7 +265,7 @@ class SqlStore:
                 audit(s, person_id, {})
 
     def add_consent(self, person_id: str, consent: Consent, audit: AuditHook | None = None) -> None:
-        with self.write(bump_generation=True) as s:
+        with self.write(bump_generation=True, audit_first=audit is not None) as s:
             row = s.get(PersonRow, person_id)
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
@@ -274,7 +275,7 @@ class SqlStore:
 
     def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion:
         """Remove the person and everything derived from them, in one transaction."""
-        with self.write(bump_generation=True) as s:
+        with self.write(bump_generation=True, audit_first=audit is not None) as s:
             # Locked first: an event being written for this person waits for us or we for it,
             # so none can slip in after its events were deleted (PostgreSQL; SQLite has one writer).
             if (
@@ -379,7 +380,7 @@ class SqlStore:
     ) -> list[int]:
         """Mark one consent record (or every one) withdrawn at `when`, with the records it covers
         (`consent_rows.to_withdraw`); returns their ids."""
-        with self.write(bump_generation=True) as s:
+        with self.write(bump_generation=True, audit_first=audit is not None) as s:
             rows = to_withdraw(s, person_id, consent_id)
             for r in rows:
                 r.withdrawn_at = when
