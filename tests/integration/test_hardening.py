@@ -295,3 +295,46 @@ def test_names_that_forge_or_hide_are_refused(tmp_path: Path, engine, name: str)
         g.update_person(pid, name=name)
     assert g.update_person(pid, name="Bara\u0301ck Obama").name == "Bar\u00e1ck Obama"  # NFC
     g.close()
+
+
+@pytest.mark.postgres
+def test_audited_writes_beside_audit_entries_never_deadlock(settings, engine, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A write that appends its own audit entry and an identification's entry, on PostgreSQL, at
+    once and over and over: both take the audit lock first, so neither waits for the other."""
+    import threading
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from facegate import Consent, Gallery
+
+    from tests.conftest import OBAMA, consent
+
+    g = Gallery.open(settings, engine=engine, database_url=pg_url)
+    other = Gallery.open(settings, engine=engine, database_url=pg_url)
+    pid = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 4
+
+    def consents() -> None:
+        try:
+            while time.monotonic() < stop:
+                g.add_consent(pid, Consent("door", datetime.now(UTC) + timedelta(days=9), "t"), actor="a")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def entries() -> None:
+        try:
+            while time.monotonic() < stop:
+                other.audit.record("door-1", "identify", None, {"faces": 1}, 0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (consents, entries, consents, entries)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:1]
+    assert g.audit.verify().ok
+    other.close()
+    g.close()
