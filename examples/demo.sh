@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export FACEGATE_DATA_DIR="$PWD/build/demo"
 rm -rf "$FACEGATE_DATA_DIR"
-mkdir -p "$FACEGATE_DATA_DIR"
+mkdir -p -m 700 "$FACEGATE_DATA_DIR"  # owner-only, as facegate makes it
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
