@@ -167,8 +167,9 @@ class SqlStore:
 
         PostgreSQL only, before the write lock: `audit_first` takes the audit writers' lock, in
         the order the audit trail's own writers take them (a write that appends its audit entry
-        must ask for it, or it deadlocks against an identification's entry); `exclusive` locks the tables first, so
-        that nothing else writes until this commits (SQLite: the write lock is the database's).
+        must ask for it, or it deadlocks against an identification's entry); `exclusive` locks
+        the tables first, so that nothing else writes until this commits (SQLite: the write lock
+        is the database's).
         """
         with self.session() as s, s.begin():
             if self.backend == "postgresql":
