@@ -9,14 +9,15 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facegate.api.keys import ApiKey, KeyStore
-from facegate.api.problems import problem
+from facegate.api.problems import problem_for
 from facegate.api.rate import RateLimit
-from facegate.errors import FacegateError, RateLimited, ServiceBusy, Unauthorized
+from facegate.errors import FacegateError, ServiceBusy, Unauthorized
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})  # probes: never limited
 PUBLIC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/v1/privacy/policy"})
 # Identification and analysis: a model run each, and an upload of up to `max_request_bytes`.
 HEAVY_PATHS = frozenset({"/v1/identify", "/v1/identify/base64", "/v1/verify", "/v1/detect"})
+ANONYMOUS = "requests without a valid key from this address"
 
 
 def bearer_token(headers: dict[bytes, bytes]) -> str | None:
@@ -51,25 +52,26 @@ class Gate:
         state = scope["app"].state
         client = scope.get("client")
         address = client[0] if client else "unknown"
+        heavy = scope["path"] in HEAVY_PATHS
         try:
-            self.anonymous.check(address, "requests without a valid key from this address")
+            self.anonymous.check(address, ANONYMOUS)
             if scope["path"] in PUBLIC_PATHS:
-                self.anonymous.hit(address, "requests without a valid key from this address")
+                self.anonymous.hit(address, ANONYMOUS)
             else:
                 try:
                     key = await authenticate(state.keys, state.rate_limit, dict(scope["headers"]))
                 except Unauthorized:
-                    self.anonymous.hit(address, "requests without a valid key from this address")
+                    self.anonymous.hit(address, ANONYMOUS)
                     raise
                 scope.setdefault("state", {})["api_key"] = key
-            if scope["path"] in HEAVY_PATHS and self.pending >= self.max_pending:
+            if heavy and self.pending >= self.max_pending:
                 raise ServiceBusy(
                     f"{self.pending} identifications are already waiting; try again shortly", retry_after=1
                 )
         except FacegateError as exc:
-            await _refuse(exc, scope, receive, send)
+            await problem_for(exc)(scope, receive, send)
             return
-        if scope["path"] not in HEAVY_PATHS:
+        if not heavy:
             await self.app(scope, receive, send)
             return
         self.pending += 1
@@ -77,10 +79,3 @@ class Gate:
             await self.app(scope, receive, send)
         finally:
             self.pending -= 1
-
-
-async def _refuse(exc: FacegateError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = problem(exc.http_status, exc.code, exc.message)
-    if isinstance(exc, (RateLimited, ServiceBusy)):
-        response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
-    await response(scope, receive, send)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facegate.errors import FacegateError, RateLimited
+from facegate.errors import FacegateError, RateLimited, ServiceBusy
 
 PROBLEM = "application/problem+json"
 
@@ -30,20 +30,24 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-async def facegate_error(_: Request, exc: FacegateError) -> JSONResponse:
+def problem_for(exc: FacegateError) -> JSONResponse:
+    """Our error as a problem document. Errors that say when to come back (429, 503) carry
+    it as `Retry-After`; the others show their details beside the standard members."""
+    if isinstance(exc, (RateLimited, ServiceBusy)):
+        response = problem(exc.http_status, exc.code, exc.message)
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
+        return response
     extra = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool, list))}
     return problem(exc.http_status, exc.code, exc.message, **extra)
+
+
+async def facegate_error(_: Request, exc: FacegateError) -> JSONResponse:
+    return problem_for(exc)
 
 
 async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     return problem(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-
-async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
-    response = problem(429, exc.code, exc.message)
-    response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
-    return response
 
 
 async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,7 +63,6 @@ def install_handlers(app: FastAPI) -> None:
     """Answer our errors, FastAPI's and Starlette's as problem documents."""
     app.exception_handler(FacegateError)(facegate_error)
     app.exception_handler(StarletteHTTPException)(http_error)
-    app.exception_handler(RateLimited)(rate_limited)
     app.exception_handler(RequestValidationError)(invalid_request)
 
 

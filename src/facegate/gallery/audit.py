@@ -245,8 +245,7 @@ class AuditLog:
                 head = self.head.read() if self.head is not None else None
             except AuditTampered as exc:
                 return ChainCheck(False, 0, GENESIS, None, str(exc))
-            # A head older than the anchor named an entry that retention has since removed.
-            head_seen = head is None or head.id < last_id or (head.id == last_id and head.hash == prev)
+            head_seen = head is None or head.reached_at(last_id, prev)
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id).execution_options(yield_per=1000)):
                 count += 1
                 if r.prev_hash != prev:
@@ -267,12 +266,11 @@ class AuditLog:
                     )
                 prev, last_id = r.hash, r.id
                 seen_expected = seen_expected or r.hash == expect
-                if head is not None and r.id == head.id:
-                    if r.hash != head.hash:
-                        return ChainCheck(
-                            False, count, prev, r.id, f"entry {r.id} is not the one the signed head names"
-                        )
-                    head_seen = True
+                if head is not None and r.id == head.id and r.hash != head.hash:
+                    return ChainCheck(
+                        False, count, prev, r.id, f"entry {r.id} is not the one the signed head names"
+                    )
+                head_seen = head_seen or (head is not None and head.reached_at(r.id, r.hash))
         if head is not None and not head_seen:
             return ChainCheck(
                 False,

@@ -26,6 +26,11 @@ class Head:
     id: int
     hash: str
 
+    def reached_at(self, entry_id: int, entry_hash: str) -> bool:
+        """Whether a chain that has come to this entry (or anchor) has reached the head: the head
+        is this entry, or an older one (one that retention removed, when this is the anchor)."""
+        return self.id < entry_id or (self.id, self.hash) == (entry_id, entry_hash)
+
 
 class SignedHead:
     def __init__(self, path: Path, mac_key: bytes, database: str) -> None:

@@ -139,7 +139,7 @@ def _rekey_audit(s: Session, old_audit: AuditLog, new_audit: AuditLog) -> tuple[
     new_prev_hash = prev  # the first entry keeps its link to the anchor
     n_audit = 0
     last: tuple[str, int] | None = anchor
-    head_seen = old_head is None or (anchor is not None and old_head.id <= anchor[1])
+    head_seen = old_head is None or (anchor is not None and old_head.reached_at(anchor[1], anchor[0]))
     for r in s.scalars(select(AuditRow).order_by(AuditRow.id)):
         # Re-keying would also bless any edit made so far: check each link first.
         old_hash = digest(
@@ -156,7 +156,7 @@ def _rekey_audit(s: Session, old_audit: AuditLog, new_audit: AuditLog) -> tuple[
         new_prev_hash = digest(
             new_audit.mac_key, new_prev, r.id, r.at, r.actor, r.action, r.target, r.details, r.results
         )
-        head_seen = head_seen or (old_head is not None and (r.id, r.hash) == (old_head.id, old_head.hash))
+        head_seen = head_seen or (old_head is not None and old_head.reached_at(r.id, r.hash))
         prev = r.hash
         r.prev_hash, r.hash = new_prev, new_prev_hash
         last = (new_prev_hash, r.id)
