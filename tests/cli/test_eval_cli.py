@@ -128,3 +128,54 @@ def test_eval_groups_from_dataset_labels(cli: Cli, dataset: Path, tmp_path: Path
         r["threshold for FMR 0.001"] for r in out["rows"]
     )
     _html_ok(out["html"], 1)
+
+
+def test_eval_fpir_enrols_for_real_and_presents_strangers(cli: Cli, dataset: Path) -> None:
+    out = cli.json("eval", "fpir", dataset, "--size", "2", "--size", "4", "--strangers", "12")
+    s = out["summary"]
+    assert s["people drawn to enrol"] == 4 and s["strangers (never enrolled)"] == 12
+    small, full = out["rows"]
+    assert (small["gallery size"], full["gallery size"]) == (2, 4)
+    # 12 single-photo strangers; the 4 enrolled people each search with their 2 other photos
+    assert full["stranger searches"] == 12 and full["mated searches"] == 8 and small["mated searches"] == 4
+    assert full["FNIR"] == 0.0 and full["given to the wrong person"] == 0  # easy LFW faces, one photo each
+    assert full["FPIR"] == 0.0 and full["FPIR 95% CI"][1] == pytest.approx(0.2425, abs=1e-3)
+    _html_ok(out["html"], 1)
+    # two enrolment photos: one search photo left per person; the temporary gallery is gone afterwards
+    out = cli.json("eval", "fpir", dataset, "--size", "4", "--strangers", "12", "--enrol-photos", "2")
+    assert out["rows"][0]["mated searches"] == 4
+    assert not list((cli.data_dir / "eval-cache").glob("eval-gallery-*"))
+
+
+def test_eval_identify_on_a_folder_without_single_photo_people(
+    cli: Cli, dataset: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "household"
+    for d in dataset.iterdir():
+        if len(list(d.iterdir())) == 3:
+            shutil.copytree(d, folder / "photos" / d.name)  # a deeper tree: identities are leaf folders
+    out = cli.json("eval", "identify", folder, "--unenrolled", "0.25", "--size", "3")
+    (row,) = out["rows"]
+    # one of four people drawn as never enrolled (3 non-mated searches), three enrolled with 2 searches each
+    assert row["gallery size"] == 3 and row["mated searches"] == 6 and row["non-mated searches"] == 3
+    assert row["rank-1"] == 1.0
+    assert "FNIR at FPIR 0.1" not in row  # 3 non-mated searches cannot resolve a rate of 1 in 10
+
+
+def test_eval_groups_from_single_photo_identities(cli: Cli, dataset: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    singles = sorted(d for d in dataset.iterdir() if len(list(d.iterdir())) == 1)
+    with labels.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "site"])
+        for i, d in enumerate(singles):
+            w.writerow([f"{d.name}/{next(d.iterdir()).name}", "north" if i % 2 else "south"])
+    out = cli.json("eval", "groups", dataset, "--labels", labels, "--column", "site")
+    for row in out["rows"]:
+        assert row["identities"] == 6 and row["impostor pairs"] == 15 and row["genuine pairs"] == 0
+        assert row["FMR"] is not None and row["FNMR"] is None and row["FNMR 95% CI"] is None
+        lo, hi = row["FMR 95% CI"]
+        assert lo <= row["FMR"] <= hi and hi > 0.1  # 15 pairs say little
+        assert row["enough pairs"] is False  # 15 pairs at FMR 1e-3: fewer than 3 false matches expected
+    assert out["summary"]["groups with too few pairs"] == "north, south"
+    assert out["summary"]["highest FNMR"].startswith("n/a")

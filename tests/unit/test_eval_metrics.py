@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facegate.errors import ConfigError
 from facegate.eval import identification as ident
+from facegate.eval.door_rate import DoorRates, door_protocol
 from facegate.eval.groups import group_rates
 from facegate.eval.verification import best_threshold, eer, kfold_accuracy, roc, tar_at_far, tar_table
 
@@ -107,3 +109,65 @@ def test_a_group_of_one_identity_has_no_false_match_rate() -> None:
         and np.isnan(by["solo"].threshold_for_target)
     )
     assert by["many"].impostor_pairs == 3 and by["many"].genuine_pairs == 0
+
+
+def test_fnir_at_fpir_interval_brackets_the_estimate() -> None:
+    rng = np.random.default_rng(1)
+    res = ident.SearchResults(
+        mated_top_score=rng.uniform(0.85, 1.0, 200),
+        mated_rank=np.where(rng.uniform(size=200) < 0.9, 0, 1),
+        mated_score=rng.uniform(0.85, 1.0, 200),
+        non_mated_top_score=rng.uniform(0.7, 0.95, 300),
+    )
+    (row,) = ident.fnir_at_fpir(res, (0.1, 1e-3))  # 1e-3 of 300 searches: no threshold, left out
+    lo, hi = row["fnir_ci95"]
+    assert row["fpir"] == 0.1 and lo <= row["fnir"] <= hi and hi - lo > 0.01
+    # every search decided the same way in every resample: no uncertainty left
+    same = ident.SearchResults(np.ones(5), np.zeros(5, int), np.ones(5), np.full(20, 0.5))
+    (row,) = ident.fnir_at_fpir(same, (0.1,))
+    assert row["fnir"] == 0.0 and row["fnir_ci95"] == [0.0, 0.0]
+
+
+def test_unenrolled_share_draws_strangers_from_any_identity() -> None:
+    from facegate.eval.runs import identification_protocol
+
+    folders = {f"p{i}": [f"p{i}/{j}.jpg" for j in range(3)] for i in range(8)}
+    mated, distractors, outsiders = identification_protocol(folders, seed=0, unenrolled=0.25)
+    assert len(outsiders) == 2 and distractors == []
+    assert sorted(mated + outsiders) == sorted(folders) and not set(mated) & set(outsiders)
+    # no single-photo identity at all: a quarter are drawn by default instead of refusing the folder
+    assert len(identification_protocol(folders, seed=0)[2]) == 2
+    # LFW-like folders keep the published protocol: half the single-photo identities
+    folders |= {f"s{i}": [f"s{i}/0.jpg"] for i in range(6)}
+    mated, distractors, outsiders = identification_protocol(folders, seed=0)
+    assert len(mated) == 8 and len(distractors) == 3 and len(outsiders) == 3
+    with pytest.raises(ConfigError):
+        identification_protocol(folders, seed=0, unenrolled=1.0)
+
+
+def test_door_protocol_and_rates_by_hand() -> None:
+    # 5 people with 3 photos, 3 with one: strangers are the single-photo people first
+    folders = {f"m{i}": [f"m{i}/{j}.jpg" for j in range(3)] for i in range(5)}
+    folders |= {f"s{i}": [f"s{i}/0.jpg"] for i in range(3)}
+    proto = door_protocol(folders, enrolled=4, strangers=4, enrol_photos=2, seed=0)
+    assert len(proto.enrol) == 4 and all(len(p) == 2 for p in proto.enrol.values())
+    assert all(len(proto.searches[i]) == 1 for i in proto.enrol)
+    assert {i for i in proto.strangers if i.startswith("s")} == {"s0", "s1", "s2"}
+    assert len(proto.strangers) == 4 and not set(proto.strangers) & set(proto.enrol)
+    with pytest.raises(ConfigError):
+        door_protocol({"a": ["a/0.jpg"], "b": ["b/0.jpg"]}, 10, 1, 1, 0)
+    rates = DoorRates(
+        gallery_size=4,
+        stranger_searches=10,
+        strangers_accepted=1,
+        strangers=4,
+        strangers_with_any_accepted=1,
+        mated_searches=8,
+        recognised=6,
+        wrong_person=1,
+        reasons={"below_threshold": 1, "wrong_person": 1},
+    ).row()
+    assert rates["FPIR"] == 0.1 and rates["strangers accepted (people)"] == 0.25
+    assert rates["FNIR"] == 0.25 and rates["wrong-person rate"] == 0.125
+    lo, hi = rates["FPIR 95% CI"]
+    assert lo == pytest.approx(0.0179, abs=1e-3) and hi == pytest.approx(0.4042, abs=1e-3)  # Wilson, by hand

@@ -44,6 +44,17 @@ def _count_photos(root: Path) -> int:
     return sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _fields(row: dict[str, Any]) -> str:
+    def one(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        if isinstance(v, list):
+            return "[" + ", ".join(one(x) for x in v) + "]"
+        return str(v)
+
+    return ", ".join(f"{k} {one(v)}" for k, v in row.items())
+
+
 def _print_report(as_json: bool, result: dict[str, Any], lines: list[str]) -> None:
     def human() -> None:
         for line in lines:
@@ -82,18 +93,46 @@ def eval_identify(
     root: Annotated[Path, typer.Argument(help="DIR/<identity>/<photo> (e.g. LFW's images/).")],
     size: Annotated[list[int] | None, typer.Option("--size", help="Gallery sizes (repeat).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the gallery choice.")] = 0,
+    unenrolled: Annotated[
+        float | None,
+        typer.Option(
+            "--unenrolled",
+            help="Share of identities never enrolled, drawn at random (default: half of the single-photo "
+            "identities, else 0.25).",
+        ),
+    ] = None,
     out_dir: OutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open-set 1:N: FNIR at FPIR 1e-1..1e-3 and CMC rank-1/5 for several gallery sizes."""
+    """Open-set 1:N: FNIR at FPIR 1e-1..1e-3 (95% CI) and CMC rank-1/5 for several gallery sizes."""
     from facegate.eval.runs import run_identify
 
     with _eval_context(as_json, out_dir, _count_photos(root)) as (engine, reports, cache, advance):
-        result = run_identify(engine, root, reports, cache, advance, size, seed)
-    lines = [
-        ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
-        for r in result["rows"]
-    ]
+        result = run_identify(engine, root, reports, cache, advance, size, seed, unenrolled)
+    lines = [_fields(r) for r in result["rows"]]
+    _print_report(as_json, result, lines)
+
+
+@eval_app.command("fpir")
+def eval_fpir(
+    root: Annotated[Path, typer.Argument(help="DIR/<identity>/<photo> (deeper trees too).")],
+    size: Annotated[
+        list[int] | None, typer.Option("--size", help="People enrolled (repeat; default 10 and 100).")
+    ] = None,
+    strangers: Annotated[int, typer.Option(help="People never enrolled whose photos are presented.")] = 100,
+    enrol_photos: Annotated[int, typer.Option("--enrol-photos", help="Photos enrolled per person.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for who is enrolled and who is a stranger.")] = 0,
+    out_dir: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The door's rates: enrol people, present others never enrolled: FPIR, FNIR, wrong person."""
+    from facegate.eval.door_rate import run_fpir
+
+    with _eval_context(as_json, out_dir, _count_photos(root)) as (engine, reports, cache, advance):
+        result = run_fpir(
+            engine, root, reports, cache, advance, size or [10, 100], strangers, enrol_photos, seed
+        )
+    lines = [f"{k}: {v}" for k, v in result["summary"].items()] + [_fields(r) for r in result["rows"]]
     _print_report(as_json, result, lines)
 
 
@@ -139,6 +178,22 @@ def eval_calibrate(
     emit(as_json, result, human)
 
 
+def _rate(row: dict[str, Any], name: str) -> str:
+    value, ci, ratio = row[name], row[f"{name} 95% CI"], row[f"{name} / overall"]
+    if value is None:
+        return f"{name} n/a"
+    text = f"{name} {value:.3g} (95% {ci[0]:.2g}..{ci[1]:.2g})"
+    return text + (f", {ratio:.2f}x overall" if ratio is not None else "")
+
+
+def _group_line(row: dict[str, Any]) -> str:
+    thin = "" if row["enough pairs"] else "  [too few pairs]"
+    return (
+        f"{row['group']}: {_rate(row, 'FMR')} over {row['impostor pairs']} impostor pairs; "
+        f"{_rate(row, 'FNMR')} over {row['genuine pairs']} genuine pairs{thin}"
+    )
+
+
 @eval_app.command("groups")
 def eval_groups(
     root: Annotated[Path, typer.Argument(help="DIR/<identity>/<photo>.")],
@@ -156,9 +211,5 @@ def eval_groups(
     with _eval_context(as_json, out_dir) as (engine, reports, cache, advance):
         result = run_groups(engine, root, labels, column, reports, cache, advance, seed)
     lines = [f"{k}: {v}" for k, v in result["summary"].items()]
-    lines += [
-        f"{r['group']}: FMR {r['FMR']:.3g} ({r['FMR / overall']:.2f}x), FNMR {r['FNMR']:.3g} "
-        f"({r['FNMR / overall']:.2f}x)"
-        for r in result["rows"]
-    ]
+    lines += [_group_line(r) for r in result["rows"]]
     _print_report(as_json, result, lines)

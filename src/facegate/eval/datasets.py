@@ -57,17 +57,26 @@ def load_pairs(path: Path, images: Path | None = None) -> PairProtocol:
 
 
 def identity_folders(root: Path) -> dict[str, list[str]]:
-    """{identity: [relative photo paths]} from DIR/<identity>/<photo>."""
+    """{identity: [relative photo paths]}: every folder under `root` that holds photos is one
+    identity, named by its path relative to `root` (DIR/<identity>/<photo>, or deeper trees
+    such as DIR/<source>/<identity>/<photo>)."""
     if not root.is_dir():
         raise ConfigError(f"{root}: not a directory")
     out: dict[str, list[str]] = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        photos = sorted(str(p.relative_to(root)) for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for d in sorted(p for p in root.rglob("*") if p.is_dir()):
+        photos = sorted(
+            p.relative_to(root).as_posix() for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+        )
         if photos:
-            out[d.name] = photos
+            out[d.relative_to(root).as_posix()] = photos
     if not out:
         raise ConfigError(f"{root}: no identity folders with photos")
     return out
+
+
+def identity_of(photo: str) -> str:
+    """The identity of a photo path from `identity_folders`: its folder."""
+    return photo.rpartition("/")[0]
 
 
 @dataclass

@@ -11,6 +11,7 @@ CMC rank-k: share of mated searches whose mate is among the top k (no threshold)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,27 +53,49 @@ def fpir(results: SearchResults, t: float) -> float:
 
 
 def fnir(results: SearchResults, t: float) -> float:
-    hit = (results.mated_rank == 0) & (results.mated_score >= t)
-    return float(1.0 - hit.mean())
+    return _missed(results.mated_rank, results.mated_score, t)
 
 
 def threshold_at_fpir(results: SearchResults, target: float) -> float:
     """The lowest threshold at which at most floor(target * non-mated) searches return someone."""
-    s = np.sort(results.non_mated_top_score)[::-1]
+    return _threshold_for(results.non_mated_top_score, target)
+
+
+def _threshold_for(non_mated_top: np.ndarray, target: float) -> float:
+    s = np.sort(non_mated_top)[::-1]
     allowed = int(np.floor(target * len(s)))
     return float(np.nextafter(s[allowed], np.inf)) if allowed < len(s) else float(s[-1])
+
+
+def _missed(rank: np.ndarray, mate_score: np.ndarray, t: float) -> float:
+    return float(1.0 - ((rank == 0) & (mate_score >= t)).mean())
 
 
 def cmc(results: SearchResults, rank: int) -> float:
     return float((results.mated_rank < rank).mean())
 
 
-def fnir_at_fpir(results: SearchResults, targets: tuple[float, ...]) -> list[dict[str, float | int]]:
-    rows: list[dict[str, float | int]] = []
-    n = len(results.non_mated_top_score)
+def fnir_at_fpir(
+    results: SearchResults, targets: tuple[float, ...], resamples: int = 400, seed: int = 0
+) -> list[dict[str, Any]]:
+    """FNIR at the threshold that gives each target FPIR, with a 95% bootstrap interval
+    (mated and non-mated searches resampled apart, the threshold re-chosen in each resample).
+
+    Targets that fewer than one non-mated search could reach are left out: no threshold can
+    be chosen for them from this data.
+    """
+    rows: list[dict[str, Any]] = []
+    non_mated, rank, mate = results.non_mated_top_score, results.mated_rank, results.mated_score
+    n, m = len(non_mated), len(rank)
+    rng = np.random.default_rng(seed)
+    draws = [(rng.integers(0, n, n), rng.integers(0, m, m)) for _ in range(resamples)] if n and m else []
     for target in targets:
         if target * n < 1:
             continue
         t = threshold_at_fpir(results, target)
-        rows.append({"fpir": target, "fnir": fnir(results, t), "threshold": t, "non_mated": n})
+        boot = [_missed(rank[jm], mate[jm], _threshold_for(non_mated[jn], target)) for jn, jm in draws]
+        ci = [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))] if boot else None
+        rows.append(
+            {"fpir": target, "fnir": fnir(results, t), "fnir_ci95": ci, "threshold": t, "non_mated": n}
+        )
     return rows

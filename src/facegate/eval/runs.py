@@ -4,6 +4,7 @@ its figures, and writes an HTML report with plots and the same figures as JSON."
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +15,8 @@ import numpy as np
 from facegate.errors import ConfigError
 from facegate.eval import identification as ident
 from facegate.eval import report
-from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds
-from facegate.eval.datasets import embed_dataset, identity_folders, load_pairs
+from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds, wilson_interval
+from facegate.eval.datasets import embed_dataset, identity_folders, identity_of, load_pairs
 from facegate.eval.groups import GroupRates, group_rates, load_labels
 from facegate.eval.verification import eer, kfold_accuracy, roc, tar_table
 from facegate.match import Calibration, calibration_for
@@ -109,15 +110,31 @@ def run_verify(
 
 
 def identification_protocol(
-    folders: dict[str, list[str]], seed: int
+    folders: dict[str, list[str]], seed: int, unenrolled: float | None = None
 ) -> tuple[list[str], list[str], list[str]]:
-    """Mated identities (2+ photos), gallery distractors and non-mated probe identities."""
+    """Mated identities (2+ photos), gallery distractors and never-enrolled identities.
+
+    By default the never-enrolled are half of the single-photo identities (LFW's protocol). With
+    `unenrolled` (or when no identity has a single photo, as in most people's own folders) that
+    share of all identities is drawn, seeded, and never enrolled; every photo of theirs is a
+    non-mated search.
+    """
     rng = np.random.default_rng(seed)
-    mated = sorted(i for i, p in folders.items() if len(p) >= 2)
     singles = sorted(i for i, p in folders.items() if len(p) == 1)
-    rng.shuffle(singles)
-    half = len(singles) // 2
-    return mated, singles[:half], singles[half:]
+    if unenrolled is None and singles:
+        rng.shuffle(singles)
+        half = len(singles) // 2
+        mated = sorted(i for i, p in folders.items() if len(p) >= 2)
+        return mated, singles[:half], singles[half:]
+    share = 0.25 if unenrolled is None else unenrolled
+    if not 0 < share < 1:
+        raise ConfigError(f"--unenrolled must be between 0 and 1, got {share}")
+    ids = sorted(folders)
+    rng.shuffle(ids)
+    n_out = min(max(1, round(share * len(ids))), len(ids) - 1)
+    outsiders, rest = sorted(ids[:n_out]), ids[n_out:]
+    mated = sorted(i for i in rest if len(folders[i]) >= 2)
+    return mated, sorted(i for i in rest if len(folders[i]) == 1), outsiders
 
 
 def run_identify(
@@ -128,11 +145,15 @@ def run_identify(
     progress: Progress,
     sizes: list[int] | None = None,
     seed: int = 0,
+    unenrolled: float | None = None,
 ) -> dict[str, Any]:
     folders = identity_folders(root)
-    mated, distractors, outsiders = identification_protocol(folders, seed)
+    mated, distractors, outsiders = identification_protocol(folders, seed, unenrolled)
     if not mated or not outsiders:
-        raise ConfigError(f"{root}: needs identities with 2+ photos and identities with one photo")
+        raise ConfigError(
+            f"{root}: needs identities with 2+ photos to enrol and search, and identities never enrolled "
+            "(use --unenrolled FRACTION)"
+        )
     paths = sorted(p for ps in folders.values() for p in ps)
     emb = embed_dataset(engine, root, paths, cache_dir, progress)
     idx = emb.index()
@@ -145,16 +166,19 @@ def run_identify(
         chosen = list(rng.choice(mated, n_mated, replace=False))
         extra = list(distractors[: max(0, size - n_mated)])
         g_paths = [folders[i][0] for i in chosen + extra]  # first photo enrolled
-        probe_paths = [p for i in chosen for p in folders[i][1:]] + [folders[i][0] for i in outsiders]
+        probe_paths = [p for i in chosen for p in folders[i][1:]] + [p for i in outsiders for p in folders[i]]
         g_ok = [p for p in g_paths if emb.found[idx[p]]]
         p_ok = [p for p in probe_paths if emb.found[idx[p]]]
         gallery = emb.vectors[[idx[p] for p in g_ok]]
-        g_ids = np.array([p.split("/")[0] for p in g_ok])
+        g_ids = np.array([identity_of(p) for p in g_ok])
         probes = emb.vectors[[idx[p] for p in p_ok]]
-        p_ids = np.array([p.split("/")[0] for p in p_ok])
+        p_ids = np.array([identity_of(p) for p in p_ok])
         is_mated = np.isin(p_ids, np.array(chosen)) & np.isin(p_ids, g_ids)
         res = ident.search(gallery, g_ids, probes, p_ids, is_mated)
-        at = {f"FNIR at FPIR {r['fpir']:g}": r["fnir"] for r in ident.fnir_at_fpir(res, (1e-1, 1e-2, 1e-3))}
+        at: dict[str, Any] = {}
+        for r in ident.fnir_at_fpir(res, (1e-1, 1e-2, 1e-3), seed=seed):
+            at[f"FNIR at FPIR {r['fpir']:g}"] = r["fnir"]
+            at[f"FNIR at FPIR {r['fpir']:g} (95% CI)"] = r["fnir_ci95"]
         rows.append(
             {
                 "gallery size": len(g_ok),
@@ -183,6 +207,7 @@ def run_identify(
         {
             "identities": len(folders),
             "mated identities": len(mated),
+            "never-enrolled identities": len(outsiders),
             "photos": len(paths),
             "failure to enrol": emb.failure_to_enrol,
             "seed": seed,
@@ -192,8 +217,16 @@ def run_identify(
         [
             "Gallery: the first photo of each mated identity (identities with 2+ photos) plus, for the "
             "largest sizes, single-photo identities as distractors. Mated searches: the other photos of "
-            "enrolled identities. Non-mated searches: single-photo identities never enrolled.",
+            "enrolled identities. Non-mated searches: every photo of the identities never enrolled "
+            + (
+                f"({len(outsiders)} identities drawn at random, seed {seed})."
+                if unenrolled is not None or not any(len(p) == 1 for p in folders.values())
+                else "(half of the single-photo identities)."
+            ),
             "FNIR counts a mated search as missed unless its mate is rank 1 and at or above the threshold.",
+            "95% intervals: percentile bootstrap over searches (mated and non-mated resampled apart, the "
+            "threshold re-chosen in each resample); searches of one person are not independent, so the "
+            "true uncertainty is somewhat wider.",
         ],
     )
     return {"rows": rows, "html": str(html_path), "json": str(json_path)}
@@ -207,7 +240,7 @@ def run_calibrate(
     emb = embed_dataset(engine, root, paths, cache_dir, progress)
     found = emb.found
     vec = emb.vectors[found]
-    ids = [p.split("/")[0] for p, f in zip(paths, found, strict=True) if f]
+    ids = [identity_of(p) for p, f in zip(paths, found, strict=True) if f]
     keep = min(int(len(vec) ** 2 * 0.5 * 0.11) + 10, 20_000_000)
     top, n = impostor_top_scores(vec, ids, keep=keep)
     points = thresholds(top, n, DEFAULT_TARGETS)
@@ -228,25 +261,44 @@ def run_calibrate(
     return table
 
 
+def _finite(x: float) -> float | None:
+    """NaN (nothing to measure) as None: JSON has no NaN, and a reader should see 'n/a'."""
+    return None if math.isnan(x) else x
+
+
 def _group_rows(
     rates: list[GroupRates], overall_fmr: float, overall_fnmr: float, target: float
 ) -> list[dict[str, Any]]:
-    """The report's table: one row per group, its rates beside the overall ones."""
-    return [
-        {
-            "group": r.group,
-            "photos": r.images,
-            "identities": r.identities,
-            "impostor pairs": r.impostor_pairs,
-            "genuine pairs": r.genuine_pairs,
-            "FMR": r.fmr,
-            "FMR / overall": r.fmr / overall_fmr if overall_fmr else float("nan"),
-            "FNMR": r.fnmr,
-            "FNMR / overall": r.fnmr / overall_fnmr if overall_fnmr else float("nan"),
-            f"threshold for FMR {target:g}": r.threshold_for_target,
-        }
-        for r in rates
-    ]
+    """The report's table: one row per group, its rates with 95% intervals beside the overall ones.
+
+    A group has too few pairs when fewer than three false matches are expected among its
+    impostor pairs at the target FMR: its measured FMR cannot tell the target from zero.
+    """
+    rows = []
+    for r in rates:
+        fm = round(r.fmr * r.impostor_pairs) if r.impostor_pairs else 0
+        fnm = round(r.fnmr * r.genuine_pairs) if r.genuine_pairs else 0
+        enough = r.impostor_pairs * target >= 3
+        rows.append(
+            {
+                "group": r.group,
+                "photos": r.images,
+                "identities": r.identities,
+                "impostor pairs": r.impostor_pairs,
+                "genuine pairs": r.genuine_pairs,
+                "FMR": _finite(r.fmr),
+                "FMR 95% CI": list(wilson_interval(fm, r.impostor_pairs)) if r.impostor_pairs else None,
+                "FMR / overall": _finite(r.fmr / overall_fmr) if overall_fmr and r.impostor_pairs else None,
+                "FNMR": _finite(r.fnmr),
+                "FNMR 95% CI": list(wilson_interval(fnm, r.genuine_pairs)) if r.genuine_pairs else None,
+                "FNMR / overall": _finite(r.fnmr / overall_fnmr)
+                if overall_fnmr and r.genuine_pairs
+                else None,
+                f"threshold for FMR {target:g}": _finite(r.threshold_for_target),
+                "enough pairs": enough,
+            }
+        )
+    return rows
 
 
 def run_groups(
@@ -271,7 +323,7 @@ def run_groups(
     target = engine.settings.match.target_fmr
     threshold = _calibration(engine).threshold(target)
     rates = group_rates(
-        vec, [p.split("/")[0] for p in use], [labels[p] for p in use], threshold, target, seed=seed
+        vec, [identity_of(p) for p in use], [labels[p] for p in use], threshold, target, seed=seed
     )
     overall_fmr = sum(r.fmr * r.impostor_pairs for r in rates if r.impostor_pairs) / max(
         sum(r.impostor_pairs for r in rates), 1
@@ -285,11 +337,21 @@ def run_groups(
         raise ConfigError(f"{labels_csv}: no group has two identities; nothing to compare")
     every_group = max(r.threshold_for_target for r in measured)
     worst_fmr = max(measured, key=lambda r: r.fmr)
-    worst_fnmr = max((r for r in rates if r.genuine_pairs), key=lambda r: r.fnmr, default=worst_fmr)
+    with_genuine = [r for r in rates if r.genuine_pairs]
+    worst_fnmr = max(with_genuine, key=lambda r: r.fnmr, default=None)
+    thin = [row["group"] for row in rows if not row["enough pairs"]]
     fig, ax = report.figure()
-    ax.bar([r.group for r in rates], [r.fmr for r in rates], color="#c0392b")
+    lows = [row["FMR"] - row["FMR 95% CI"][0] if row["FMR 95% CI"] else 0 for row in rows]
+    highs = [row["FMR 95% CI"][1] - row["FMR"] if row["FMR 95% CI"] else 0 for row in rows]
+    ax.bar(
+        [r.group for r in rates],
+        [row["FMR"] or 0 for row in rows],
+        yerr=[lows, highs],
+        capsize=4,
+        color="#c0392b",
+    )
     ax.axhline(target, color="k", ls="--", label=f"target FMR {target:g}")
-    ax.set(ylabel="false match rate", title=f"FMR by group at threshold {threshold:.4f}")
+    ax.set(ylabel="false match rate (95% CI)", title=f"FMR by group at threshold {threshold:.4f}")
     ax.legend()
     summary = {
         "labels": str(labels_csv),
@@ -297,12 +359,15 @@ def run_groups(
         "shared threshold": threshold,
         "target FMR": target,
         "overall FMR": overall_fmr,
-        "overall FNMR": overall_fnmr,
+        "overall FNMR": overall_fnmr if with_genuine else None,
         "threshold at which every group meets the target FMR": every_group,
         "highest FMR": f"{worst_fmr.group} ({worst_fmr.fmr:.3g}, {worst_fmr.fmr / overall_fmr:.2f}x overall)"
         if overall_fmr
         else worst_fmr.group,
-        "highest FNMR": f"{worst_fnmr.group} ({worst_fnmr.fnmr:.3g})",
+        "highest FNMR": f"{worst_fnmr.group} ({worst_fnmr.fnmr:.3g})"
+        if worst_fnmr
+        else "n/a: no identity has two photos, so there are no genuine pairs",
+        "groups with too few pairs": ", ".join(thin) or "none",
         "seed": seed,
     }
     html_path, json_path = report.write(
@@ -316,6 +381,10 @@ def run_groups(
             "Groups come only from the labels file supplied by the operator; facegate never infers a group.",
             "FMR uses impostor pairs within a group (both people carry the same label), FNMR genuine pairs.",
             "Groups with many photos are sampled (seeded) to bound the number of pairs.",
+            "95% intervals are Wilson's; pairs share photos, so the true uncertainty is somewhat wider. A "
+            "group has too few pairs when fewer than three false matches would be expected among its "
+            f"impostor pairs at the target FMR {target:g}: its FMR cannot then tell the target from zero.",
+            "Single-photo identities give impostor pairs (FMR) but no genuine pairs (FNMR: n/a).",
         ],
     )
     return {"summary": summary, "rows": rows, "html": str(html_path), "json": str(json_path)}
