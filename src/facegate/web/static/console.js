@@ -1,0 +1,80 @@
+// facegate console: a few lines of progressive enhancement; every page works without them.
+"use strict";
+
+// Ask before destructive forms (withdraw consent, unlock a door).
+document.addEventListener("submit", (e) => {
+  const msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) e.preventDefault();
+});
+
+document.addEventListener("click", (e) => {
+  const back = e.target.closest && e.target.closest("[data-back]");
+  if (back && window.history.length > 1) { e.preventDefault(); window.history.back(); }
+});
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  if (text instanceof Node) td.appendChild(text); else td.textContent = text == null ? "" : String(text);
+  row.appendChild(td);
+  return td;
+}
+
+function when(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+// The event timeline, live: each new event (server-sent, as the API's stream) becomes a row.
+function follow(table) {
+  const body = table.tBodies[0];
+  const door = table.getAttribute("data-door") || "";
+  const state = document.getElementById("live-state");
+  const source = new EventSource(table.getAttribute("data-live"));
+  const kinds = ["granted", "denied", "unknown", "camera_state", "doorbell", "motion", "tamper",
+    "door_opened", "door_closed", "door_held_open", "door_forced", "note", "event"];
+  const add = (msg) => {
+    let ev;
+    try { ev = JSON.parse(msg.data); } catch (_) { return; }
+    const d = ev.details || {};
+    if (door && d.door !== door) return;
+    const empty = body.querySelector("tr.empty");
+    if (empty) empty.remove();
+    const row = document.createElement("tr");
+    row.className = "new";
+    row.setAttribute("data-kind", ev.kind);
+    const link = document.createElement("a");
+    link.href = "/events/" + encodeURIComponent(ev.id);
+    link.textContent = when(ev.at);
+    cell(row, link);
+    cell(row, ev.camera);
+    cell(row, d.door || "");
+    const badge = document.createElement("span");
+    badge.className = "badge kind-" + String(ev.kind).replace(/[^a-z_]/g, "");
+    badge.textContent = ev.kind;
+    cell(row, badge);
+    cell(row, d.name || (ev.kind === "unknown" ? "unknown visitor" : ""));
+    cell(row, (d.score != null ? d.score : "") + (d.threshold != null ? " / " + d.threshold : ""));
+    if (ev.snapshot && ev.kind === "unknown") {
+      const a = document.createElement("a");
+      a.href = link.href;
+      const img = document.createElement("img");
+      img.className = "thumb";
+      img.src = "/events/" + encodeURIComponent(ev.id) + "/snapshot.jpg";
+      img.alt = "Redacted snapshot of the unknown visitor, event " + ev.id;
+      a.appendChild(img);
+      cell(row, a);
+    } else {
+      cell(row, ev.snapshot ? "kept" : "");
+    }
+    body.insertBefore(row, body.firstChild);
+    if (state) state.textContent = "Live: new " + ev.kind + " event at " + ev.camera + ".";
+  };
+  kinds.forEach((k) => source.addEventListener(k, add));
+  source.onmessage = add;
+  source.onopen = () => { table.setAttribute("data-connected", "true"); };
+  source.onerror = () => { if (state) state.textContent = "Live updates paused; retrying…"; };
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("table[data-live]").forEach(follow);
+});
