@@ -1,67 +1,17 @@
-"""The console's state on the app, its templates, and `install`, which adds it to the API's app."""
+"""`install`: the console added to the REST service's FastAPI app, at `/`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
-from facegate.api.rate import RateLimit
-from facegate.gallery.gallery import Gallery
 from facegate.settings import WebSettings
-from facegate.web.sessions import Sessions
-from facegate.web.views import consent_state, when
-
-HERE = Path(__file__).resolve().parent
-SESSION_KEY_PURPOSE = "console session v1"
-
-
-class Console:
-    """What the console keeps while the app runs: sessions, the sign-in limit, the templates."""
-
-    def __init__(self, settings: WebSettings) -> None:
-        self.settings = settings
-        self.sessions = Sessions(settings.session_hours)
-        self.sign_in_limit = RateLimit(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
-        self.templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
-        self.templates.env.filters["when"] = when
-        self.templates.env.globals["consent_state"] = consent_state
-        self._key: tuple[int, bytes] | None = None
-
-    def key(self, gallery: Gallery) -> bytes:
-        """The cookie-signing key, derived from the gallery's data key (a new data key ends
-        every session)."""
-        if self._key is None or self._key[0] != id(gallery.cipher):
-            self._key = (id(gallery.cipher), gallery.cipher.derive(SESSION_KEY_PURPOSE))
-        return self._key[1]
-
-    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
-        viewer = getattr(request.state, "viewer", None)
-        return self.templates.TemplateResponse(
-            request,
-            template,
-            {
-                "viewer": viewer,
-                "csrf": viewer.session.csrf if viewer else "",
-                "now": datetime.now(UTC),
-                "soon_days": self.settings.consent_soon_days,
-                **context,
-            },
-            status_code=status,
-        )
-
-    def error(self, request: Request, status: int, message: str) -> Response:
-        return self.page(request, "error.html", status, code=status, message=message)
+from facegate.web.console import HERE, Console
+from facegate.web.routes import audit, cameras, events, people, signin
 
 
 def install(app: FastAPI, settings: WebSettings) -> None:
     """Serve the console at / on `app` (none of its routes is in the OpenAPI document)."""
-    from facegate.web.routes import audit, cameras, events, people, signin
-
     app.state.console = Console(settings)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     for pages in (signin, people, events, audit, cameras):

@@ -24,7 +24,7 @@ from facegate.web.sessions import COOKIE, Session
 from facegate.web.users import ConsoleUser, UserStore
 
 if TYPE_CHECKING:
-    from facegate.web.app import Console
+    from facegate.web.console import Console
 
 # No script, style, image or frame from anywhere but facegate itself.
 SECURITY_HEADERS = {
