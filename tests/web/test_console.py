@@ -22,7 +22,7 @@ from facegate.web.paths import CONSOLE_ROOTS
 from facegate.web.users import UserStore, check_password, hash_password
 
 from tests.conftest import BIDEN, OBAMA, PROBES, consent
-from tests.web.console import PASSWORD, ROLES, Signed, csrf_of, login_token, sign_in
+from tests.web.console import PASSWORD, ROLES, csrf_of, login_token, sign_in
 
 pytestmark = pytest.mark.api
 
@@ -235,7 +235,7 @@ def test_enrolment_photos_only_for_admins_and_each_view_audited(site) -> None:  
     r = client.get(f"/people/{pid}/photos/{tid}.jpg")
     assert r.status_code == 200 and r.content[:3] == b"\xff\xd8\xff"
     assert gallery.audit.entries(1)[0].action == "face_image_read"
-    other, other_tid = enrolled(gallery, "Joe Biden", BIDEN)
+    _other, other_tid = enrolled(gallery, "Joe Biden", BIDEN)
     assert client.get(f"/people/{pid}/photos/{other_tid}.jpg").status_code == 404  # not theirs
 
 
