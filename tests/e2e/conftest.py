@@ -34,13 +34,14 @@ def chromium_path() -> str | None:
 class Site:
     """`create_app` on a free loopback port, with one console user per role."""
 
-    def __init__(self, settings: Any, gallery: Gallery) -> None:
+    def __init__(self, settings: Any, gallery: Gallery, *, background: bool = False) -> None:
         import uvicorn
 
         from facegate.api.app import create_app
 
         self.gallery = gallery
-        self.app = create_app(settings, gallery)
+        # background: the configured cameras run, as under `facegate serve`.
+        self.app = create_app(settings, gallery, background=background)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])

@@ -75,6 +75,28 @@ function follow(table) {
   source.onerror = () => { if (state) state.textContent = "Live updates paused; retrying…"; };
 }
 
+// A camera's live view: the newest frame, fetched again every `data-refresh` ms while visible.
+function refresh(img) {
+  const base = img.getAttribute("src").split("?")[0];
+  const every = Number(img.getAttribute("data-refresh")) || 1000;
+  const next = () => {
+    if (document.hidden) { setTimeout(next, every); return; }
+    const fresh = new Image();
+    fresh.onload = () => { img.src = fresh.src; img.setAttribute("data-frames", String(Number(img.getAttribute("data-frames") || 0) + 1)); setTimeout(next, every); };
+    fresh.onerror = () => setTimeout(next, every * 2);
+    fresh.src = base + "?t=" + Date.now();
+    const caption = document.getElementById(img.getAttribute("data-caption") || "");
+    if (caption) {
+      fetch(base.replace(/\.jpg$/, ".json"), {credentials: "same-origin"})
+        .then((r) => (r.ok ? r.json() : null))
+        .then((d) => { caption.textContent = d && d.faces.length ? d.faces.join(" · ") : "no face in view"; })
+        .catch(() => {});
+    }
+  };
+  setTimeout(next, every);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("table[data-live]").forEach(follow);
+  document.querySelectorAll("img[data-refresh]").forEach(refresh);
 });
