@@ -75,7 +75,9 @@ def browser() -> Iterator[Any]:
     path = chromium_path()
     need(None if path else "no Chromium found (apt-get install chromium, or set FACEGATE_CHROMIUM)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        # A fake webcam (a test pattern, no face) for the webcam snapshot journey.
+        fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", *fake_camera])
         yield b
         b.close()
 

@@ -166,3 +166,20 @@ def test_an_unknown_visitors_event_appears_live_with_its_snapshot(site: Site, pa
     expect(page.locator("dl.why")).to_contain_text("below threshold")
     page.wait_for_function("document.querySelector('img.snapshot')?.naturalWidth > 0")
     shot(page, "event-why")
+
+
+def test_a_webcam_photo_is_sent_and_a_refusal_explained(site: Site, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, site, "admin", "/people/new")
+    page.get_by_label("Name", exact=True).fill("Test Pattern")
+    page.get_by_label("Purpose").fill("door access")
+    page.get_by_label("Consent expires on").fill((datetime.now(UTC) + timedelta(days=30)).date().isoformat())
+    page.get_by_role("button", name="Use the webcam").click()
+    page.get_by_role("button", name="Take the photo").click()
+    expect(page.locator("[data-note]")).to_contain_text("1 photo(s) ready")
+    assert page.eval_on_selector("#photos", "i => i.files[0].name").startswith("webcam-")
+    page.get_by_role("button", name="Enrol").click()
+    # Chromium's fake camera shows a test pattern: no face, and the page says so.
+    expect(page.get_by_role("alert")).to_contain_text("face")
+    assert site.gallery.people() == []

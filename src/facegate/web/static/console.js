@@ -12,8 +12,11 @@ document.addEventListener("click", (e) => {
   if (back && window.history.length > 1) { e.preventDefault(); window.history.back(); }
 });
 
+const LABELS = ["When", "Camera", "Door", "Decision", "Who", "Score / threshold", "Snapshot"];
+
 function cell(row, text) {
   const td = document.createElement("td");
+  td.setAttribute("data-label", LABELS[row.children.length] || "");
   if (text instanceof Node) td.appendChild(text); else td.textContent = text == null ? "" : String(text);
   row.appendChild(td);
   return td;
@@ -96,7 +99,45 @@ function refresh(img) {
   setTimeout(next, every);
 }
 
+// A photo from the browser's webcam, added to a form's file input (shown only where a webcam API exists).
+function webcam(box) {
+  const input = document.getElementById(box.getAttribute("data-webcam"));
+  if (!input || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.DataTransfer) return;
+  box.hidden = false;
+  const start = box.querySelector("[data-start]");
+  const snap = box.querySelector("[data-snap]");
+  const video = box.querySelector("video");
+  const note = box.querySelector("[data-note]");
+  let stream = null;
+  start.addEventListener("click", async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({video: {width: 1280, height: 720}, audio: false});
+    } catch (err) { note.textContent = "No webcam available: " + err.name; return; }
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play();
+    snap.hidden = false;  // only once there is a picture to take
+  });
+  snap.addEventListener("click", () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    if (!video.videoWidth) { note.textContent = "The webcam has no picture yet; try again."; return; }
+    canvas.toBlob((blob) => {
+      if (!blob) { note.textContent = "The photo could not be taken; try again."; return; }
+      const dt = new DataTransfer();
+      Array.from(input.files).forEach((f) => dt.items.add(f));
+      dt.items.add(new File([blob], "webcam-" + Date.now() + ".jpg", {type: "image/jpeg"}));
+      input.files = dt.files;
+      note.textContent = input.files.length + " photo(s) ready to send.";
+      if (stream) stream.getTracks().forEach((t) => t.stop());
+      video.hidden = true; snap.hidden = true;
+    }, "image/jpeg", 0.92);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-webcam]").forEach(webcam);
   document.querySelectorAll("table[data-live]").forEach(follow);
   document.querySelectorAll("img[data-refresh]").forEach(refresh);
 });
