@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from facegate.events.bus import EventBus
 from facegate.events.metrics import LiveMetrics
-from facegate.events.snapshots import snapshot_store
+from facegate.events.snapshots import redact, snapshot_store
 from facegate.events.store import EventStore
 
 from tests.conftest import OBAMA, PROBES, consent
@@ -139,7 +140,12 @@ def test_an_unknown_visitors_event_appears_live_with_its_snapshot(site: Site, pa
     # The app's own bus wiring: stored, then handed to the SSE hub the console follows.
     bus = EventBus(EventStore(g.store), [site.app.state.hub], LiveMetrics(), snapshots=snapshots)
     try:
-        rel = snapshots.save(Image.open(PROBES / "biden.jpg").convert("RGB"))
+        # As the pipeline saves it: the decided face kept, every other face blurred.
+        frame = np.asarray(Image.open(PROBES / "obama_and_biden.jpg").convert("RGB"))
+        boxes = [f.box for f in g.engine.detect(frame).faces]
+        assert len(boxes) == 2
+        visitor = max(boxes, key=lambda b: b.left)
+        rel = snapshots.save(redact(frame, visitor, boxes, "others"))
         details = {
             "door": "front",
             "track": 7,
