@@ -143,8 +143,8 @@ def test_an_unknown_visitors_event_appears_live_with_its_snapshot(site: Site, pa
         # As the pipeline saves it: the decided face kept, every other face blurred.
         frame = np.asarray(Image.open(PROBES / "obama_and_biden.jpg").convert("RGB"))
         boxes = [f.box for f in g.engine.detect(frame).faces]
-        assert len(boxes) == 2
-        visitor = max(boxes, key=lambda b: b.left)
+        assert len(boxes) >= 2
+        visitor = max(boxes, key=lambda b: b.size)
         rel = snapshots.save(redact(frame, visitor, boxes, "others"))
         details = {
             "door": "front",
