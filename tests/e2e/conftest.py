@@ -113,6 +113,7 @@ def sign_in(page: Any, site: Site, role: str, start: str = "/") -> None:
     page.goto(site.url + start)
     page.get_by_label("Name").fill(role)
     page.get_by_label("Password").fill(PASSWORD)
+    shot(page, "sign-in")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     assert "/login" not in page.url, page.content()

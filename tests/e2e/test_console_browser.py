@@ -108,6 +108,9 @@ def test_an_auditor_sees_the_audit_trail_but_no_people_or_photos(site: Site, pag
         assert "Barack Obama" not in page.content()
     r = page.goto(site.url + f"/people/{pid}/photos/{tid}.jpg")
     assert r is not None and r.status == 403 and r.headers["content-type"].startswith("text/html")
+    page.goto(site.url + "/evals")
+    expect(page.get_by_role("heading", name="Evaluation reports")).to_be_visible()
+    shot(page, "evals")
 
 
 def test_an_operator_cannot_erase(site: Site, page: Any) -> None:
@@ -162,10 +165,10 @@ def test_an_unknown_visitors_event_appears_live_with_its_snapshot(site: Site, pa
     finally:
         bus.close()
     row = page.locator("table#timeline tbody tr.new")
-    expect(row).to_have_count(1)
+    expect(row).to_have_count(1, timeout=30_000)  # a loaded machine: the bus's writer thread, the stream
     expect(row).to_contain_text("unknown visitor")
     expect(row).to_contain_text("0.871 / 0.926")
-    page.wait_for_function("document.querySelector('tr.new img.thumb')?.naturalWidth > 0")
+    page.wait_for_function("document.querySelector('tr.new img.thumb')?.naturalWidth > 0", timeout=30_000)
     shot(page, "events-live")
     row.get_by_role("link").first.click()
     expect(page.get_by_role("heading", name="Why not recognised")).to_be_visible()

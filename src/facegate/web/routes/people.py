@@ -26,7 +26,6 @@ from facegate.web.auth import AdminUser, ConsoleRoute, Viewer, console_of
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 Text = Annotated[str, Form(max_length=2000)]
-OptionalText = Annotated[str, Form(max_length=2000)]
 Photos = Annotated[list[UploadFile], File()]
 
 
@@ -105,9 +104,9 @@ async def enrol(
     expires: Annotated[str, Form(max_length=20)],
     recorded_by: Annotated[str, Form(max_length=200)],
     photos: Photos,
-    evidence_ref: OptionalText = "",
+    evidence_ref: Text = "",
     external_id: Annotated[str, Form(max_length=200)] = "",
-    scope: OptionalText = "*",
+    scope: Text = "*",
 ) -> Response:
     consent = consent_from_form(purpose, expires, recorded_by, evidence_ref, scope, None)
     data, names = await _read_photos(photos)
@@ -189,8 +188,8 @@ async def renew_consent(
     purpose: Text,
     expires: Annotated[str, Form(max_length=20)],
     recorded_by: Annotated[str, Form(max_length=200)],
-    evidence_ref: OptionalText = "",
-    scope: OptionalText = "*",
+    evidence_ref: Text = "",
+    scope: Text = "*",
 ) -> Response:
     g = _gallery(request)
     person = await _run(request, g.person, person_id)

@@ -75,9 +75,7 @@ async def login(
         c.sign_in_limit.check(f"address:{address}", "sign-in attempts from this address")
         c.sign_in_limit.check(f"name:{name}", "sign-in attempts for this name")
     except RateLimited as exc:
-        await threads.run_to_completion(
-            lambda: gallery.audit.record("console:?", "console_sign_in_limited", None, {"address": address})
-        )
+        # Not audited: the failures that reached the limit are, and a flood must not fill the trail.
         return c.page(
             request, "login.html", 429, login_csrf=expected, next=_safe_next(next), message=exc.message
         )
