@@ -192,3 +192,30 @@ def test_a_webcam_photo_is_sent_and_a_refusal_explained(site: Site, page: Any) -
     # Chromium's fake camera shows a test pattern: no face, and the page says so.
     expect(page.get_by_role("alert")).to_contain_text("face")
     assert site.gallery.people() == []
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => e.type !== 'hidden' && !e.closest('[hidden]'))
+    .filter((e) => e.labels.length === 0 && !e.getAttribute('aria-label'))
+    .map((e) => e.outerHTML)"""
+NO_ALT = (
+    """() => [...document.querySelectorAll('img')].filter((i) => !i.alt.trim()).map((i) => i.outerHTML)"""
+)
+
+
+def test_every_page_has_labels_alt_texts_one_heading_and_a_skip_link(site: Site, page: Any) -> None:
+    pid, _ = _enrolled(site)
+    event = EventStore(site.gallery.store).add("cam1", "unknown", None, {"door": "front", "score": 0.5})
+    sign_in(page, site, "admin")
+    pages = [
+        "/people", "/people/new", f"/people/{pid}", f"/people/{pid}/erase", "/events",
+        f"/events/{event.id}", "/cameras", "/audit", "/evals",
+    ]  # fmt: skip
+    for path in pages:
+        page.goto(site.url + path)
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.evaluate(NO_ALT) == [], path
+        assert page.locator("h1").count() == 1 and page.get_attribute("html", "lang") == "en", path
+        # The keyboard's first stop skips the navigation.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.getAttribute('href')") == "#main", path
