@@ -26,6 +26,7 @@ from facegate.web.auth import AdminUser, ConsoleRoute, Viewer, console_of
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 Text = Annotated[str, Form(max_length=2000)]
+PAGE_SIZE = 500  # people listed at once; a search narrows the rest
 Photos = Annotated[list[UploadFile], File()]
 
 
@@ -87,7 +88,9 @@ async def people_list(request: Request, viewer: AdminUser, q: str = "") -> Respo
         people = [
             p for p in people if needle in p.name.casefold() or needle in (p.external_id or "").casefold()
         ]
-    return console_of(request).page(request, "people.html", people=people, q=q)
+    return console_of(request).page(
+        request, "people.html", people=people[:PAGE_SIZE], total=len(people), q=q, page_size=PAGE_SIZE
+    )
 
 
 @router.get("/people/new")
