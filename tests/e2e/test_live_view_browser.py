@@ -69,6 +69,16 @@ def test_live_view_shows_a_recognised_person_and_an_admin_unlocks_the_door(stage
     ):
         assert time.monotonic() < deadline, "no granted decision for Lin-Manuel Miranda was stored"
         time.sleep(0.5)
+    lin = next(
+        e
+        for e in EventStore(stage.gallery.store).list(kind="granted")
+        if e.details["name"] == "Lin-Manuel Miranda"
+    )
+    assert lin.details["quality"]["size_px"] >= 40  # the decided face's quality, for "why"
+    page.goto(stage.url + f"/events/{lin.id}")
+    expect(page.get_by_role("heading", name="Why recognised")).to_be_visible()
+    expect(page.locator("dl.why")).to_contain_text("sharpness")
+    shot(page, "event-granted")
     page.goto(stage.url + "/cameras")
     expect(page.locator("section", has_text="Cameras: stage")).to_contain_text("Lin-Manuel Miranda")
     page.once("dialog", lambda d: d.accept())
