@@ -168,12 +168,14 @@ def test_an_unknown_visitors_event_appears_live_with_its_snapshot(site: Site, pa
     expect(row).to_have_count(1, timeout=30_000)  # a loaded machine: the bus's writer thread, the stream
     expect(row).to_contain_text("unknown visitor")
     expect(row).to_contain_text("0.871 / 0.926")
-    page.wait_for_function("document.querySelector('tr.new img.thumb')?.naturalWidth > 0", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('tr.new img.thumb')?.naturalWidth > 0", timeout=30_000
+    )
     shot(page, "events-live")
     row.get_by_role("link").first.click()
     expect(page.get_by_role("heading", name="Why not recognised")).to_be_visible()
     expect(page.locator("dl.why")).to_contain_text("below threshold")
-    page.wait_for_function("document.querySelector('img.snapshot')?.naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('img.snapshot')?.naturalWidth > 0")
     shot(page, "event-why")
 
 

@@ -60,7 +60,7 @@ def test_live_view_shows_a_recognised_person_and_an_admin_unlocks_the_door(stage
     # The clip is processed as fast as the machine allows; Lin-Manuel Miranda is on stage for its first 7 s.
     expect(caption).to_contain_text("Lin-Manuel Miranda", timeout=60_000)
     expect(caption).to_contain_text("#")  # the track id
-    page.wait_for_function("document.querySelector('img.live')?.naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('img.live')?.naturalWidth > 0")
     shot(page, "cameras-live")
     deadline = time.monotonic() + 60
     while not any(

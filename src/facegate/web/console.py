@@ -30,6 +30,14 @@ class Console:
         self.templates.env.filters["when"] = when
         self.templates.env.globals["consent_state"] = consent_state
         self._key: tuple[int, bytes] | None = None
+        # What a form's result page shows once after its redirect (post/redirect/get), by session.
+        self._flash: dict[str, dict[str, Any]] = {}
+
+    def flash(self, token: str, message: dict[str, Any]) -> None:
+        self._flash[token] = message
+
+    def take_flash(self, token: str) -> dict[str, Any]:
+        return self._flash.pop(token, {})
 
     def key(self, gallery: Gallery) -> bytes:
         """The cookie-signing key, derived from the gallery's data key (a new data key ends

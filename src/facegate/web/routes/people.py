@@ -120,36 +120,40 @@ async def enrol(
             name, data, consent, external_id=external_id.strip() or None, skip_bad=True, actor=viewer.actor
         ),
     )
-    return await _person_page(request, viewer, result.person.id, enrolment=result, names=names)
+    return _after_enrolment(request, viewer, result, names)
 
 
-async def _person_page(
-    request: Request, viewer: Viewer, person_id: str, status: int = 200, **extra: Any
-) -> Response:
-    g = _gallery(request)
-    person = await _run(request, g.person, person_id)
-    templates = await _run(request, g.templates, person_id)
-    consents = await _run(request, g.consents, person_id)
-    enrolment: Enrolment | None = extra.pop("enrolment", None)
-    names: list[str] = extra.pop("names", [])
-    return console_of(request).page(
-        request,
-        "person.html",
-        status,
-        person=person,
-        templates=templates,
-        consents=sorted(consents, key=lambda c: c.given_at, reverse=True),
-        quality=g.settings.quality,
-        added=len(enrolment.template_ids) if enrolment else None,
-        refused=_refusals(enrolment, names) if enrolment else [],
-        duplicates=len(enrolment.duplicates) if enrolment else 0,
-        **extra,
+def _after_enrolment(request: Request, viewer: Viewer, result: Enrolment, names: list[str]) -> Response:
+    """To the person's page, which shows what was enrolled and why any photo was refused."""
+    console_of(request).flash(
+        viewer.session.token,
+        {
+            "added": len(result.template_ids),
+            "refused": _refusals(result, names),
+            "duplicates": len(result.duplicates),
+        },
     )
+    return RedirectResponse(f"/people/{result.person.id}", 303)
 
 
 @router.get("/people/{person_id}")
 async def person_page(request: Request, viewer: AdminUser, person_id: str) -> Response:
-    return await _person_page(request, viewer, person_id)
+    g = _gallery(request)
+    person = await _run(request, g.person, person_id)
+    templates = await _run(request, g.templates, person_id)
+    consents = await _run(request, g.consents, person_id)
+    flash = console_of(request).take_flash(viewer.session.token)
+    return console_of(request).page(
+        request,
+        "person.html",
+        person=person,
+        templates=templates,
+        consents=sorted(consents, key=lambda c: c.given_at, reverse=True),
+        quality=g.settings.quality,
+        added=flash.get("added"),
+        refused=flash.get("refused", []),
+        duplicates=flash.get("duplicates", 0),
+    )
 
 
 @router.get("/people/{person_id}/photos/{template_id}.jpg")
@@ -180,7 +184,7 @@ async def add_photos(request: Request, viewer: AdminUser, person_id: str, photos
         request,
         lambda: g.enroll(person.name, data, None, person_id=person_id, skip_bad=True, actor=viewer.actor),
     )
-    return await _person_page(request, viewer, person_id, enrolment=result, names=names)
+    return _after_enrolment(request, viewer, result, names)
 
 
 @router.post("/people/{person_id}/consents")
