@@ -310,6 +310,24 @@ class PrivacySettings(BaseModel):
     purge_interval_s: float = Field(3600, gt=0, description="How often `serve` enforces the policy")
 
 
+class WebSettings(BaseModel):
+    """The web console served at / by `facegate serve`."""
+
+    enabled: bool = Field(True, description="Serve the web console at /")
+    session_hours: float = Field(
+        12, gt=0, le=720, description="A console session ends this long after sign-in"
+    )
+    secure_cookies: bool = Field(
+        True, description="Mark the session cookie Secure (sent over HTTPS and to localhost only)"
+    )
+    sign_in_rate_limit: str = Field(
+        "5/minute", description="Sign-in attempts per client address and per name"
+    )
+    consent_soon_days: float = Field(
+        30, ge=0, description="Consent shown as 'expiring soon' this long before"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FACEGATE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -335,6 +353,7 @@ class Settings(BaseSettings):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     events: EventSettings = EventSettings()
     privacy: PrivacySettings = PrivacySettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _names(self) -> Settings:

@@ -63,6 +63,10 @@ def create_app(
     app.state.live = None
     for resource in (health, people, consent, privacy, search, events, audit):
         app.include_router(resource.router)
+    if settings.web.enabled:
+        from facegate.web.app import install
+
+        install(app, settings.web)
     return app
 
 

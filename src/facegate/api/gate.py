@@ -12,6 +12,7 @@ from facegate.api.keys import ApiKey, KeyStore
 from facegate.api.problems import problem_for
 from facegate.api.rate import RateLimit
 from facegate.errors import FacegateError, ServiceBusy, Unauthorized
+from facegate.web.paths import is_console_path
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})  # probes: never limited
 PUBLIC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/v1/privacy/policy"})
@@ -46,7 +47,8 @@ class Gate:
         self.pending = 0  # heavy requests admitted and not yet answered (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+        # The console's pages sign people in themselves (sessions, not API keys).
+        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS or is_console_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

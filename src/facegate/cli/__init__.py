@@ -13,6 +13,7 @@ import typer
 
 from facegate.cli import eval as eval_commands
 from facegate.cli import keys, live, models, people, photos, privacy
+from facegate.cli import users as console_users
 from facegate.cli.common import err, start_invocation
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.add_typer(people.consent_app, name="consent")
 app.add_typer(privacy.privacy_app, name="privacy")
 app.add_typer(privacy.audit_app, name="audit")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(console_users.users_app, name="users")
 
 __all__ = ["app", "main"]
 

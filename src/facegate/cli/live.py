@@ -47,6 +47,11 @@ def serve(
                 "[yellow]No active API key: every request will be refused. Create one with "
                 "`facegate keys create NAME --role admin`, or start with --init-admin-key.[/yellow]"
             )
+        if config.web.enabled:
+            from facegate.web.users import UserStore
+
+            hint = "" if UserStore(gallery.store).list() else " (no user yet: `facegate users create NAME`)"
+            err.print(f"web console at http://{host}:{port}/{hint}", highlight=False)
         uvicorn.run(create_app(config, gallery, background=True), host=host, port=port, log_level="info")
         gallery.close()
 

@@ -39,6 +39,15 @@ class EventHistory:
         )
         return found
 
+    def get(self, event_id: int, *, actor: str) -> Event | None:
+        """One event, if it is still kept. Audited ("events_read", 1 or 0)."""
+        event = self.events.get(event_id)
+        person = event.person_id if event is not None else None
+        self.gallery.audit.record(
+            actor, "events_read", None, {"event": event_id}, int(event is not None), person=person
+        )
+        return event
+
     def follow(self, *, actor: str, camera: str | None = None) -> None:
         """Audits that `actor` starts following events live ("events_stream"); the events
         themselves reach them through the SSE hub."""

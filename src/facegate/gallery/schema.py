@@ -137,6 +137,18 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ConsoleUserRow(Base):
+    """A person who signs in to the web console: only a scrypt hash of the password is kept."""
+
+    __tablename__ = "console_users"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class EventRow(Base):
     """Something that happened at a camera or door: a decision, a state change."""
 

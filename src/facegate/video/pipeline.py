@@ -171,9 +171,12 @@ class CameraPipeline:
         if self.metrics is not None:
             self.metrics.decisions.labels(d.door, d.kind).inc()
             self.metrics.decision_latency.labels(d.door).observe(d.latency_s)
+        # The decided face's quality too: "why not recognised" shows it beside the score.
+        decided = next((f for f in faces if f.box == d.box), None)
+        details = {**d.details(), **({"quality": decided.quality.to_dict()} if decided else {})}
         if self.bus is not None:
             # The door first: redacting and saving the snapshot takes a few hundred milliseconds.
-            self.bus.alert(self.camera.name, d.kind, d.person_id, d.details())
+            self.bus.alert(self.camera.name, d.kind, d.person_id, details)
         snapshot = None
         if self.snapshots is not None:
             try:
@@ -186,7 +189,7 @@ class CameraPipeline:
                 self.camera.name,
                 d.kind,
                 d.person_id,
-                d.details(),
+                details,
                 snapshot,
                 urgent=False,
                 then=self._account(d),

@@ -24,6 +24,7 @@ from facegate.events.webhook import WebhookSink
 from facegate.gallery.gallery import Gallery
 from facegate.settings import CameraSettings
 from facegate.video.pipeline import CameraPipeline, FrameResult, RunStats
+from facegate.video.preview import LatestFrames
 from facegate.video.sources import VideoSource
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class LiveService:
             snapshots=self.snapshots,
         )
         self.pipelines: dict[str, CameraPipeline] = {}
+        self.preview = LatestFrames()  # the console's live view: a reference per frame, no work
         self.sources: dict[str, VideoSource] = {}
         self.stats: dict[str, RunStats] = {}
         self._threads: list[threading.Thread] = []
@@ -112,7 +114,7 @@ class LiveService:
         if self.mqtt is not None:
             self.mqtt.start()
         for camera in self.cameras:
-            p = self.pipeline(camera)
+            p = self.pipeline(camera, on_frame=self.preview.hook(camera.name))
             source = p.source()
             self.sources[camera.name] = source
             t = threading.Thread(
@@ -140,6 +142,7 @@ class LiveService:
                     "frames_skipped": s.dropped if s else 0,
                     "reconnects": s.reconnects if s else 0,
                     "door": door.name if door else None,
+                    **self.preview.stats(c.name),
                 }
             )
         return out

@@ -1,0 +1,65 @@
+"""The console's state on the app: sessions, the sign-in limit, the templates and how pages render."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.templating import Jinja2Templates
+
+from facegate.api.rate import RateLimit
+from facegate.gallery.gallery import Gallery
+from facegate.settings import WebSettings
+from facegate.web.sessions import Sessions
+from facegate.web.views import consent_state, when
+
+HERE = Path(__file__).resolve().parent
+SESSION_KEY_PURPOSE = "console session v1"
+
+
+class Console:
+    """What the console keeps while the app runs: sessions, the sign-in limit, the templates."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self.sessions = Sessions(settings.session_hours)
+        self.sign_in_limit = RateLimit(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
+        self.templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
+        self.templates.env.filters["when"] = when
+        self.templates.env.globals["consent_state"] = consent_state
+        self._key: tuple[int, bytes] | None = None
+        # What a form's result page shows once after its redirect (post/redirect/get), by session.
+        self._flash: dict[str, dict[str, Any]] = {}
+
+    def flash(self, token: str, message: dict[str, Any]) -> None:
+        self._flash[token] = message
+
+    def take_flash(self, token: str) -> dict[str, Any]:
+        return self._flash.pop(token, {})
+
+    def key(self, gallery: Gallery) -> bytes:
+        """The cookie-signing key, derived from the gallery's data key (a new data key ends
+        every session)."""
+        if self._key is None or self._key[0] != id(gallery.cipher):
+            self._key = (id(gallery.cipher), gallery.cipher.derive(SESSION_KEY_PURPOSE))
+        return self._key[1]
+
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        viewer = getattr(request.state, "viewer", None)
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "viewer": viewer,
+                "csrf": viewer.session.csrf if viewer else "",
+                "now": datetime.now(UTC),
+                "soon_days": self.settings.consent_soon_days,
+                **context,
+            },
+            status_code=status,
+        )
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        return self.page(request, "error.html", status, code=status, message=message)
