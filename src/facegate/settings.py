@@ -222,6 +222,13 @@ class DoorSettings(BaseModel):
     )
     rules: list[AccessRule] = Field(default_factory=list)
     unlock: UnlockSettings | None = None
+    liveness: Literal["required", "off"] | None = Field(
+        None, description="Grant only to a live face (default: required where the door has an unlock)"
+    )
+
+    @property
+    def liveness_required(self) -> bool:
+        return self.liveness == "required" or (self.liveness is None and self.unlock is not None)
 
     @field_validator("timezone")
     @classmethod
@@ -250,6 +257,28 @@ class TrackingSettings(BaseModel):
     unknown_min_s: float = Field(
         1.0, ge=0, description="A track is called unknown only after being seen this long (residents turning)"
     )
+
+
+class LivenessSettings(BaseModel):
+    """Presentation-attack detection (docs/liveness.md): which faces are scored, and the threshold."""
+
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="MiniFASNet live score at or above which a face counts as live"
+    )
+    min_face_px: int = Field(60, ge=1, description="Smaller faces are refused, not scored")
+    min_detection_score: float | None = Field(
+        None, description="Detector score below which a face is refused (None: the detector's own)"
+    )
+    min_frontal: float = Field(0.3, ge=0, le=1, description="More turned faces are refused")
+    border_margin: float = Field(
+        0.05, ge=0, le=1, description="A face closer to the frame edge than this share of its size is refused"
+    )
+    min_context: float = Field(
+        1.5, ge=1, description="Refused where less than this multiple of the face box fits in the frame"
+    )
+    frames: int = Field(3, ge=1, description="Scored frames a track needs before a door decision")
+    provider: Literal["auto", "cpu", "cuda"] = "cpu"
+    threads: int = Field(1, ge=0, description="ONNX Runtime threads; 0 = the cores available")
 
 
 class MqttSettings(BaseModel):
@@ -335,6 +364,7 @@ class Settings(BaseSettings):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     events: EventSettings = EventSettings()
     privacy: PrivacySettings = PrivacySettings()
+    liveness: LivenessSettings = LivenessSettings()
 
     @model_validator(mode="after")
     def _names(self) -> Settings:
