@@ -262,8 +262,10 @@ class TrackingSettings(BaseModel):
 class LivenessSettings(BaseModel):
     """Presentation-attack detection (docs/liveness.md): which faces are scored, and the threshold."""
 
+    # Fitted on half the subjects of the NUAA frames (0.2668, rounded) and scored on the other
+    # half: docs/liveness.md. Re-measure with `facegate eval pad` after changing the detector.
     threshold: float = Field(
-        0.5, ge=0, le=1, description="MiniFASNet live score at or above which a face counts as live"
+        0.27, ge=0, le=1, description="MiniFASNet live score at or above which a face counts as live"
     )
     min_face_px: int = Field(60, ge=1, description="Smaller faces are refused, not scored")
     min_detection_score: float | None = Field(
