@@ -9,7 +9,8 @@ from typing import Literal, Protocol
 
 from facegate.access.policy import DoorPolicy
 from facegate.match import OpenSetDecision
-from facegate.settings import DoorSettings
+from facegate.settings import DoorSettings, LivenessSettings
+from facegate.vision.liveness import LivenessEvidence
 from facegate.vision.types import Box
 
 DecisionKind = Literal["granted", "denied", "unknown"]
@@ -34,6 +35,8 @@ class TrackedFace(Protocol):
     def evidence(self) -> Sized: ...  # the embeddings the identity rests on
     @property
     def emitted(self) -> set[str]: ...  # decisions already announced; the gate adds to it
+    @property
+    def liveness(self) -> LivenessEvidence: ...  # scored frames, where the door requires liveness
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,11 @@ class DoorDecision:
     latency_s: float  # from the first frame the face was seen to this decision
     evidence: int  # embeddings the decision rests on
     box: Box
+    liveness: float | None = None  # the track's fused live score, where the door requires it
 
     def details(self) -> dict[str, object]:
         """The event payload: never an image, a template or a candidate who was not decided."""
+        live = {} if self.liveness is None else {"liveness": round(self.liveness, 4)}
         return {
             "door": self.door,
             "track": self.track_id,
@@ -66,6 +71,7 @@ class DoorDecision:
             "latency_ms": round(self.latency_s * 1000),
             "evidence": self.evidence,
             "box": self.box.to_dict(),
+            **live,
         }
 
 
@@ -84,11 +90,14 @@ class DecisionGate:
         unknown_after: int,
         unknown_min_s: float = 0.0,
         people_named: Callable[[str], list[str]] | None = None,
+        liveness: LivenessSettings | None = None,
     ) -> None:
+        """`liveness`: given where the door requires a live face (`door.liveness_required`)."""
         self.door = door
         self.policy = DoorPolicy(door, people_named)
         self.unknown_after = unknown_after
         self.unknown_min_s = unknown_min_s
+        self.liveness = liveness
         self._last: dict[tuple[str, str], float] = {}
         self._last_unknown = float("-inf")
 
@@ -105,6 +114,9 @@ class DecisionGate:
         """`confident`: a score at which one sighting is enough; below it, a match waits for a
         second embedding (the track hurries to get one) before anyone is let in or turned away."""
         ident = track.identity
+        live = self._live(track)
+        if live == "attack":
+            return self._attack(track, camera, now, wall, threshold, target_fmr)
         if ident is None:
             return None
         score = ident.candidates[0].score if ident.candidates else None
@@ -114,6 +126,8 @@ class DecisionGate:
                 track.hurry = True
                 return None
             track.hurry = False
+            if live is None:
+                return None  # nobody is let in or turned away before the face is known to be live
             verdict = self.policy.evaluate(person.person_id, person.name, wall)
             kind: DecisionKind = "granted" if verdict.allowed else "denied"
             tag = f"{kind}:{person.person_id}"
@@ -127,7 +141,7 @@ class DecisionGate:
             return DoorDecision(
                 kind, self.door.name, camera, track.id, person.person_id, person.name, person.score,
                 threshold, target_fmr, verdict.reason, wall, now - track.first_seen, len(track.evidence),
-                track.box,
+                track.box, track.liveness.fused() if self.liveness is not None else None,
             )  # fmt: skip
         # Unknown: only on enough evidence, and never for a track already recognised.
         if (
@@ -143,4 +157,30 @@ class DecisionGate:
         return DoorDecision(
             "unknown", self.door.name, camera, track.id, None, None, score, threshold, target_fmr,
             ident.reason, wall, now - track.first_seen, len(track.evidence), track.box,
+        )  # fmt: skip
+
+    def _live(self, track: TrackedFace) -> Literal["live", "attack"] | None:
+        """The track's liveness verdict; "live" where the door does not require one."""
+        if self.liveness is None:
+            return "live"
+        return track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
+
+    def _attack(
+        self, track: TrackedFace, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
+    ) -> DoorDecision | None:
+        """A presentation attack: denied, once per track and per cooldown, whoever it shows.
+
+        The person it resembles is not named (nor their last-seen time touched): the face is
+        not theirs."""
+        if "presentation_attack" in track.emitted:
+            return None
+        track.emitted.add("presentation_attack")
+        key = ("denied", "presentation_attack")
+        if now - self._last.get(key, float("-inf")) < self.door.cooldown_s:
+            return None
+        self._last[key] = now
+        return DoorDecision(
+            "denied", self.door.name, camera, track.id, None, None, None, threshold, target_fmr,
+            "presentation_attack", wall, now - track.first_seen, len(track.liveness.scores), track.box,
+            track.liveness.fused(),
         )  # fmt: skip

@@ -11,6 +11,7 @@ score (no usable face) are non-responses: counted apart (APNRR, BPNRR), never as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,8 @@ class PadScores:
 
     @property
     def scored(self) -> np.ndarray:
-        return ~np.isnan(self.scores)
+        out: np.ndarray = ~np.isnan(self.scores)
+        return out
 
     def attack_types(self) -> list[str]:
         return sorted({str(t) for t, b in zip(self.types, self.bona_fide, strict=True) if not b})
@@ -81,12 +83,15 @@ def non_response(s: PadScores, bona_fide: bool) -> Rate:
     return Rate(int((~s.scored[m]).sum()), int(m.sum()))
 
 
-def operating_point(s: PadScores, threshold: float) -> dict[str, object]:
+def operating_point(s: PadScores, threshold: float) -> dict[str, Any]:
     a, b = worst_apcer(s, threshold), bpcer(s, threshold)
-    row: dict[str, object] = {"threshold": threshold, "APCER": a.to_dict(), "BPCER": b.to_dict()}
-    row["ACER"] = (a.value + b.value) / 2
-    row["APCER per attack type"] = {t: apcer(s, threshold, t).to_dict() for t in s.attack_types()}
-    return row
+    return {
+        "threshold": threshold,
+        "APCER": a.to_dict(),
+        "BPCER": b.to_dict(),
+        "ACER": (a.value + b.value) / 2,
+        "APCER per attack type": {t: apcer(s, threshold, t).to_dict() for t in s.attack_types()},
+    }
 
 
 def candidate_thresholds(s: PadScores) -> np.ndarray:

@@ -10,7 +10,7 @@ detected, too small, or cut by the frame edge is refused with a reason, never sc
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal, Protocol
@@ -224,3 +224,29 @@ def _scores(model: PadModel, image: np.ndarray, boxes: list[Box]) -> list[float]
     if isinstance(model, MiniFasNet):
         return model.scores(image, boxes)  # one batch per model
     return [model.score(image, b) for b in boxes]
+
+
+@dataclass
+class LivenessEvidence:
+    """A face's liveness across frames: the scores of its latest scored frames, fused by their
+    mean, and how many frames were refused. Undecided until `frames` frames were scored."""
+
+    keep: int = 8
+    scores: list[float] = field(default_factory=list)
+    refused: int = 0
+
+    def add(self, result: LivenessResult) -> None:
+        if result.score is None:
+            self.refused += 1
+            return
+        self.scores.append(result.score)
+        del self.scores[: -self.keep]
+
+    def fused(self) -> float | None:
+        return float(np.mean(self.scores)) if self.scores else None
+
+    def verdict(self, threshold: float, frames: int) -> Literal["live", "attack"] | None:
+        fused = self.fused()
+        if fused is None or len(self.scores) < frames:
+            return None
+        return "live" if fused >= threshold else "attack"
