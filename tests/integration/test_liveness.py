@@ -1,0 +1,158 @@
+"""Liveness on real frames: printed photos of a resident are refused at the door, the resident
+live is let in; faces that cannot be judged are refused, never scored live; the models are
+checked by SHA-256. Frames come from ../shared/pad (NUAA), read in place, never copied."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facegate import Gallery, load_settings
+from facegate.errors import ModelIntegrityError
+from facegate.events.bus import EventBus
+from facegate.events.metrics import LiveMetrics
+from facegate.events.store import Event, EventStore
+from facegate.settings import AccessRule, CameraSettings, DoorSettings, LivenessSettings
+from facegate.video.pipeline import CameraPipeline
+from facegate.video.sources import Frame
+from facegate.vision.decode import load_image
+from facegate.vision.liveness import MINIFASNET_V2, LivenessCheck, vendored
+from facegate.vision.models import verified_path
+
+from tests.conftest import SECRET, SHARED, consent, need
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared]
+
+NUAA = SHARED / "pad" / "nuaa_train"
+ENROL = "real/0005_0005_00_00_01_7.jpg"
+LIVE = [f"real/0005_0005_00_00_01_{n}.jpg" for n in (51, 59, 95, 106, 152, 195)]
+ATTACK = [f"attack/0005_0005_00_00_01_{n}.jpg" for n in (104, 122, 136, 160, 183, 197)]
+
+
+def nuaa(name: str) -> Path:
+    need(None if (NUAA / "labels.csv").is_file() else f"{NUAA} (NUAA frames) is not there")
+    return NUAA / name
+
+
+@pytest.fixture(scope="module")
+def check() -> LivenessCheck:
+    return LivenessCheck(LivenessSettings())
+
+
+class Collect:
+    """An event sink like MQTT, webhooks and SSE: it receives what the bus hands on."""
+
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def deliver(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_printed_photo_of_a_resident_is_denied_and_the_resident_live_is_granted(
+    tmp_path: Path,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", secret_key=SECRET)
+    g = Gallery.open(settings, engine=engine)
+    g.enroll("Resident", [nuaa(ENROL)], consent())
+    templates = len(g)
+    sink = Collect()
+    bus = EventBus(EventStore(g.store), [sink], LiveMetrics())
+    door = DoorSettings(
+        name="front", cameras=["front"], rules=[AccessRule(people=["*"])], liveness="required"
+    )
+    p = CameraPipeline(CameraSettings(name="front", source="unused"), g, door=door, bus=bus)
+    decisions = []
+    # The photo held up for 1.2 s, then nobody for 10 s, then the resident for 1.2 s.
+    for i, name in enumerate(ATTACK):
+        decisions += p.process(Frame(load_image(nuaa(name)), i, i * 0.2, i * 0.2), i * 0.2).decisions
+    attack_decisions = list(decisions)
+    for i, name in enumerate(LIVE):
+        t = 10 + i * 0.2
+        decisions += p.process(Frame(load_image(nuaa(name)), 100 + i, t, t), t).decisions
+    bus.close()
+    live_decisions = decisions[len(attack_decisions) :]
+
+    assert [d.kind for d in attack_decisions] == ["denied"], attack_decisions
+    spoof = attack_decisions[0]
+    assert spoof.reason == "presentation_attack" and spoof.person_id is None
+    assert spoof.liveness is not None and spoof.liveness < settings.liveness.threshold
+    assert [(d.kind, d.name) for d in live_decisions] == [("granted", "Resident")], live_decisions
+    assert (
+        live_decisions[0].liveness is not None and live_decisions[0].liveness >= settings.liveness.threshold
+    )
+    # The attack reached the sinks (MQTT, webhooks and SSE receive the same) and the event store.
+    handed = [(e.kind, e.details.get("reason")) for e in sink.events]
+    assert ("denied", "presentation_attack") in handed and ("granted", "rule 1") in handed, handed
+    assert any(e.details.get("reason") == "presentation_attack" for e in EventStore(g.store).list(limit=100))
+    # No template of the attack, and no enrolment.
+    assert len(g) == templates and len(g.people()) == 1
+    g.close()
+
+
+def test_without_the_liveness_rule_the_photo_opens_the_door(
+    tmp_path: Path,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    """Why the rule exists: the same printed photo is granted at a door that does not ask."""
+    g = Gallery.open(load_settings(data_dir=tmp_path / "data", secret_key=SECRET), engine=engine)
+    g.enroll("Resident", [nuaa(ENROL)], consent())
+    door = DoorSettings(name="front", cameras=["front"], rules=[AccessRule(people=["*"])], liveness="off")
+    p = CameraPipeline(CameraSettings(name="front", source="unused"), g, door=door)
+    kinds = []
+    for i, name in enumerate(ATTACK):
+        kinds += [
+            d.kind for d in p.process(Frame(load_image(nuaa(name)), i, i * 0.2, i * 0.2), i * 0.2).decisions
+        ]
+    assert kinds == ["granted"]
+    g.close()
+
+
+def test_nuaa_attacks_score_as_attacks_and_real_frames_as_live(engine, check: LivenessCheck) -> None:  # type: ignore[no-untyped-def]
+    for name, want in [(n, "attack") for n in ATTACK] + [(n, "live") for n in LIVE]:
+        a = engine.detect(nuaa(name))
+        r = check.assess_photo(a.image, a.faces)
+        assert r.verdict == want, (name, r)
+
+
+def test_faces_that_cannot_be_judged_are_refused_never_live(engine, check: LivenessCheck) -> None:  # type: ignore[no-untyped-def]
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    assert check.assess_photo(blank, engine.detect(blank).faces).reason == "no_face"
+    frame = load_image(nuaa(LIVE[0]))
+    face = engine.detect(frame).faces[0]
+    b = face.box
+    # A tiny face: the same frame shrunk until the face is under the minimum size.
+    import cv2
+
+    factor = 0.8 * check.settings.min_face_px / b.size
+    small = cv2.resize(frame, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    tiny = engine.detect(small).faces
+    assert tiny, "the shrunk face should still be detected"
+    r = check.assess_photo(small, tiny)
+    assert r.verdict == "refused" and r.reason == "face_too_small" and r.score is None
+    # A face at the frame's edge: the frame cut just inside the face's left side.
+    cut = np.ascontiguousarray(frame[:, b.left + b.width // 10 :])
+    edge = engine.detect(cut).faces
+    assert edge, "the cut face should still be detected"
+    r = check.assess_photo(cut, edge)
+    assert r.verdict == "refused" and r.reason == "face_at_border" and r.score is None
+
+
+def test_a_tampered_model_file_is_refused(tmp_path: Path) -> None:
+    assert vendored(MINIFASNET_V2).is_file()
+    bad = tmp_path / MINIFASNET_V2.name
+    shutil.copyfile(vendored(MINIFASNET_V2), bad)
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        verified_path(MINIFASNET_V2, bad)
