@@ -66,3 +66,16 @@ def test_eval_pad_bad_labels_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     bad.write_text("image,label\na.jpg,1\n")
     r = cli("eval", "pad", tmp_path, "--labels", bad, "--json")
     assert r.returncode == 2 and "image,live" in r.stdout + r.stderr
+
+
+def test_enrol_and_verify_with_liveness_refuse_a_printed_photo(cli: Cli) -> None:
+    need(None if (NUAA / "labels.csv").is_file() else f"{NUAA} (NUAA frames) is not there")
+    attack = NUAA / "attack" / "0005_0005_00_00_01_104.jpg"
+    real = NUAA / "real" / "0005_0005_00_00_01_7.jpg"
+    consent = ["--consent-purpose", "door access", "--consent-expires", "365d", "--consent-by", "reception"]
+    out = cli.json("enroll", "Resident", attack, *consent, "--liveness", code=6)
+    assert out["error"] == "presentation_attack" and out["liveness"]["verdict"] == "attack"
+    assert cli.rows("people") == 0
+    out = cli.json("verify", attack, real, "--liveness", code=6)
+    assert out["error"] == "presentation_attack"
+    assert cli.json("verify", attack, real)["same_person"]  # without --liveness: a match

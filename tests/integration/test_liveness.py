@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from facegate import Gallery, load_settings
-from facegate.errors import ModelIntegrityError
+from facegate.errors import LivenessNotAssessed, ModelIntegrityError, PresentationAttack
 from facegate.events.bus import EventBus
 from facegate.events.metrics import LiveMetrics
 from facegate.events.store import Event, EventStore
@@ -156,3 +156,30 @@ def test_a_tampered_model_file_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError, match="SHA-256"):
         verified_path(MINIFASNET_V2, bad)
+
+
+def test_enrolment_and_verification_can_refuse_attack_photos(
+    tmp_path: Path,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    g = Gallery.open(load_settings(data_dir=tmp_path / "data", secret_key=SECRET), engine=engine)
+    with pytest.raises(PresentationAttack) as caught:
+        g.enroll("Resident", [nuaa(ATTACK[0])], consent(), liveness=True)
+    assert caught.value.details["liveness"]["verdict"] == "attack"  # type: ignore[index]
+    assert len(g) == 0 and g.people() == []
+    # Without the option the photo of a photo is enrolled: the option is what refuses it.
+    person = g.enroll("Resident", [nuaa(ENROL)], consent(), liveness=True).person
+    with pytest.raises(PresentationAttack):
+        g.verify_person(nuaa(ATTACK[1]), person.id, liveness=True)
+    assert g.verify_person(nuaa(ATTACK[1]), person.id).same_person  # what the option prevents
+    assert g.verify_person(nuaa(LIVE[0]), person.id, liveness=True).same_person
+    # Selfie against an ID photo: only the selfie must be live.
+    with pytest.raises(PresentationAttack):
+        g.verify_photos(nuaa(ATTACK[2]), nuaa(ENROL), liveness=True)
+    assert g.verify_photos(nuaa(LIVE[1]), nuaa(ATTACK[2]), liveness=True).same_person
+    # A face that cannot be judged is refused, not taken as live.
+    frame = load_image(nuaa(LIVE[2]))
+    b = engine.detect(frame).faces[0].box
+    with pytest.raises(LivenessNotAssessed, match="face at border"):
+        g.verify_person(np.ascontiguousarray(frame[:, b.left + b.width // 10 :]), person.id, liveness=True)
+    g.close()
