@@ -226,6 +226,10 @@ class DoorSettings(BaseModel):
         None, description="Grant only to a live face (default: required where the door has an unlock)"
     )
 
+    challenge: Literal["none", "head_turn"] = Field(
+        "none", description="Active challenge: a matched face must also turn its head (docs/liveness.md)"
+    )
+
     @property
     def liveness_required(self) -> bool:
         return self.liveness == "required" or (self.liveness is None and self.unlock is not None)
@@ -279,6 +283,12 @@ class LivenessSettings(BaseModel):
         1.5, ge=1, description="Refused where less than this multiple of the face box fits in the frame"
     )
     frames: int = Field(3, ge=1, description="Scored frames a track needs before a door decision")
+    challenge_window_s: float = Field(
+        4.0, gt=0, description="Head-turn challenge: seconds from first sight in which the head must turn"
+    )
+    challenge_min_turn: float = Field(
+        0.5, gt=0, le=2, description="Head-turn challenge: yaw swing needed (0 frontal, 1 profile)"
+    )
     provider: Literal["auto", "cpu", "cuda"] = "cpu"
     threads: int = Field(1, ge=0, description="ONNX Runtime threads; 0 = the cores available")
 

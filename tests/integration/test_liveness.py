@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate import Gallery, load_settings
+from facegate import FaceEngine, Gallery, load_settings
 from facegate.errors import LivenessNotAssessed, ModelIntegrityError, PresentationAttack
 from facegate.events.bus import EventBus
 from facegate.events.metrics import LiveMetrics
@@ -182,4 +182,47 @@ def test_enrolment_and_verification_can_refuse_attack_photos(
     b = engine.detect(frame).faces[0].box
     with pytest.raises(LivenessNotAssessed, match="face at border"):
         g.verify_person(np.ascontiguousarray(frame[:, b.left + b.width // 10 :]), person.id, liveness=True)
+    g.close()
+
+
+FEMALE = SHARED / "videos" / "head-pose-face-detection-female.mp4"
+
+
+def test_head_turn_challenge_grants_a_turning_head_and_refuses_a_still_photo(
+    tmp_path: Path,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    need(None if FEMALE.is_file() else f"{FEMALE} is not there")
+    import av
+
+    with av.open(str(FEMALE)) as c:
+        rate = float(c.streams.video[0].average_rate or 12)
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    # A 75 px face in a low-resolution preview: below the default enrolment minimums.
+    settings = load_settings(
+        data_dir=tmp_path / "data", secret_key=SECRET, quality={"min_face_px": 60, "min_sharpness": 0.05}
+    )
+    engine = FaceEngine(settings, detector=engine.detector, aligner=engine.aligner, embedder=engine.embedder)
+    g = Gallery.open(settings, engine=engine)
+    g.enroll("Woman", [frames[9]], consent())  # the frontal frame between her turns
+    g.enroll("Resident", [nuaa(ENROL)], consent())
+    door = DoorSettings(
+        name="front",
+        cameras=["front"],
+        rules=[AccessRule(people=["*"])],
+        liveness="off",
+        challenge="head_turn",
+    )
+    p = CameraPipeline(CameraSettings(name="front", source="unused"), g, door=door)
+    decisions = []
+    for i, img in enumerate(frames):  # she turns from one side to the other in under 2 s
+        decisions += p.process(Frame(img, i, i / rate, i / rate), i / rate).decisions
+    assert [(d.kind, d.name) for d in decisions] == [("granted", "Woman")], decisions
+    # A printed photo of the resident held still for 5 s: recognised, but never turns.
+    photo = [load_image(nuaa(n)) for n in ATTACK]
+    decisions = []
+    for i in range(26):
+        t = 100 + i * 0.2
+        decisions += p.process(Frame(photo[i % len(photo)], i, t, t), t).decisions
+    assert [(d.kind, d.reason) for d in decisions] == [("denied", "challenge_failed")], decisions
     g.close()

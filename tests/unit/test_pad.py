@@ -27,7 +27,7 @@ from facegate.eval.pad import (
 from facegate.eval.pad_run import load_pad_labels, split_subjects, subject_of
 from facegate.settings import AccessRule, DoorSettings, LivenessSettings, UnlockSettings
 from facegate.video.tracker import Track
-from facegate.vision.liveness import LivenessEvidence, LivenessResult, context_box, effective_scale
+from facegate.vision.liveness import LivenessEvidence, LivenessResult, context_box, effective_scale, yaw
 from facegate.vision.types import Box
 
 from tests.unit.test_access import face, identity
@@ -168,3 +168,36 @@ def test_the_context_patch_stays_inside_the_frame() -> None:
     assert x0 == 0 and x1 - x0 == 270
     # A face filling the frame: the scale shrinks to what fits.
     assert effective_scale(640, 480, Box(0, 0, 300, 300), 4.0) == pytest.approx(479 / 300)
+
+
+def test_yaw_and_the_head_turn_window() -> None:
+    frontal = np.array([[30, 50], [40, 50], [60, 50], [70, 50], [50, 70]], np.float32)
+    turned = frontal.copy()
+    turned[4, 0] = 57.5  # the nose base halfway from the middle to one eye (35 | 65): yaw 0.5
+    assert yaw(frontal) == 0.0 and yaw(turned) == pytest.approx(0.5) and yaw(turned[[2, 3, 0, 1, 4]]) < 0
+    ev = LivenessEvidence()
+    ev.add_pose(0.0, frontal)
+    assert not ev.turned(4.0, 0.5)
+    ev.add_pose(5.0, turned)  # too late
+    assert not ev.turned(4.0, 0.5)
+    ev.add_pose(3.0, turned)
+    assert ev.turned(4.0, 0.5) and not ev.turned(4.0, 0.6)
+
+
+def test_the_gate_asks_for_a_head_turn_within_the_window() -> None:
+    door = DoorSettings(
+        name="front", cameras=["cam"], rules=[AccessRule(people=["*"])], challenge="head_turn"
+    )
+    gate = DecisionGate(door, 2, liveness=None)
+    wall = datetime.fromisoformat("2026-11-27T10:00:00+00:00")
+    frontal = np.array([[30, 50], [40, 50], [60, 50], [70, 50], [50, 70]], np.float32)
+    still = Track(1, face(Box(0, 0, 100, 100)), 0.0, 0.0, embeddings=2, identity=identity("alice", 0.97))
+    still.liveness.add_pose(0.0, frontal)
+    assert gate.consider(still, "cam", 3.9, wall, 0.9, 1e-3) is None  # still within the window
+    d = gate.consider(still, "cam", 4.1, wall, 0.9, 1e-3)
+    assert d is not None and (d.kind, d.reason, d.person_id) == ("denied", "challenge_failed", None)
+    moving = Track(2, face(Box(0, 0, 100, 100)), 10.0, 10.0, embeddings=2, identity=identity("alice", 0.97))
+    moving.liveness.add_pose(10.0, frontal)
+    moving.liveness.add_pose(11.0, frontal + np.array([0, 0, 0, 0, 12.5])[:, None] * [1, 0])
+    g = gate.consider(moving, "cam", 11.0, wall, 0.9, 1e-3)
+    assert g is not None and g.kind == "granted"

@@ -128,6 +128,10 @@ class DecisionGate:
             track.hurry = False
             if live is None:
                 return None  # nobody is let in or turned away before the face is known to be live
+            if self.door.challenge == "head_turn" and not self._turned(track):
+                if now - track.first_seen <= self._challenge_window:
+                    return None  # waiting for the head to turn
+                return self._failed_challenge(track, camera, now, wall, threshold, target_fmr)
             verdict = self.policy.evaluate(person.person_id, person.name, wall)
             kind: DecisionKind = "granted" if verdict.allowed else "denied"
             tag = f"{kind}:{person.person_id}"
@@ -164,6 +168,34 @@ class DecisionGate:
         if self.liveness is None:
             return "live"
         return track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
+
+    @property
+    def _challenge_window(self) -> float:
+        return (
+            self.liveness.challenge_window_s
+            if self.liveness is not None
+            else LivenessSettings().challenge_window_s
+        )
+
+    def _turned(self, track: TrackedFace) -> bool:
+        s = self.liveness or LivenessSettings()
+        return track.liveness.turned(s.challenge_window_s, s.challenge_min_turn)
+
+    def _failed_challenge(
+        self, track: TrackedFace, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
+    ) -> DoorDecision | None:
+        """No head turn within the window: denied once per track (a photo, or someone who did not
+        follow the prompt; they may step back and try again as a new track)."""
+        if "challenge_failed" in track.emitted:
+            return None
+        track.emitted.add("challenge_failed")
+        ident = track.identity
+        person = ident.person if ident is not None else None
+        return DoorDecision(
+            "denied", self.door.name, camera, track.id, None, None, person.score if person else None,
+            threshold, target_fmr, "challenge_failed", wall, now - track.first_seen, len(track.evidence),
+            track.box, track.liveness.fused(),
+        )  # fmt: skip
 
     def _attack(
         self, track: TrackedFace, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float

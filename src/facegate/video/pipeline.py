@@ -140,7 +140,7 @@ class CameraPipeline:
         started = time.perf_counter()
         faces = self.detect(frame.image)
         seen, _ended = self.tracker.update(faces, clock, self.engine.embed)
-        self._score_liveness(frame.image, seen)
+        self._score_liveness(frame.image, seen, clock)
         fresh = [t for t in seen if t.last_embedded == clock]
         fused = [t.fused() for t in fresh]
         if fresh:
@@ -170,8 +170,14 @@ class CameraPipeline:
             self.on_frame(result)
         return result
 
-    def _score_liveness(self, image: np.ndarray, tracks: list[Track]) -> None:
-        """Score the whole frame around each undecided track's face (doors requiring liveness)."""
+    def _score_liveness(self, image: np.ndarray, tracks: list[Track], clock: float) -> None:
+        """Score the whole frame around each undecided track's face (doors requiring liveness);
+        note its head pose where the door asks for a head turn."""
+        if self.door.challenge != "none":
+            window = self.gallery.settings.liveness.challenge_window_s
+            for t in tracks:
+                if not (t.emitted - {"unknown"}) and clock - t.first_seen <= window:
+                    t.liveness.add_pose(clock, t.face.landmarks)
         if self.liveness is None:
             return
         # Until the track is decided ("unknown" is no decision: it may be recognised later), and

@@ -234,6 +234,7 @@ class LivenessEvidence:
     keep: int = 8
     scores: list[float] = field(default_factory=list)
     refused: int = 0
+    poses: list[tuple[float, float]] = field(default_factory=list)  # (time, yaw): the head-turn challenge
 
     def add(self, result: LivenessResult) -> None:
         if result.score is None:
@@ -250,3 +251,29 @@ class LivenessEvidence:
         if fused is None or len(self.scores) < frames:
             return None
         return "live" if fused >= threshold else "attack"
+
+    def add_pose(self, now: float, landmarks: np.ndarray) -> None:
+        self.poses.append((now, yaw(landmarks)))
+
+    def turned(self, window_s: float, min_turn: float) -> bool:
+        """Whether the head turned by `min_turn` (yaw, see `yaw`) within `window_s` of the first pose."""
+        if not self.poses:
+            return False
+        start = self.poses[0][0]
+        yaws = [y for t, y in self.poses if t - start <= window_s]
+        return max(yaws) - min(yaws) >= min_turn
+
+
+def yaw(landmarks: np.ndarray) -> float:
+    """Signed head turn from dlib's 5 points: 0 frontal, -1 and 1 in profile to either side.
+
+    The nose base moves along the eye line as the head turns; its offset from the eyes'
+    midpoint, relative to half the eye distance, is the estimate (`quality.frontal` is 1 - |yaw|).
+    """
+    eye_a, eye_b, nose = landmarks[0:2].mean(axis=0), landmarks[2:4].mean(axis=0), landmarks[4]
+    axis = eye_b - eye_a
+    dist = float(np.linalg.norm(axis))
+    if dist < 1e-6:
+        return 0.0
+    offset = float(np.dot(nose - (eye_a + eye_b) / 2.0, axis / dist))
+    return float(np.clip(offset / (dist / 2.0), -1.0, 1.0))
