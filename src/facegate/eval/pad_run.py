@@ -173,7 +173,7 @@ def run_pad(
         f"Presentation attack detection: {root}",
         summary,
         tables,
-        {"DET (over the decision threshold)": _det_png(a, b), "Scores": _hist_png(s, t)},
+        {"DET (over the decision threshold)": _det_png(a, b, at_config), "Scores": _hist_png(s, t)},
         [
             "Terms of ISO/IEC 30107-3: APCER = attack presentations classified bona fide (per attack type; "
             "the system's is the worst type's); BPCER = bona fide presentations classified as attacks; "
@@ -247,10 +247,13 @@ def _pretty(rate: object) -> str:
     return f"{r.get('rate', float('nan')):.4f} ({r.get('k')}/{r.get('n')}; 95% CI {lo:.4f}-{hi:.4f})"
 
 
-def _det_png(a: np.ndarray, b: np.ndarray) -> str:
+def _det_png(a: np.ndarray, b: np.ndarray, at: dict[str, Any]) -> str:
     fig, ax = report.figure()
     floor = 1e-3
     ax.loglog(np.maximum(a, floor), np.maximum(b, floor), drawstyle="steps-post")
+    point = (max(at["APCER"]["rate"], floor), max(at["BPCER"]["rate"], floor))
+    ax.plot(*point, "ko", label=f"configured threshold {at['threshold']:.3f}")
+    ax.legend()
     ax.set(
         xlabel="APCER (attacks accepted as bona fide)",
         ylabel="BPCER (bona fide rejected)",
