@@ -37,6 +37,7 @@ def main() -> None:
     run("api_load.py")  # skips itself without Debian's wrk
     run("video_pipeline.py")  # skips itself without ../shared/videos
     run("privacy_ops.py")
+    run("liveness_cost.py")  # skips itself without ../shared/pad
 
 
 if __name__ == "__main__":
