@@ -225,7 +225,6 @@ class DoorSettings(BaseModel):
     liveness: Literal["required", "off"] | None = Field(
         None, description="Grant only to a live face (default: required where the door has an unlock)"
     )
-
     challenge: Literal["none", "head_turn"] = Field(
         "none", description="Active challenge: a matched face must also turn its head (docs/liveness.md)"
     )

@@ -92,12 +92,14 @@ class DecisionGate:
         people_named: Callable[[str], list[str]] | None = None,
         liveness: LivenessSettings | None = None,
     ) -> None:
-        """`liveness`: given where the door requires a live face (`door.liveness_required`)."""
+        """`liveness`: the threshold, frames and challenge settings (defaults if None); a live
+        face is required where the door says so (`door.liveness_required`)."""
         self.door = door
         self.policy = DoorPolicy(door, people_named)
         self.unknown_after = unknown_after
         self.unknown_min_s = unknown_min_s
-        self.liveness = liveness
+        self.liveness = liveness or LivenessSettings()
+        self.requires_live = door.liveness_required
         self._last: dict[tuple[str, str], float] = {}
         self._last_unknown = float("-inf")
 
@@ -129,7 +131,7 @@ class DecisionGate:
             if live is None:
                 return None  # nobody is let in or turned away before the face is known to be live
             if self.door.challenge == "head_turn" and not self._turned(track):
-                if now - track.first_seen <= self._challenge_window:
+                if now - track.first_seen <= self.liveness.challenge_window_s:
                     return None  # waiting for the head to turn
                 return self._failed_challenge(track, camera, now, wall, threshold, target_fmr)
             verdict = self.policy.evaluate(person.person_id, person.name, wall)
@@ -145,7 +147,7 @@ class DecisionGate:
             return DoorDecision(
                 kind, self.door.name, camera, track.id, person.person_id, person.name, person.score,
                 threshold, target_fmr, verdict.reason, wall, now - track.first_seen, len(track.evidence),
-                track.box, track.liveness.fused() if self.liveness is not None else None,
+                track.box, track.liveness.fused() if self.requires_live else None,
             )  # fmt: skip
         # Unknown: only on enough evidence, and never for a track already recognised.
         if (
@@ -165,20 +167,12 @@ class DecisionGate:
 
     def _live(self, track: TrackedFace) -> Literal["live", "attack"] | None:
         """The track's liveness verdict; "live" where the door does not require one."""
-        if self.liveness is None:
+        if not self.requires_live:
             return "live"
         return track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
 
-    @property
-    def _challenge_window(self) -> float:
-        return (
-            self.liveness.challenge_window_s
-            if self.liveness is not None
-            else LivenessSettings().challenge_window_s
-        )
-
     def _turned(self, track: TrackedFace) -> bool:
-        s = self.liveness or LivenessSettings()
+        s = self.liveness
         return track.liveness.turned(s.challenge_window_s, s.challenge_min_turn)
 
     def _failed_challenge(

@@ -105,7 +105,7 @@ class CameraPipeline:
             settings.tracking.unknown_after,
             settings.tracking.unknown_min_s,
             people_named=lambda name: [p.id for p in gallery.people(name)],
-            liveness=settings.liveness if self.door.liveness_required else None,
+            liveness=settings.liveness,
         )
         self.liveness = LivenessCheck(settings.liveness) if self.door.liveness_required else None
         self.bus = bus
