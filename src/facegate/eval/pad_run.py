@@ -210,24 +210,30 @@ def _held_out(
         return None  # a half without both classes can neither fit nor test a threshold
     t = fit_threshold(a)
     fitted, config = operating_point(b, t), operating_point(b, configured)
+    # The other way round too (two-fold): a threshold that only suits one half shows here.
+    t_rev = fit_threshold(b)
+    rev = operating_point(a, t_rev)
     return {
         "fit subjects": sorted(fit),
         "held-out subjects": sorted(held),
         "fitted threshold": t,
         "fitted": fitted,
         "configured": config,
+        "reverse": {"fitted threshold": t_rev, "scored": rev},
         "rows": [
-            {
-                "threshold": f"fitted {t:.4f}",
-                **_flat(fitted["APCER"], "APCER"),
-                **_flat(fitted["BPCER"], "BPCER"),
-            },
-            {
-                "threshold": f"configured {configured:.4f}",
-                **_flat(config["APCER"], "APCER"),
-                **_flat(config["BPCER"], "BPCER"),
-            },
+            _row("held-out half", f"fitted on the other, {t:.4f}", fitted),
+            _row("held-out half", f"configured {configured:.4f}", config),
+            _row("fit half", f"fitted on the held-out half, {t_rev:.4f}", rev),
         ],
+    }
+
+
+def _row(scored: str, threshold: str, op: dict[str, Any]) -> dict[str, object]:
+    return {
+        "scored on": scored,
+        "threshold": threshold,
+        **_flat(op["APCER"], "APCER"),
+        **_flat(op["BPCER"], "BPCER"),
     }
 
 
