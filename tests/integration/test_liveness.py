@@ -4,7 +4,10 @@ checked by SHA-256. Frames come from ../shared/pad (NUAA), read in place, never 
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +18,16 @@ from facegate.errors import LivenessNotAssessed, ModelIntegrityError, Presentati
 from facegate.events.bus import EventBus
 from facegate.events.metrics import LiveMetrics
 from facegate.events.store import Event, EventStore
-from facegate.settings import AccessRule, CameraSettings, DoorSettings, LivenessSettings
+from facegate.settings import AccessRule, CameraSettings, DoorSettings, LivenessSettings, UnlockSettings
 from facegate.video.pipeline import CameraPipeline
+from facegate.video.service import LiveService
 from facegate.video.sources import Frame
 from facegate.vision.decode import load_image
 from facegate.vision.liveness import MINIFASNET_V2, LivenessCheck, vendored
 from facegate.vision.models import verified_path
 
 from tests.conftest import SECRET, SHARED, consent, need
+from tests.integration.test_events import receiver  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared]
 
@@ -225,4 +230,80 @@ def test_head_turn_challenge_grants_a_turning_head_and_refuses_a_still_photo(
         t = 100 + i * 0.2
         decisions += p.process(Frame(photo[i % len(photo)], i, t, t), t).decisions
     assert [(d.kind, d.reason) for d in decisions] == [("denied", "challenge_failed")], decisions
+    g.close()
+
+
+def test_an_attack_at_a_door_with_an_unlock_alerts_over_mqtt_and_webhooks_and_opens_nothing(
+    tmp_path: Path,
+    engine,  # type: ignore[no-untyped-def]
+    receiver,  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    """Liveness is on by default for a door with an unlock; the alert reaches the real broker and
+    a signed webhook; only the live resident unlocks the door."""
+    from tests.integration.test_events import (
+        MQTT_HOST,
+        MQTT_PORT,
+        WEBHOOK_SECRET,
+        Subscriber,
+        _broker_missing,
+    )
+    from tests.integration.test_video import wait_for
+
+    need(_broker_missing())
+    prefix = f"fgpad{uuid.uuid4().hex[:8]}"
+    door = DoorSettings(
+        name="front",
+        cameras=["front"],
+        rules=[AccessRule(people=["*"])],
+        unlock=UnlockSettings(
+            webhook_url=f"{receiver.url}/unlock",
+            webhook_secret=WEBHOOK_SECRET,
+            allow_http=True,
+            open_seconds=0.2,
+        ),
+    )
+    assert door.liveness is None and door.liveness_required
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        secret_key=SECRET,
+        doors=[door],
+        mqtt={
+            "enabled": True,
+            "host": MQTT_HOST,
+            "port": int(MQTT_PORT or 1883),
+            "topic_prefix": prefix,
+            "discovery": False,
+            "client_id": prefix,
+        },
+        webhooks=[
+            {"url": f"{receiver.url}/events", "secret": WEBHOOK_SECRET, "retries": 3, "kinds": ["denied"]}
+        ],
+    )
+    g = Gallery.open(settings, engine=engine)
+    g.enroll("Resident", [nuaa(ENROL)], consent())
+    sub = Subscriber([f"{prefix}/#"])
+    live = LiveService(g, cameras=[])
+    live.start()
+    assert live.mqtt is not None and live.mqtt.wait_connected(10)
+    p = live.pipeline(CameraSettings(name="front", source="unused"))
+    for i, name in enumerate(ATTACK):
+        p.process(Frame(load_image(nuaa(name)), i, i * 0.2, i * 0.2), i * 0.2)
+    wait_for(lambda: any(path == "/events" for path, _ in receiver.received), 20, "the alert webhook")
+    assert not any(path == "/unlock" for path, _ in receiver.received)  # the photo opened nothing
+    for i, name in enumerate(LIVE):
+        t = 10 + i * 0.2
+        p.process(Frame(load_image(nuaa(name)), 100 + i, t, t), t)
+    wait_for(lambda: any(path == "/unlock" for path, _ in receiver.received), 20, "the resident's unlock")
+    live.stop()
+    time.sleep(0.3)
+    sub.close()
+    alerts = [json.loads(m) for m in sub.on(f"{prefix}/front/events")]
+    assert [(e["kind"], e["details"]["reason"]) for e in alerts] == [
+        ("denied", "presentation_attack"),
+        ("granted", "rule 1"),
+    ]
+    assert alerts[0]["person_id"] is None and alerts[0]["details"]["liveness"] < settings.liveness.threshold
+    hooks = [b for path, b in receiver.received if path == "/events"]
+    assert [(b["kind"], b["details"]["reason"]) for b in hooks] == [("denied", "presentation_attack")]
+    assert [path for path, _ in receiver.received].count("/unlock") == 1
     g.close()
