@@ -38,6 +38,7 @@ def main() -> None:
     run("video_pipeline.py")  # skips itself without ../shared/videos
     run("privacy_ops.py")
     run("console_overhead.py")
+    run("liveness_cost.py")  # skips itself without ../shared/pad
 
 
 if __name__ == "__main__":

@@ -63,11 +63,14 @@ def _engine() -> FaceEngine:
     return _default_engine
 
 
-def verify(a: ImageInput, b: ImageInput, *, engine: FaceEngine | None = None) -> Verification:
-    """Are the largest faces of two photos the same person, at the configured false-match rate?"""
+def verify(
+    a: ImageInput, b: ImageInput, *, engine: FaceEngine | None = None, liveness: bool = False
+) -> Verification:
+    """Are the largest faces of two photos the same person, at the configured false-match rate?
+    `liveness`: refuse a first photo (the selfie) judged a presentation attack."""
     from facegate.match import verify_photos
 
-    return verify_photos(engine or _engine(), a, b)
+    return verify_photos(engine or _engine(), a, b, liveness=liveness)
 
 
 def identify(image: ImageInput, gallery: Gallery) -> list[FaceIdentification]:

@@ -188,3 +188,22 @@ class EmbeddingSpaceMismatch(FacegateError):
     code = "embedding_space_mismatch"
     exit_code = ExitCode.ERROR
     http_status = 409
+
+
+# --- liveness ----------------------------------------------------------------------------------
+
+
+class PresentationAttack(FacegateError):
+    """The photo was judged a presentation attack (a printed photo, a screen), not a live face."""
+
+    code = "presentation_attack"
+    exit_code = ExitCode.REFUSED
+    http_status = 422
+
+
+class LivenessNotAssessed(FacegateError):
+    """Liveness was asked for but the face cannot be judged (too small, at the edge, turned)."""
+
+    code = "liveness_not_assessed"
+    exit_code = ExitCode.REFUSED
+    http_status = 422

@@ -151,9 +151,12 @@ def verify(a: np.ndarray, b: np.ndarray, threshold: float, target_fmr: float) ->
     return Verification(score, score >= threshold, threshold, target_fmr)
 
 
-def verify_photos(engine: FaceEngine, a: ImageInput, b: ImageInput) -> Verification:
-    """Are the largest faces of two photos the same person, at the configured false-match rate?"""
-    fa = engine.largest_face(a, "first image")
+def verify_photos(
+    engine: FaceEngine, a: ImageInput, b: ImageInput, *, liveness: bool = False
+) -> Verification:
+    """Are the largest faces of two photos the same person, at the configured false-match rate?
+    `liveness`: the first photo (a selfie) must be judged live; the second may be an ID photo."""
+    fa = engine.largest_face(a, "first image", liveness=liveness)
     fb = engine.largest_face(b, "second image")
     assert fa.embedding is not None and fb.embedding is not None
     s = engine.settings.match

@@ -222,6 +222,16 @@ class DoorSettings(BaseModel):
     )
     rules: list[AccessRule] = Field(default_factory=list)
     unlock: UnlockSettings | None = None
+    liveness: Literal["required", "off"] | None = Field(
+        None, description="Grant only to a live face (default: required where the door has an unlock)"
+    )
+    challenge: Literal["none", "head_turn"] = Field(
+        "none", description="Active challenge: a matched face must also turn its head (docs/liveness.md)"
+    )
+
+    @property
+    def liveness_required(self) -> bool:
+        return self.liveness == "required" or (self.liveness is None and self.unlock is not None)
 
     @field_validator("timezone")
     @classmethod
@@ -250,6 +260,36 @@ class TrackingSettings(BaseModel):
     unknown_min_s: float = Field(
         1.0, ge=0, description="A track is called unknown only after being seen this long (residents turning)"
     )
+
+
+class LivenessSettings(BaseModel):
+    """Presentation-attack detection (docs/liveness.md): which faces are scored, and the threshold."""
+
+    # Fitted on half the subjects of the NUAA frames (0.2668, rounded) and scored on the other
+    # half: docs/liveness.md. Re-measure with `facegate eval pad` after changing the detector.
+    threshold: float = Field(
+        0.27, ge=0, le=1, description="MiniFASNet live score at or above which a face counts as live"
+    )
+    min_face_px: int = Field(60, ge=1, description="Smaller faces are refused, not scored")
+    min_detection_score: float | None = Field(
+        None, description="Detector score below which a face is refused (None: the detector's own)"
+    )
+    min_frontal: float = Field(0.3, ge=0, le=1, description="More turned faces are refused")
+    border_margin: float = Field(
+        0.05, ge=0, le=1, description="A face closer to the frame edge than this share of its size is refused"
+    )
+    min_context: float = Field(
+        1.5, ge=1, description="Refused where less than this multiple of the face box fits in the frame"
+    )
+    frames: int = Field(3, ge=1, description="Scored frames a track needs before a door decision")
+    challenge_window_s: float = Field(
+        4.0, gt=0, description="Head-turn challenge: seconds from first sight in which the head must turn"
+    )
+    challenge_min_turn: float = Field(
+        0.5, gt=0, le=2, description="Head-turn challenge: yaw swing needed (0 frontal, 1 profile)"
+    )
+    provider: Literal["auto", "cpu", "cuda"] = "cpu"
+    threads: int = Field(1, ge=0, description="ONNX Runtime threads; 0 = the cores available")
 
 
 class MqttSettings(BaseModel):
@@ -354,6 +394,7 @@ class Settings(BaseSettings):
     events: EventSettings = EventSettings()
     privacy: PrivacySettings = PrivacySettings()
     web: WebSettings = WebSettings()
+    liveness: LivenessSettings = LivenessSettings()
 
     @model_validator(mode="after")
     def _names(self) -> Settings:

@@ -9,7 +9,8 @@ from typing import Literal, Protocol
 
 from facegate.access.policy import DoorPolicy
 from facegate.match import OpenSetDecision
-from facegate.settings import DoorSettings
+from facegate.settings import DoorSettings, LivenessSettings
+from facegate.vision.liveness import LivenessEvidence
 from facegate.vision.types import Box
 
 DecisionKind = Literal["granted", "denied", "unknown"]
@@ -34,6 +35,8 @@ class TrackedFace(Protocol):
     def evidence(self) -> Sized: ...  # the embeddings the identity rests on
     @property
     def emitted(self) -> set[str]: ...  # decisions already announced; the gate adds to it
+    @property
+    def liveness(self) -> LivenessEvidence: ...  # scored frames, where the door requires liveness
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,11 @@ class DoorDecision:
     latency_s: float  # from the first frame the face was seen to this decision
     evidence: int  # embeddings the decision rests on
     box: Box
+    liveness: float | None = None  # the track's fused live score, where the door requires it
 
     def details(self) -> dict[str, object]:
         """The event payload: never an image, a template or a candidate who was not decided."""
+        live = {} if self.liveness is None else {"liveness": round(self.liveness, 4)}
         return {
             "door": self.door,
             "track": self.track_id,
@@ -66,6 +71,7 @@ class DoorDecision:
             "latency_ms": round(self.latency_s * 1000),
             "evidence": self.evidence,
             "box": self.box.to_dict(),
+            **live,
         }
 
 
@@ -84,11 +90,16 @@ class DecisionGate:
         unknown_after: int,
         unknown_min_s: float = 0.0,
         people_named: Callable[[str], list[str]] | None = None,
+        liveness: LivenessSettings | None = None,
     ) -> None:
+        """`liveness`: the threshold, frames and challenge settings (defaults if None); a live
+        face is required where the door says so (`door.liveness_required`)."""
         self.door = door
         self.policy = DoorPolicy(door, people_named)
         self.unknown_after = unknown_after
         self.unknown_min_s = unknown_min_s
+        self.liveness = liveness or LivenessSettings()
+        self.requires_live = door.liveness_required
         self._last: dict[tuple[str, str], float] = {}
         self._last_unknown = float("-inf")
 
@@ -105,6 +116,9 @@ class DecisionGate:
         """`confident`: a score at which one sighting is enough; below it, a match waits for a
         second embedding (the track hurries to get one) before anyone is let in or turned away."""
         ident = track.identity
+        live = self._live(track)
+        if live == "attack":
+            return self._attack(track, camera, now, wall, threshold, target_fmr)
         if ident is None:
             return None
         score = ident.candidates[0].score if ident.candidates else None
@@ -114,6 +128,12 @@ class DecisionGate:
                 track.hurry = True
                 return None
             track.hurry = False
+            if live is None:
+                return None  # nobody is let in or turned away before the face is known to be live
+            if self.door.challenge == "head_turn" and not self._turned(track):
+                if now - track.first_seen <= self.liveness.challenge_window_s:
+                    return None  # waiting for the head to turn
+                return self._failed_challenge(track, camera, now, wall, threshold, target_fmr)
             verdict = self.policy.evaluate(person.person_id, person.name, wall)
             kind: DecisionKind = "granted" if verdict.allowed else "denied"
             tag = f"{kind}:{person.person_id}"
@@ -127,7 +147,7 @@ class DecisionGate:
             return DoorDecision(
                 kind, self.door.name, camera, track.id, person.person_id, person.name, person.score,
                 threshold, target_fmr, verdict.reason, wall, now - track.first_seen, len(track.evidence),
-                track.box,
+                track.box, track.liveness.fused() if self.requires_live else None,
             )  # fmt: skip
         # Unknown: only on enough evidence, and never for a track already recognised.
         if (
@@ -143,4 +163,50 @@ class DecisionGate:
         return DoorDecision(
             "unknown", self.door.name, camera, track.id, None, None, score, threshold, target_fmr,
             ident.reason, wall, now - track.first_seen, len(track.evidence), track.box,
+        )  # fmt: skip
+
+    def _live(self, track: TrackedFace) -> Literal["live", "attack"] | None:
+        """The track's liveness verdict; "live" where the door does not require one."""
+        if not self.requires_live:
+            return "live"
+        return track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
+
+    def _turned(self, track: TrackedFace) -> bool:
+        s = self.liveness
+        return track.liveness.turned(s.challenge_window_s, s.challenge_min_turn)
+
+    def _failed_challenge(
+        self, track: TrackedFace, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
+    ) -> DoorDecision | None:
+        """No head turn within the window: denied once per track (a photo, or someone who did not
+        follow the prompt; they may step back and try again as a new track)."""
+        if "challenge_failed" in track.emitted:
+            return None
+        track.emitted.add("challenge_failed")
+        ident = track.identity
+        person = ident.person if ident is not None else None
+        return DoorDecision(
+            "denied", self.door.name, camera, track.id, None, None, person.score if person else None,
+            threshold, target_fmr, "challenge_failed", wall, now - track.first_seen, len(track.evidence),
+            track.box, track.liveness.fused(),
+        )  # fmt: skip
+
+    def _attack(
+        self, track: TrackedFace, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
+    ) -> DoorDecision | None:
+        """A presentation attack: denied, once per track and per cooldown, whoever it shows.
+
+        The person it resembles is not named (nor their last-seen time touched): the face is
+        not theirs."""
+        if "presentation_attack" in track.emitted:
+            return None
+        track.emitted.add("presentation_attack")
+        key = ("denied", "presentation_attack")
+        if now - self._last.get(key, float("-inf")) < self.door.cooldown_s:
+            return None
+        self._last[key] = now
+        return DoorDecision(
+            "denied", self.door.name, camera, track.id, None, None, None, threshold, target_fmr,
+            "presentation_attack", wall, now - track.first_seen, len(track.liveness.scores), track.box,
+            track.liveness.fused(),
         )  # fmt: skip

@@ -83,6 +83,7 @@ class PersonIn(BaseModel):
     external_id: Text | None = Field(None, max_length=200)
     consent: ConsentIn
     images_base64: list[str] = Field(min_length=1, max_length=20)
+    liveness: bool = Field(False, description="Refuse photos judged presentation attacks (422)")
 
 
 class ImageIn(BaseModel):
@@ -93,6 +94,9 @@ class VerifyIn(BaseModel):
     image_base64: str
     other_base64: str | None = None
     person_id: Text | None = Field(None, max_length=64)
+    liveness: bool = Field(
+        False, description="Refuse an image_base64 (the selfie) judged a presentation attack (422)"
+    )
 
 
 DeviceKind = Literal[

@@ -213,3 +213,39 @@ def eval_groups(
     lines = [f"{k}: {v}" for k, v in result["summary"].items()]
     lines += [_group_line(r) for r in result["rows"]]
     _print_report(as_json, result, lines)
+
+
+@eval_app.command("pad")
+def eval_pad(
+    root: Annotated[Path, typer.Argument(help="Folder the labels' image paths are relative to.")],
+    labels: Annotated[
+        Path, typer.Option("--labels", help="CSV: image,live (1 bona fide, 0 attack)[,attack type column].")
+    ],
+    type_column: Annotated[
+        str | None, typer.Option("--type-column", help="The labels' attack type column (default: one type).")
+    ] = None,
+    subject_sep: Annotated[
+        str, typer.Option(help="A photo's subject is its file name up to this (for the held-out split).")
+    ] = "_",
+    seed: Annotated[int, typer.Option(help="Seed for splitting the subjects in two.")] = 0,
+    out_dir: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Presentation attack detection (ISO/IEC 30107-3): APCER per attack type, BPCER, ACER, DET."""
+    from facegate.eval.pad_run import run_pad
+
+    rows = sum(1 for _ in labels.open()) - 1 if labels.is_file() else None
+    with _eval_context(as_json, out_dir, rows) as (engine, reports, cache, advance):
+        result = run_pad(
+            engine,
+            root,
+            labels,
+            reports,
+            cache,
+            advance,
+            type_column=type_column,
+            subject_sep=subject_sep,
+            seed=seed,
+        )
+    lines = [f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in result["summary"].items()]
+    _print_report(as_json, result, lines)

@@ -32,6 +32,11 @@ from facegate.settings import Settings
 from facegate.vision.annotate import MATCH, NEUTRAL, UNKNOWN, annotate, save_annotated
 from facegate.vision.engine import FaceEngine
 
+LivenessOpt = Annotated[
+    bool,
+    typer.Option("--liveness", help="Refuse photos judged presentation attacks (a printed photo, a screen)."),
+]
+
 
 def enroll(
     name: Annotated[str, typer.Argument(help="The person's name.")],
@@ -43,6 +48,7 @@ def enroll(
     consent_evidence: ConsentEvidence = None,
     external_id: Annotated[str | None, typer.Option(help="Your own id for this person.")] = None,
     person_id: Annotated[str | None, typer.Option("--person-id", help="Add photos to this person.")] = None,
+    liveness: LivenessOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Enrol a person from photos: every photo must show one good face, or nothing is written."""
@@ -52,7 +58,13 @@ def enroll(
         )
         with open_gallery() as gallery:
             result = gallery.enroll(
-                name, list(images), consent, person_id=person_id, external_id=external_id, actor=actor()
+                name,
+                list(images),
+                consent,
+                person_id=person_id,
+                external_id=external_id,
+                actor=actor(),
+                liveness=liveness,
             )
 
         def human() -> None:
@@ -210,19 +222,23 @@ def verify(
     person: Annotated[
         str | None, typer.Option("--person", help="Verify FIRST against an enrolled person.")
     ] = None,
+    liveness: Annotated[
+        bool,
+        typer.Option("--liveness", help="Refuse a FIRST photo (the selfie) judged a presentation attack."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Is it the same person? Exit 0 if yes, 5 if not."""
+    """Is it the same person? Exit 0 if yes, 5 if not (6 if --liveness refuses the photo)."""
     with handled(as_json):
         if (second is None) == (person is None):
             raise ConfigError("give either a second photo or --person ID")
         if person is not None:
             with open_gallery() as gallery:
-                result = gallery.verify_person(first, person, actor=actor())
+                result = gallery.verify_person(first, person, actor=actor(), liveness=liveness)
         else:
             assert second is not None
             with open_gallery() as gallery:
-                result = gallery.verify_photos(first, second, actor=actor())
+                result = gallery.verify_photos(first, second, actor=actor(), liveness=liveness)
 
         def human() -> None:
             verdict = "[green]same person[/green]" if result.same_person else "[red]not the same person[/red]"

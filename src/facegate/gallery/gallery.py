@@ -222,11 +222,13 @@ class Gallery:
         skip_bad: bool = False,
         progress: Callable[[str], None] | None = None,
         actor: str = "library",
+        liveness: bool = False,
     ) -> Enrolment:
         """Enrol a new person (or add photos to `person_id`) from photos showing one face each.
 
         All-or-nothing by default: any refused photo raises and nothing is written. With
         `skip_bad`, refused photos are reported in the result and the rest are enrolled.
+        `liveness`: refuse photos judged presentation attacks (remote onboarding by selfie).
         """
         name = normalise_name(name)
         if not images:
@@ -251,7 +253,7 @@ class Gallery:
                 if digest in known:
                     duplicates.append(label)
                     continue
-                faces.append((self.engine.enrolment_face(image, label), digest))
+                faces.append((self.engine.enrolment_face(image, label, liveness=liveness), digest))
                 known.add(digest)
             except FacegateError as exc:
                 if not skip_bad:
@@ -439,13 +441,16 @@ class Gallery:
         self.audit.record(actor, "identify", None, {"faces": len(found)}, len(matched), people=matched)
         return found
 
-    def verify_person(self, image: ImageInput, person_id: str, actor: str = "library") -> Verification:
-        """1:1 against an enrolled person: the photo's largest face vs their best template."""
+    def verify_person(
+        self, image: ImageInput, person_id: str, actor: str = "library", *, liveness: bool = False
+    ) -> Verification:
+        """1:1 against an enrolled person: the photo's largest face vs their best template.
+        `liveness`: refuse a photo judged a presentation attack."""
         self.store.person(person_id)
         self.sync()
         if not self.consent_valid(person_id, use="verify"):
             raise ConsentMissing(f"person {person_id} has no valid consent; their templates are not used")
-        face = self.engine.largest_face(image)
+        face = self.engine.largest_face(image, liveness=liveness)
         assert face.embedding is not None
         vectors = self.template_vectors(person_id)
         if not vectors:
@@ -465,9 +470,12 @@ class Gallery:
         )
         return best
 
-    def verify_photos(self, a: ImageInput, b: ImageInput, *, actor: str = "library") -> Verification:
+    def verify_photos(
+        self, a: ImageInput, b: ImageInput, *, actor: str = "library", liveness: bool = False
+    ) -> Verification:
         """1:1 between two photos, no one enrolled involved: `facegate.verify` with this gallery's
-        engine. Audited (the verdict only: neither photo concerns a known person)."""
-        result = verify_photos(self.engine, a, b)
+        engine. Audited (the verdict only: neither photo concerns a known person). `liveness`:
+        refuse a first photo (the selfie; the second may be an ID photo) judged an attack."""
+        result = verify_photos(self.engine, a, b, liveness=liveness)
         self.audit.record(actor, "verify", None, {"same_person": result.same_person}, int(result.same_person))
         return result

@@ -25,6 +25,7 @@ from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
 from facegate.vision.detectors import camera_detector, sensitive_detector
 from facegate.vision.engine import FaceEngine
+from facegate.vision.liveness import LivenessCheck
 from facegate.vision.protocols import Detector
 from facegate.vision.redact import more_faces
 from facegate.vision.types import Box, Face
@@ -104,7 +105,9 @@ class CameraPipeline:
             settings.tracking.unknown_after,
             settings.tracking.unknown_min_s,
             people_named=lambda name: [p.id for p in gallery.people(name)],
+            liveness=settings.liveness,
         )
+        self.liveness = LivenessCheck(settings.liveness) if self.door.liveness_required else None
         self.bus = bus
         self.snapshots = snapshots
         self.redact_mode = settings.events.redact
@@ -137,6 +140,7 @@ class CameraPipeline:
         started = time.perf_counter()
         faces = self.detect(frame.image)
         seen, _ended = self.tracker.update(faces, clock, self.engine.embed)
+        self._score_liveness(frame.image, seen, clock)
         fresh = [t for t in seen if t.last_embedded == clock]
         fused = [t.fused() for t in fresh]
         if fresh:
@@ -165,6 +169,24 @@ class CameraPipeline:
         if self.on_frame is not None:
             self.on_frame(result)
         return result
+
+    def _score_liveness(self, image: np.ndarray, tracks: list[Track], clock: float) -> None:
+        """Score the whole frame around each undecided track's face (doors requiring liveness);
+        note its head pose where the door asks for a head turn."""
+        if self.door.challenge != "none":
+            window = self.gallery.settings.liveness.challenge_window_s
+            for t in tracks:
+                if not (t.emitted - {"unknown"}) and clock - t.first_seen <= window:
+                    t.liveness.add_pose(clock, t.face.landmarks)
+        if self.liveness is None:
+            return
+        # Until the track is decided ("unknown" is no decision: it may be recognised later), and
+        # no more often than the fused evidence can use.
+        pending = [
+            t for t in tracks if not (t.emitted - {"unknown"}) and len(t.liveness.scores) < t.liveness.keep
+        ]
+        for t, r in zip(pending, self.liveness.assess(image, [t.face for t in pending]), strict=True):
+            t.liveness.add(r)
 
     def _announce(self, d: DoorDecision, frame: Frame, faces: list[Face]) -> None:
         self.recent.append(d)

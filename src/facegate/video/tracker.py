@@ -17,6 +17,7 @@ import numpy as np
 from facegate.match import OpenSetDecision
 from facegate.settings import TrackingSettings
 from facegate.vision.geometry import iou
+from facegate.vision.liveness import LivenessEvidence
 from facegate.vision.types import Box, Face, Quality
 
 
@@ -39,6 +40,7 @@ class Track:
     identity: OpenSetDecision | None = None
     emitted: set[str] = field(default_factory=set)  # decisions already announced for this track
     hurry: bool = False  # a marginal match waits for more evidence: embed again soon
+    liveness: LivenessEvidence = field(default_factory=LivenessEvidence)  # at doors that require it
 
     @property
     def box(self) -> Box:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegate.errors import NoFaceFound, TooManyFaces
+from facegate.errors import LivenessNotAssessed, NoFaceFound, PresentationAttack, TooManyFaces
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import DecodeLimits, ImageInput, load_image
 from facegate.vision.detectors import default_detector, fallback_detector
 from facegate.vision.geometry import clip
+from facegate.vision.liveness import LivenessCheck, LivenessResult
 from facegate.vision.protocols import Aligner, Detector, Embedder
 from facegate.vision.quality import assess, require_quality
 from facegate.vision.types import Face
@@ -76,6 +77,7 @@ class FaceEngine:
         self.embedder = embedder or default_embedder(self.settings)
         self.load_seconds = time.perf_counter() - started
         self.limits = DecodeLimits(self.settings.images.max_bytes, self.settings.images.max_pixels)
+        self._liveness: LivenessCheck | None = None  # built on first use
 
     @property
     def space(self) -> str:
@@ -124,8 +126,29 @@ class FaceEngine:
         self.embed(result.faces)
         return result
 
-    def enrolment_face(self, source: ImageInput, name: str = "image") -> Face:
-        """The single, good-enough face of an enrolment photo, embedded; else a typed error."""
+    def require_live(self, result: AnalysedImage, face: Face, name: str = "image") -> LivenessResult:
+        """Raise unless `face` is judged live in its photo (`PresentationAttack`, or
+        `LivenessNotAssessed` for a face that cannot be judged: it is never taken as live)."""
+        if self._liveness is None:
+            self._liveness = LivenessCheck(self.settings.liveness)
+        r = self._liveness.assess(result.image, [face])[0]
+        if r.verdict == "attack":
+            raise PresentationAttack(
+                f"{name}: judged a presentation attack (a photo or screen), not a live face",
+                source=name,
+                liveness=r.to_dict(),
+            )
+        if r.verdict != "live":
+            raise LivenessNotAssessed(
+                f"{name}: liveness cannot be judged ({r.reason.replace('_', ' ')})",
+                source=name,
+                liveness=r.to_dict(),
+            )
+        return r
+
+    def enrolment_face(self, source: ImageInput, name: str = "image", *, liveness: bool = False) -> Face:
+        """The single, good-enough face of an enrolment photo, embedded; else a typed error.
+        `liveness`: refuse a photo judged a presentation attack (remote onboarding)."""
         result = self.detect(source, expect_face=True)
         if not result.faces:
             raise NoFaceFound(f"{name}: no face found", source=name)
@@ -146,14 +169,19 @@ class FaceEngine:
             min_brightness=q.min_brightness,
             max_brightness=q.max_brightness,
         )
+        if liveness:
+            self.require_live(result, face, name)
         self.embed([face])
         return face
 
-    def largest_face(self, source: ImageInput, name: str = "image") -> Face:
-        """The largest face, embedded (for 1:1 verification of a selfie or ID photo)."""
+    def largest_face(self, source: ImageInput, name: str = "image", *, liveness: bool = False) -> Face:
+        """The largest face, embedded (for 1:1 verification of a selfie or ID photo).
+        `liveness`: refuse a photo judged a presentation attack (the selfie, not the ID photo)."""
         result = self.detect(source, expect_face=True)
         if not result.faces:
             raise NoFaceFound(f"{name}: no face found", source=name)
         face = result.faces[0]
+        if liveness:
+            self.require_live(result, face, name)
         self.embed([face])
         return face

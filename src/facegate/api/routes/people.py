@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from facegate.api.deps import Admin, GalleryDep, ThreadsDep
 from facegate.api.schemas import PersonIn, PersonUpdate, decode_base64
@@ -41,7 +41,12 @@ async def create_person(
     images = [decode_base64(i) for i in body.images_base64]
     result = await threads.run_to_completion(
         lambda: gallery.enroll(
-            body.name, images, consent, external_id=body.external_id, actor=f"key:{key.id}"
+            body.name,
+            images,
+            consent,
+            external_id=body.external_id,
+            actor=f"key:{key.id}",
+            liveness=body.liveness,
         )
     )
     return dict(result.to_dict())
@@ -54,11 +59,14 @@ async def add_faces(
     files: Annotated[list[UploadFile], File()],
     gallery: GalleryDep,
     threads: ThreadsDep,
+    liveness: Annotated[bool, Query(description="Refuse photos judged presentation attacks (422)")] = False,
 ) -> dict[str, Any]:
     images = [await f.read() for f in files]
     person = await threads.run_to_completion(gallery.person, person_id)
     result = await threads.run_to_completion(
-        lambda: gallery.enroll(person.name, images, None, person_id=person_id, actor=f"key:{key.id}")
+        lambda: gallery.enroll(
+            person.name, images, None, person_id=person_id, actor=f"key:{key.id}", liveness=liveness
+        )
     )
     return dict(result.to_dict())
 

@@ -40,12 +40,12 @@ async def verify(body: VerifyIn, key: Verifier, gallery: GalleryDep, threads: Th
     if body.person_id is not None:
         pid = body.person_id
         result = await threads.run_with_deadline(
-            lambda: gallery.verify_person(image, pid, actor=f"key:{key.id}")
+            lambda: gallery.verify_person(image, pid, actor=f"key:{key.id}", liveness=body.liveness)
         )
     else:
         other = decode_base64(body.other_base64 or "")
         result = await threads.run_with_deadline(
-            lambda: gallery.verify_photos(image, other, actor=f"key:{key.id}")
+            lambda: gallery.verify_photos(image, other, actor=f"key:{key.id}", liveness=body.liveness)
         )
     return dict(result.to_dict())
 
