@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
-from facegate.api.rate import RateLimit
 from facegate.gallery.gallery import Gallery
 from facegate.settings import WebSettings
-from facegate.web.sessions import Sessions
+from facegate.web.attempts import Attempts
+from facegate.web.sessions import COOKIE, LOGIN_COOKIE, Sessions, cookie_name
 from facegate.web.views import consent_state, when
 
 HERE = Path(__file__).resolve().parent
@@ -24,12 +25,20 @@ class Console:
 
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
-        self.sessions = Sessions(settings.session_hours)
-        self.sign_in_limit = RateLimit(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
+        self.sessions = Sessions(settings.session_hours, settings.session_idle_minutes)
+        self.session_cookie = cookie_name(COOKIE, settings.secure_cookies)
+        self.login_cookie = cookie_name(LOGIN_COOKIE, settings.secure_cookies)
+        # Failed sign-ins by name and address, and by name alone (far higher: a distributed guesser
+        # is slowed, the real user is not locked out by strangers guessing their name).
+        self.sign_in_limit = Attempts(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
+        self.sign_in_name_limit = Attempts(settings.sign_in_name_rate_limit, "web.sign_in_name_rate_limit")
+        # Password checks at once (each ~0.4 s and 128 MiB of scrypt): sign-ins never take the
+        # whole thread pool from the API.
+        self.sign_in_slots = anyio.Semaphore(2)
         self.templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
         self.templates.env.filters["when"] = when
         self.templates.env.globals["consent_state"] = consent_state
-        self._key: tuple[int, bytes] | None = None
+        self._key: tuple[str, bytes] | None = None
         # What a form's result page shows once after its redirect (post/redirect/get), by session.
         self._flash: dict[str, dict[str, Any]] = {}
 
@@ -42,8 +51,10 @@ class Console:
     def key(self, gallery: Gallery) -> bytes:
         """The cookie-signing key, derived from the gallery's data key (a new data key ends
         every session)."""
-        if self._key is None or self._key[0] != id(gallery.cipher):
-            self._key = (id(gallery.cipher), gallery.cipher.derive(SESSION_KEY_PURPOSE))
+        # By the key's check value, not id(): a new cipher may be allocated where an old one was.
+        check = gallery.cipher.key_check
+        if self._key is None or self._key[0] != check:
+            self._key = (check, gallery.cipher.derive(SESSION_KEY_PURPOSE))
         return self._key[1]
 
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:

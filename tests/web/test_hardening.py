@@ -1,0 +1,187 @@
+"""The console's security review, finding by finding: sessions and cookies, sign-in limits,
+the gate in front of console uploads, the live stream's session, and what is logged or shown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facegate import Gallery
+from facegate.gallery.crypto import TemplateCipher
+from facegate.settings import WebSettings
+from facegate.web.attempts import Attempts, client_network
+from facegate.web.console import Console
+from facegate.web.sessions import Sessions
+from facegate.web.users import UserStore, hash_password
+
+from tests.web.console import PASSWORD, login_token, sign_in
+
+pytestmark = pytest.mark.api
+
+SESSION = "__Host-facegate_session"
+
+
+class Clock:
+    """Stands in for the `time` module in facegate.web.sessions: time moves when told."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+# --- sessions and cookies (findings 6, 8, 9, 13) -------------------------------------------------
+
+
+def test_a_non_ascii_cookie_is_no_session_not_a_server_error(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    assert Sessions(1).read(b"k" * 32, "a.é") is None
+    r = client.get("/people", headers={"cookie": f"{SESSION}=a.é".encode()}, follow_redirects=False)
+    assert r.status_code == 401, r.text
+
+
+def test_cookies_carry_the_host_prefix_only_when_secure() -> None:
+    assert Console(WebSettings()).session_cookie == "__Host-facegate_session"
+    assert Console(WebSettings()).login_cookie == "__Host-facegate_login"
+    plain = Console(WebSettings(secure_cookies=False))
+    assert (plain.session_cookie, plain.login_cookie) == ("facegate_session", "facegate_login")
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    sign_in(client, "admin")
+    old = client.cookies.get(SESSION) or ""
+    client.cookies.clear()
+    token = login_token(client)
+    form = client.cookies.get("__Host-facegate_login")
+    client.cookies.clear()
+    # The sign-in form posted by a browser that still holds the admin's session.
+    r = client.post(
+        "/login",
+        data={"name": "operator", "password": PASSWORD, "csrf": token},
+        headers={"cookie": f"__Host-facegate_login={form}; {SESSION}={old}"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and client.cookies.get(SESSION) not in (None, old)
+    client.cookies.clear()
+    assert (
+        client.get("/people", headers={"cookie": f"{SESSION}={old}"}, follow_redirects=False).status_code
+        == 401
+    )
+
+
+def test_an_idle_session_ends_and_each_request_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr("facegate.web.sessions.time", clock)
+    sessions, key = Sessions(hours=12, idle_minutes=30), b"k" * 32
+    s, cookie = sessions.start(key, "u1")
+    for _ in range(4):  # two hours of use, a request every 25 minutes
+        clock.now += 25 * 60
+        assert sessions.read(key, cookie) == s
+    clock.now += 31 * 60
+    assert not sessions.alive(s.token)
+    assert sessions.read(key, cookie) is None
+    # The absolute expiry holds however busy the session is.
+    s, cookie = sessions.start(key, "u1")
+    for _ in range(12 * 6):
+        clock.now += 10 * 60
+    assert sessions.read(key, cookie) is None
+
+
+def test_the_signing_key_follows_the_data_key_not_the_objects_address() -> None:
+    console = Console(WebSettings())
+    holder = SimpleNamespace(cipher=TemplateCipher("first secret, long enough"))
+    first = console.key(holder)  # type: ignore[arg-type]
+    old_id = id(holder.cipher)
+    holder.cipher = None  # type: ignore[assignment]
+    kept = []  # ciphers not at the old address stay alive, so the next one may land there
+    for _ in range(1000):
+        c = TemplateCipher("second secret, long enough")
+        if id(c) == old_id:
+            holder.cipher = c
+            break
+        kept.append(c)
+    else:
+        holder.cipher = TemplateCipher("second secret, long enough")
+    assert console.key(holder) != first  # type: ignore[arg-type]
+    assert console.key(holder) == TemplateCipher("second secret, long enough").derive("console session v1")
+
+
+# --- sign-in (findings 2, 5, 7) ------------------------------------------------------------------
+
+
+def test_a_parallel_burst_of_wrong_passwords_is_held_to_the_limit(site) -> None:  # type: ignore[no-untyped-def]
+    client, gallery = site
+    token = login_token(client)
+    codes: list[int] = []
+
+    def attempt(i: int) -> None:
+        r = client.post("/login", data={"name": "admin", "password": f"wrong {i}", "csrf": token})
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [401] * 5 + [429] * 7
+    actions = [e.action for e in gallery.audit.entries(50)]
+    assert actions.count("console_sign_in_failed") == 5 and actions.count("console_sign_in_refused") == 7
+
+
+def test_strangers_guessing_a_name_do_not_lock_its_user_out_from_elsewhere(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    token = login_token(client)
+    for i in range(6):
+        client.post("/login", data={"name": "admin", "password": f"wrong {i}", "csrf": token})
+    app = client.app
+    with TestClient(app, base_url="https://testserver", client=("203.0.113.9", 50000)) as other:
+        sign_in(other, "admin")  # the real admin, from another address
+    # A success gives its count back; a name-wide limit still holds a distributed guesser.
+    limit = Attempts("3/hour", "t")
+    for _ in range(3):
+        limit.give_back("admin", limit.hit("admin", "x"))
+    for _ in range(3):
+        limit.hit("admin", "x")
+    with pytest.raises(Exception, match="rate limit of 3/hour"):
+        limit.hit("admin", "x")
+
+
+def test_an_ipv6_client_is_limited_by_its_64() -> None:
+    assert (
+        client_network("2001:db8:1:2:aaaa::1")
+        == client_network("2001:db8:1:2:bbbb::7")
+        == "2001:db8:1:2::/64"
+    )
+    assert client_network("2001:db8:1:3::1") != client_network("2001:db8:1:2::1")
+    assert client_network("192.0.2.7") == "192.0.2.7" == client_network("::ffff:192.0.2.7")
+    assert client_network("testclient") == "testclient"
+
+
+def test_a_weaker_stored_hash_is_redone_at_sign_in(site) -> None:  # type: ignore[no-untyped-def]
+    client, gallery = site
+    assert hash_password("x" * 12).split("$")[1:4] == [str(2**17), "8", "1"]
+    from sqlalchemy import select
+
+    from facegate.gallery.schema import ConsoleUserRow
+
+    import base64
+    import hashlib
+    import secrets
+
+    salt = secrets.token_bytes(16)
+    weak = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    stored = f"scrypt${2**14}$8$1${base64.b64encode(salt).decode()}${base64.b64encode(weak).decode()}"
+    with gallery.store.write() as s:
+        row = s.scalars(select(ConsoleUserRow).where(ConsoleUserRow.name == "auditor")).one()
+        row.password_hash = stored
+    sign_in(client, "auditor")
+    with gallery.store.session() as s:
+        now = s.scalars(select(ConsoleUserRow.password_hash).where(ConsoleUserRow.name == "auditor")).one()
+    assert now != stored and now.split("$")[1] == str(2**17)
+    assert UserStore(gallery.store).authenticate("auditor", PASSWORD) is not None
