@@ -3,15 +3,18 @@ the gate in front of console uploads, the live stream's session, and what is log
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import hashlib
+import secrets
 import threading
 from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from facegate import Gallery
 from facegate.gallery.crypto import TemplateCipher
+from facegate.gallery.schema import ConsoleUserRow
 from facegate.settings import WebSettings
 from facegate.web.attempts import Attempts, client_network
 from facegate.web.console import Console
@@ -166,14 +169,6 @@ def test_an_ipv6_client_is_limited_by_its_64() -> None:
 def test_a_weaker_stored_hash_is_redone_at_sign_in(site) -> None:  # type: ignore[no-untyped-def]
     client, gallery = site
     assert hash_password("x" * 12).split("$")[1:4] == [str(2**17), "8", "1"]
-    from sqlalchemy import select
-
-    from facegate.gallery.schema import ConsoleUserRow
-
-    import base64
-    import hashlib
-    import secrets
-
     salt = secrets.token_bytes(16)
     weak = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
     stored = f"scrypt${2**14}$8$1${base64.b64encode(salt).decode()}${base64.b64encode(weak).decode()}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
@@ -12,8 +11,8 @@ from fastapi.responses import RedirectResponse
 
 from facegate.api.keys import Role
 from facegate.errors import Forbidden, RateLimited
-from facegate.web.auth import AnyUser, ConsoleRoute, console_of, current_viewer
 from facegate.web.attempts import Attempts, client_network
+from facegate.web.auth import AnyUser, ConsoleRoute, console_of, current_viewer
 from facegate.web.users import UserStore
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -72,10 +71,10 @@ async def login(
     threads = request.app.state.threads
     address = request.client.host if request.client else "unknown"
 
-    def audit(
+    async def audit(
         action: str, subject: str | None, details: dict[str, object], actor: str = "console:?"
-    ) -> Awaitable[None]:
-        return threads.run_to_completion(lambda: gallery.audit.record(actor, action, subject, details))
+    ) -> None:
+        await threads.run_to_completion(lambda: gallery.audit.record(actor, action, subject, details))
 
     def form(status: int, message: str) -> Response:
         return c.page(
