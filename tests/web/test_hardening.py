@@ -3,6 +3,7 @@ the gate in front of console uploads, the live stream's session, and what is log
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -180,3 +181,80 @@ def test_a_weaker_stored_hash_is_redone_at_sign_in(site) -> None:  # type: ignor
         now = s.scalars(select(ConsoleUserRow.password_hash).where(ConsoleUserRow.name == "auditor")).one()
     assert now != stored and now.split("$")[1] == str(2**17)
     assert UserStore(gallery.store).authenticate("auditor", PASSWORD) is not None
+
+
+# --- the gate in front of console forms (finding 1) ----------------------------------------------
+
+
+def _post_unread(app: object, path: str, cookie: str = "") -> tuple[int, bool]:
+    """POST `path` straight to the ASGI app with a 1 MiB multipart body declared: the status,
+    and whether anything read the body."""
+    read = False
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        nonlocal read
+        read = True
+        return {"type": "http.request", "body": b"x" * 2**20, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"testserver"), (b"content-type", b"multipart/form-data; boundary=b")]
+    headers += [(b"content-length", str(2**20).encode())]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("198.51.100.7", 40000),
+        "server": ("testserver", 443),
+        "app": app,
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[operator]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return int(start["status"]), read  # type: ignore[call-overload]
+
+
+def test_a_console_form_without_a_session_is_refused_unread_and_counted(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    for path in ("/people/new", "/people/p1/photos", "/events/1/enrol", "/logout"):
+        assert _post_unread(client.app, path) == (401, False), path
+        assert _post_unread(client.app, path, f"{SESSION}=forged.cookie") == (401, False), path
+    # Counted as anonymous requests from that address: a stranger is soon refused outright.
+    codes = [_post_unread(client.app, "/people/new")[0] for _ in range(60)]
+    assert codes[-1] == 429 and set(codes) == {401, 429}
+    # With a live session the form goes through to the route (which wants its CSRF token).
+    sign_in(client, "admin")
+    r = client.post("/people/new", data={"name": "x"}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_the_sign_in_form_is_small_and_counted_by_address(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    token = login_token(client)
+    big = {"name": "admin", "password": "p" * 20_000, "csrf": token}
+    assert client.post("/login", data=big).status_code == 413
+    # Streamed without a declared length, it is cut off just the same.
+    body = f"name=admin&csrf={token}&password={'p' * 20_000}".encode()
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield from (body[i : i + 4096] for i in range(0, len(body), 4096))
+
+    r = client.post("/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    forged = {"name": "admin", "password": "x", "csrf": "forged"}  # refused before any password check
+    codes = [client.post("/login", data=forged).status_code for _ in range(60)]
+    assert (
+        set(codes) == {403, 429}
+        and codes[-1] == 429
+        and "retry-after" in {k.lower() for k in client.post("/login", data=big).headers}
+    )
