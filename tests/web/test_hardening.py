@@ -8,12 +8,15 @@ import base64
 import hashlib
 import secrets
 import threading
+import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from facegate.events.store import Event
 from facegate.gallery.crypto import TemplateCipher
 from facegate.gallery.schema import ConsoleUserRow
 from facegate.settings import WebSettings
@@ -258,3 +261,40 @@ def test_the_sign_in_form_is_small_and_counted_by_address(site) -> None:  # type
         and codes[-1] == 429
         and "retry-after" in {k.lower() for k in client.post("/login", data=big).headers}
     )
+
+
+# --- the live stream lasts as long as its session (finding 3) ------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["sign-out", "disabled"])
+def test_an_open_live_stream_ends_with_its_session(
+    site, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:  # type: ignore[no-untyped-def]
+    client, gallery = site
+    monkeypatch.setattr("facegate.web.routes.events.USER_CHECK_S", 0.0)  # ask at every frame
+    s = sign_in(client, "operator")
+    hub = client.app.state.hub
+    got: list[str] = []
+
+    def listen() -> None:
+        with client.stream("GET", "/events/live") as r:
+            assert r.status_code == 200
+            got.extend(r.iter_lines())
+
+    def event(i: int) -> Event:
+        return Event(i, datetime.now(UTC), "gate", "unknown", None, {})
+
+    t = threading.Thread(target=listen)
+    t.start()
+    time.sleep(0.5)
+    hub.deliver(event(101))
+    time.sleep(0.3)
+    if ending == "sign-out":
+        assert client.post("/logout", data={"csrf": s.csrf}, follow_redirects=False).status_code == 303
+    else:
+        UserStore(gallery.store).disable("operator")
+    hub.deliver(event(102))
+    t.join(10)
+    assert not t.is_alive(), "the stream outlived its session"
+    assert "id: 101" in got and "id: 102" not in got
+    assert hub.clients == 0
