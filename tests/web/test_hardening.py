@@ -6,20 +6,32 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import secrets
+import socket
 import threading
 import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from uvicorn.logging import AccessFormatter
 
+from facegate.access.actions import DoorActuator
+from facegate.api.schemas import MAX_IMAGES
+from facegate.cli.access_log import uvicorn_log_config
 from facegate.events.store import Event
+from facegate.events.webhook import DeliveryFailed, origin, post_signed
 from facegate.gallery.crypto import TemplateCipher
 from facegate.gallery.schema import ConsoleUserRow
-from facegate.settings import WebSettings
+from facegate.settings import DoorSettings, WebSettings
+from facegate.video.pipeline import FrameResult
+from facegate.video.preview import LatestFrames
+from facegate.video.sources import Frame
 from facegate.web.attempts import Attempts, client_network
 from facegate.web.console import Console
 from facegate.web.sessions import Sessions
@@ -298,3 +310,88 @@ def test_an_open_live_stream_ends_with_its_session(
     assert not t.is_alive(), "the stream outlived its session"
     assert "id: 101" in got and "id: 102" not in got
     assert hub.clients == 0
+
+
+# --- what is shown and logged (findings 11, 12) --------------------------------------------------
+
+
+def test_a_failed_unlock_names_the_webhook_by_its_origin_only() -> None:
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/s3cr3t-path-token?key=s3cr3t-query-token"
+    secret = "a webhook secret, long enough"
+    door = DoorSettings.model_validate(
+        {
+            "name": "front",
+            "cameras": ["cam"],
+            "unlock": {"webhook_url": url, "webhook_secret": secret, "allow_http": True},
+        }
+    )
+    with pytest.raises(DeliveryFailed) as failed:
+        post_signed(httpx.Client(), url, secret.encode(), {}, event="unlock", retries=0, timeout=3.0)
+    assert "http://127.0.0.1" in str(failed.value) and "s3cr3t" not in str(failed.value)
+    with pytest.raises(RuntimeError) as unlocked:
+        DoorActuator(door).unlock("console:admin")
+    assert "webhook http://127.0.0.1" in str(unlocked.value) and "s3cr3t" not in str(unlocked.value)
+    assert origin("not a url") == "(invalid URL)"
+
+
+def test_the_access_log_never_shows_a_query_string() -> None:
+    config = uvicorn_log_config()
+    assert config["loggers"]["uvicorn.access"]["filters"] == ["no_query"]
+    no_query = config["filters"]["no_query"]["()"]()
+    args = ("192.0.2.7:50000", "GET", "/people?q=Barack%20Obama", "1.1", 200)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+    assert no_query.filter(record)
+    line = AccessFormatter("%(client_addr)s - %(request_line)s %(status_code)s", use_colors=False).format(
+        record
+    )
+    assert "/people" in line and "Obama" not in line and "?" not in line
+
+
+# --- looking at live frames is audited, however they are asked for (finding 4) -------------------
+
+
+def test_polling_a_live_frame_directly_is_audited_once_per_session_and_camera(
+    site, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    client, gallery = site
+    frames = LatestFrames()
+    for camera in ("gate", "yard"):
+        image = np.zeros((120, 160, 3), np.uint8)
+        frames.hook(camera)(FrameResult(Frame(image, 1, 0.0, time.monotonic()), [], {}, [], 0.01))
+    client.app.state.live = SimpleNamespace(preview=frames, actuators={}, status=lambda: [])
+    sign_in(client, "operator")
+
+    def looks() -> list[object]:
+        return [e.details for e in gallery.audit.entries(100) if e.action == "live_view"]
+
+    for _ in range(5):
+        assert client.get("/cameras/gate/live.jpg").status_code == 200
+        assert client.get("/cameras/gate/live.json").json() == {"faces": []}
+    assert looks() == [{"camera": "gate"}]
+    client.get("/cameras/yard/live.jpg")
+    assert len(looks()) == 2
+    monkeypatch.setattr("facegate.web.console.LIVE_VIEW_AUDIT_S", 0.0)  # minutes later
+    client.get("/cameras/gate/live.jpg")
+    assert len(looks()) == 3
+
+
+# --- uploads (finding 10) ------------------------------------------------------------------------
+
+
+def test_more_photos_than_the_api_allows_are_refused_before_reading(site) -> None:  # type: ignore[no-untyped-def]
+    client, gallery = site
+    s = sign_in(client, "admin")
+    form = {
+        "csrf": s.csrf,
+        "name": "Too Many",
+        "purpose": "door access",
+        "expires": "2099-01-01",
+        "recorded_by": "reception",
+    }
+    photos = [("photos", (f"p{i}.jpg", b"not a photo", "image/jpeg")) for i in range(MAX_IMAGES + 1)]
+    r = client.post("/people/new", data=form, files=photos)
+    assert r.status_code == 422 and f"at most {MAX_IMAGES} photos at once" in r.text
+    assert gallery.people() == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from facegate.web.views import consent_state, when
 
 HERE = Path(__file__).resolve().parent
 SESSION_KEY_PURPOSE = "console session v1"
+LIVE_VIEW_AUDIT_S = 300.0
 
 
 class Console:
@@ -41,12 +44,28 @@ class Console:
         self._key: tuple[str, bytes] | None = None
         # What a form's result page shows once after its redirect (post/redirect/get), by session.
         self._flash: dict[str, dict[str, Any]] = {}
+        # When each (session, camera) was last put on the audit trail as watched.
+        self._watched: dict[tuple[str, str], float] = {}
+        self._watched_lock = threading.Lock()
 
     def flash(self, token: str, message: dict[str, Any]) -> None:
         self._flash[token] = message
 
     def take_flash(self, token: str) -> dict[str, Any]:
         return self._flash.pop(token, {})
+
+    def first_look(self, token: str, camera: str) -> bool:
+        """Whether this session's look at `camera` is to be audited: its first, then one every
+        `LIVE_VIEW_AUDIT_S` (a live view polls its frame several times a second)."""
+        now = time.monotonic()
+        with self._watched_lock:
+            if len(self._watched) > 10_000:
+                self._watched = {k: t for k, t in self._watched.items() if now - t < LIVE_VIEW_AUDIT_S}
+            last = self._watched.get((token, camera))
+            if last is not None and now - last < LIVE_VIEW_AUDIT_S:
+                return False
+            self._watched[(token, camera)] = now
+            return True
 
     def key(self, gallery: Gallery) -> bytes:
         """The cookie-signing key, derived from the gallery's data key (a new data key ends
