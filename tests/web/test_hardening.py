@@ -22,6 +22,7 @@ from sqlalchemy import select
 from uvicorn.logging import AccessFormatter
 
 from facegate.access.actions import DoorActuator
+from facegate.api.deps import Threads
 from facegate.api.schemas import MAX_IMAGES
 from facegate.cli.access_log import uvicorn_log_config
 from facegate.events.store import Event
@@ -151,6 +152,38 @@ def test_a_parallel_burst_of_wrong_passwords_is_held_to_the_limit(site) -> None:
     assert sorted(codes) == [401] * 5 + [429] * 7
     actions = [e.action for e in gallery.audit.entries(50)]
     assert actions.count("console_sign_in_failed") == 5 and actions.count("console_sign_in_refused") == 7
+
+
+def test_at_most_two_password_checks_run_at_once(site, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    client.app.state.threads = Threads(8, 30.0)  # a pool wider than the sign-in's own bound
+    running = peak = 0
+    lock = threading.Lock()
+    check = UserStore.authenticate
+
+    def counted(self: UserStore, name: str, password: str) -> object:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            return check(self, name, password)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(UserStore, "authenticate", counted)
+    token = login_token(client)
+
+    def attempt(i: int) -> None:  # a different name each: no rate limit refuses any
+        client.post("/login", data={"name": f"user{i}", "password": "wrong", "csrf": token})
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == 2
 
 
 def test_strangers_guessing_a_name_do_not_lock_its_user_out_from_elsewhere(site) -> None:  # type: ignore[no-untyped-def]
