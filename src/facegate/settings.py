@@ -357,11 +357,18 @@ class WebSettings(BaseModel):
     session_hours: float = Field(
         12, gt=0, le=720, description="A console session ends this long after sign-in"
     )
+    session_idle_minutes: float = Field(
+        30, gt=0, le=1440, description="A console session ends after this long without a request"
+    )
     secure_cookies: bool = Field(
         True, description="Mark the session cookie Secure (sent over HTTPS and to localhost only)"
     )
     sign_in_rate_limit: str = Field(
-        "5/minute", description="Sign-in attempts per client address and per name"
+        "5/minute",
+        description="Failed sign-ins per name from one client address (an IPv6 client by its /64)",
+    )
+    sign_in_name_rate_limit: str = Field(
+        "100/hour", description="Failed sign-ins per name from anywhere (a distributed guesser)"
     )
     consent_soon_days: float = Field(
         30, ge=0, description="Consent shown as 'expiring soon' this long before"

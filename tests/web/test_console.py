@@ -4,7 +4,6 @@ journeys (enrol with consent from an upload, withdraw, erase with its receipt)."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from facegate import Gallery
-from facegate.api.app import create_app
 from facegate.events.snapshots import snapshot_store
 from facegate.events.store import EventStore
 from facegate.web.app import PAGES
@@ -27,18 +25,6 @@ from tests.web.console import PASSWORD, ROLES, csrf_of, login_token, sign_in
 pytestmark = pytest.mark.api
 
 HTML = {"accept": "text/html"}
-
-
-@pytest.fixture
-def site(settings, engine, tmp_path: Path) -> Iterator[tuple[TestClient, Gallery]]:  # type: ignore[no-untyped-def]
-    gallery = Gallery.open(settings, engine=engine, database_url=f"sqlite:///{tmp_path / 'g.db'}")
-    users = UserStore(gallery.store)
-    for role in ROLES:
-        users.create(role, role, PASSWORD)
-    # https: the session cookie is Secure, so a client only sends it back over TLS (or localhost).
-    with TestClient(create_app(settings, gallery), base_url="https://testserver") as client:
-        yield client, gallery
-    gallery.close()
 
 
 def enrolled(gallery: Gallery, name: str = "Barack Obama", photo: Path = OBAMA) -> tuple[str, int]:
@@ -85,7 +71,7 @@ def test_every_page_and_data_route_refuses_without_a_session(site) -> None:  # t
             r = client.get(path, follow_redirects=False)  # not a browser: no redirect, 401
         assert r.status_code == 401, (method, path, r.status_code)
     # A forged or stale cookie is no session either.
-    client.cookies.set("facegate_session", "abc.def", domain="testserver")
+    client.cookies.set("__Host-facegate_session", "abc.def", domain="testserver")
     assert client.get("/people", follow_redirects=False).status_code == 401
 
 
@@ -106,10 +92,12 @@ def test_session_cookie_flags(site) -> None:  # type: ignore[no-untyped-def]
         data={"name": "admin", "password": PASSWORD, "csrf": login_token(client)},
         follow_redirects=False,
     )
-    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("facegate_session="))
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("__Host-facegate_session="))
     flags = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")[1:]}
     assert "httponly" in flags and "secure" in flags and flags["samesite"].lower() == "samesite=strict"
     assert flags["path"] == "Path=/"
+    # A browser session's cookie (the server ends the session), for this host only.
+    assert "max-age" not in flags and "expires" not in flags and "domain" not in flags
     page = client.get("/people")
     for header in ("content-security-policy", "x-frame-options", "x-content-type-options"):
         assert header in page.headers
@@ -127,7 +115,7 @@ def test_sign_in_is_rate_limited_and_every_attempt_audited(site) -> None:  # typ
     assert codes == [401] * 5 + [429]
     # Even the right password is refused while the limit holds.
     r = client.post("/login", data={"name": "admin", "password": PASSWORD, "csrf": token})
-    assert r.status_code == 429 and "facegate_session" not in r.headers.get("set-cookie", "")
+    assert r.status_code == 429 and "__Host-facegate_session" not in r.headers.get("set-cookie", "")
     actions = [e.action for e in gallery.audit.entries(20)]
     assert actions.count("console_sign_in_failed") == 5 and "console_sign_in" not in actions
     assert "wrong" not in str([e.details for e in gallery.audit.entries(20)])  # never what was typed
@@ -139,10 +127,10 @@ def test_sign_in_needs_its_form_token_and_sign_out_ends_the_session(site) -> Non
     r = client.post("/login", data={"name": "admin", "password": PASSWORD, "csrf": "forged"})
     assert r.status_code == 403
     s = sign_in(client, "operator")
-    cookie = client.cookies.get("facegate_session")
+    cookie = client.cookies.get("__Host-facegate_session")
     assert client.get("/events").status_code == 200
     assert client.post("/logout", data={"csrf": s.csrf}, follow_redirects=False).status_code == 303
-    client.cookies.set("facegate_session", cookie or "", domain="testserver")  # replay the old cookie
+    client.cookies.set("__Host-facegate_session", cookie or "", domain="testserver")  # replay the old cookie
     assert client.get("/events", follow_redirects=False).status_code == 401
     actions = [e.action for e in gallery.audit.entries(20)]
     assert "console_sign_in" in actions and "console_sign_out" in actions

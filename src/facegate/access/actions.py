@@ -11,7 +11,7 @@ import httpx
 
 from facegate.events.mqtt import MqttBridge
 from facegate.events.store import Event
-from facegate.events.webhook import post_signed
+from facegate.events.webhook import DeliveryFailed, origin, post_signed
 from facegate.settings import DoorSettings
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,10 @@ class DoorActuator:
                     retries=2,
                     timeout=3.0,
                 )
-            except Exception as exc:
+            except DeliveryFailed as exc:
                 errors.append(str(exc))
+            except Exception as exc:  # never its message: it may quote the URL and its token
+                errors.append(f"webhook {origin(unlock.webhook_url)}: {type(exc).__name__}")
         if unlock is not None and unlock.mqtt_topic and self.mqtt is not None:
             try:
                 self.mqtt.publish(unlock.mqtt_topic, unlock.mqtt_payload)

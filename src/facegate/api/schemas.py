@@ -73,6 +73,10 @@ class ConsentIn(BaseModel):
         )
 
 
+# Photos one enrolment request may carry (the API's JSON and the console's upload alike).
+MAX_IMAGES = 20
+
+
 class PersonUpdate(BaseModel):
     name: Text | None = Field(None, min_length=1, max_length=200)
     external_id: Text | None = Field(None, max_length=200)
@@ -82,7 +86,7 @@ class PersonIn(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
     external_id: Text | None = Field(None, max_length=200)
     consent: ConsentIn
-    images_base64: list[str] = Field(min_length=1, max_length=20)
+    images_base64: list[str] = Field(min_length=1, max_length=MAX_IMAGES)
     liveness: bool = Field(False, description="Refuse photos judged presentation attacks (422)")
 
 

@@ -11,6 +11,7 @@ import typer
 
 from facegate.access.decisions import DoorDecision
 from facegate.api.keys import KeyStore
+from facegate.cli.access_log import uvicorn_log_config
 from facegate.cli.common import JsonOpt, actor, err, handled, out, settings
 from facegate.gallery.gallery import Gallery
 
@@ -52,7 +53,13 @@ def serve(
 
             hint = "" if UserStore(gallery.store).list() else " (no user yet: `facegate users create NAME`)"
             err.print(f"web console at http://{host}:{port}/{hint}", highlight=False)
-        uvicorn.run(create_app(config, gallery, background=True), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(config, gallery, background=True),
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=uvicorn_log_config(),
+        )
         gallery.close()
 
 

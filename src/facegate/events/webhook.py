@@ -25,7 +25,17 @@ RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 class DeliveryFailed(Exception):
-    pass
+    """A webhook not delivered; its message names the receiver by `origin` only."""
+
+
+def origin(url: str) -> str:
+    """scheme://host of a webhook URL: what a message may show of it (its path or query may
+    carry a token)."""
+    try:
+        u = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(invalid URL)"
+    return f"{u.scheme}://{u.host}" if u.scheme and u.host else "(invalid URL)"
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -114,7 +124,8 @@ def post_signed(
             last = f"{type(exc).__name__}: {exc}"
         if attempt < retries:
             sleep(wait)
-    raise DeliveryFailed(f"webhook {url}: {last} after {retries + 1} attempt(s)")
+    where = origin(url)
+    raise DeliveryFailed(f"webhook {where}: {last.replace(url, where)} after {retries + 1} attempt(s)")
 
 
 class WebhookSink:

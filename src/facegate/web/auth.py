@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 
 from facegate.api.keys import Role
 from facegate.errors import FacegateError, Forbidden
-from facegate.web.sessions import COOKIE, Session
+from facegate.web.sessions import Session
 from facegate.web.users import ConsoleUser, UserStore
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ async def current_viewer(request: Request) -> Viewer | None:
         return v
     c = console_of(request)
     gallery = request.app.state.gallery
-    session = c.sessions.read(c.key(gallery), request.cookies.get(COOKIE))
+    session = c.sessions.read(c.key(gallery), request.cookies.get(c.session_cookie))
     viewer = None
     if session is not None:
         user = await request.app.state.threads.run_to_completion(

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
-from facegate.api.rate import RateLimit
 from facegate.gallery.gallery import Gallery
 from facegate.settings import WebSettings
-from facegate.web.sessions import Sessions
+from facegate.web.attempts import Attempts
+from facegate.web.sessions import COOKIE, LOGIN_COOKIE, Sessions, cookie_name
 from facegate.web.views import consent_state, when
 
 HERE = Path(__file__).resolve().parent
 SESSION_KEY_PURPOSE = "console session v1"
+LIVE_VIEW_AUDIT_S = 300.0
 
 
 class Console:
@@ -24,14 +28,25 @@ class Console:
 
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
-        self.sessions = Sessions(settings.session_hours)
-        self.sign_in_limit = RateLimit(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
+        self.sessions = Sessions(settings.session_hours, settings.session_idle_minutes)
+        self.session_cookie = cookie_name(COOKIE, settings.secure_cookies)
+        self.login_cookie = cookie_name(LOGIN_COOKIE, settings.secure_cookies)
+        # Failed sign-ins by name and address, and by name alone (far higher: a distributed guesser
+        # is slowed, the real user is not locked out by strangers guessing their name).
+        self.sign_in_limit = Attempts(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
+        self.sign_in_name_limit = Attempts(settings.sign_in_name_rate_limit, "web.sign_in_name_rate_limit")
+        # Password checks at once (each ~0.4 s and 128 MiB of scrypt): sign-ins never take the
+        # whole thread pool from the API.
+        self.sign_in_slots = anyio.Semaphore(2)
         self.templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
         self.templates.env.filters["when"] = when
         self.templates.env.globals["consent_state"] = consent_state
-        self._key: tuple[int, bytes] | None = None
+        self._key: tuple[str, bytes] | None = None
         # What a form's result page shows once after its redirect (post/redirect/get), by session.
         self._flash: dict[str, dict[str, Any]] = {}
+        # When each (session, camera) was last put on the audit trail as watched.
+        self._watched: dict[tuple[str, str], float] = {}
+        self._watched_lock = threading.Lock()
 
     def flash(self, token: str, message: dict[str, Any]) -> None:
         self._flash[token] = message
@@ -39,11 +54,26 @@ class Console:
     def take_flash(self, token: str) -> dict[str, Any]:
         return self._flash.pop(token, {})
 
+    def first_look(self, token: str, camera: str) -> bool:
+        """Whether this session's look at `camera` is to be audited: its first, then one every
+        `LIVE_VIEW_AUDIT_S` (a live view polls its frame several times a second)."""
+        now = time.monotonic()
+        with self._watched_lock:
+            if len(self._watched) > 10_000:
+                self._watched = {k: t for k, t in self._watched.items() if now - t < LIVE_VIEW_AUDIT_S}
+            last = self._watched.get((token, camera))
+            if last is not None and now - last < LIVE_VIEW_AUDIT_S:
+                return False
+            self._watched[(token, camera)] = now
+            return True
+
     def key(self, gallery: Gallery) -> bytes:
         """The cookie-signing key, derived from the gallery's data key (a new data key ends
         every session)."""
-        if self._key is None or self._key[0] != id(gallery.cipher):
-            self._key = (id(gallery.cipher), gallery.cipher.derive(SESSION_KEY_PURPOSE))
+        # By the key's check value, not id(): a new cipher may be allocated where an old one was.
+        check = gallery.cipher.key_check
+        if self._key is None or self._key[0] != check:
+            self._key = (check, gallery.cipher.derive(SESSION_KEY_PURPOSE))
         return self._key[1]
 
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:

@@ -1,8 +1,8 @@
 """Console sessions: a random token in a signed cookie, the session itself held in memory.
 
-Held in memory, a session ends at sign-out, at expiry, when its user is disabled, and when the
-service restarts (everyone signs in again). Each session has its own CSRF token, which every
-state-changing form sends back.
+Held in memory, a session ends at sign-out, at expiry, after `idle` seconds without a request,
+when its user is disabled, and when the service restarts (everyone signs in again). Each session
+has its own CSRF token, which every state-changing form sends back.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+# Over HTTPS the cookies carry the __Host- prefix: a browser then keeps them only if they are
+# Secure, for path / and this host alone (no sibling subdomain can plant or overwrite them).
 COOKIE = "facegate_session"
+LOGIN_COOKIE = "facegate_login"  # the sign-in form's own CSRF token (no session yet)
+
+
+def cookie_name(name: str, secure: bool) -> str:
+    return f"__Host-{name}" if secure else name
 
 
 @dataclass(frozen=True)
@@ -26,42 +33,69 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, hours: float) -> None:
+    def __init__(self, hours: float, idle_minutes: float = 30) -> None:
         self.seconds = hours * 3600
+        self.idle = idle_minutes * 60
         self._by_token: dict[str, Session] = {}
+        self._seen: dict[str, float] = {}  # token -> time.time() of its last request
         self._lock = threading.Lock()
 
     @staticmethod
     def _sign(key: bytes, token: str) -> str:
         return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
+    def _live(self, token: str, now: float) -> Session | None:
+        """The session if neither past its expiry nor idle too long (ended otherwise); lock held."""
+        s = self._by_token.get(token)
+        if s is not None and (s.expires <= now or now - self._seen.get(token, 0.0) > self.idle):
+            self._drop(token)
+            s = None
+        return s
+
+    def _drop(self, token: str) -> None:
+        self._by_token.pop(token, None)
+        self._seen.pop(token, None)
+
     def start(self, key: bytes, user_id: str) -> tuple[Session, str]:
         """A new session and the cookie value that carries it."""
         s = Session(secrets.token_urlsafe(32), user_id, secrets.token_urlsafe(32), time.time() + self.seconds)
         with self._lock:
             now = time.time()
-            for t in [t for t, old in self._by_token.items() if old.expires <= now]:
-                del self._by_token[t]
+            for t in list(self._by_token):
+                self._live(t, now)
             self._by_token[s.token] = s
+            self._seen[s.token] = now
         return s, f"{s.token}.{self._sign(key, s.token)}"
 
-    def read(self, key: bytes, cookie: str | None) -> Session | None:
-        """The live session a cookie carries, if its signature holds."""
-        if not cookie or "." not in cookie:
+    def verify(self, key: bytes, cookie: str | None) -> str | None:
+        """The token a cookie carries if its signature holds (live or not)."""
+        # Never a non-ASCII value: compare_digest refuses such str (TypeError), and no cookie
+        # facegate sets has one.
+        if not cookie or "." not in cookie or not cookie.isascii():
             return None
         token, sig = cookie.rsplit(".", 1)
-        if not hmac.compare_digest(sig, self._sign(key, token)):
+        return token if hmac.compare_digest(sig.encode(), self._sign(key, token).encode()) else None
+
+    def read(self, key: bytes, cookie: str | None) -> Session | None:
+        """The live session a cookie carries, if its signature holds; a request keeps it from idling."""
+        token = self.verify(key, cookie)
+        if token is None:
             return None
         with self._lock:
-            s = self._by_token.get(token)
-            if s is not None and s.expires <= time.time():
-                del self._by_token[token]
-                s = None
+            now = time.time()
+            s = self._live(token, now)
+            if s is not None:
+                self._seen[token] = now
         return s
+
+    def alive(self, token: str) -> bool:
+        """Whether the session is still live (not ended, expired or idle); counts as no request."""
+        with self._lock:
+            return self._live(token, time.time()) is not None
 
     def end(self, token: str) -> None:
         with self._lock:
-            self._by_token.pop(token, None)
+            self._drop(token)
 
     def __len__(self) -> int:
         return len(self._by_token)

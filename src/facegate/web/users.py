@@ -22,13 +22,15 @@ CONSOLE_ROLES = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
 MIN_PASSWORD_CHARS = 12
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 
-# scrypt at 2^15 x 8 x 1 takes ~50-100 ms and 32 MiB: slow for a guesser, fine for a sign-in.
-_N, _R, _P = 2**15, 8, 1
+# scrypt at 2^17 x 8 x 1 takes ~0.3-0.5 s and 128 MiB: slow for a guesser, fine for a sign-in
+# (at most two at once, web/console.py). A hash with lower parameters is redone at sign-in.
+_N, _R, _P = 2**17, 8, 1
+_MAXMEM = 256 * 2**20
 
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 2**20, dklen=32)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=_MAXMEM, dklen=32)
     b64 = base64.b64encode
     return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
 
@@ -45,12 +47,21 @@ def check_password(password: str, stored: str) -> bool:
             n=int(n),
             r=int(r),
             p=int(p),
-            maxmem=64 * 2**20,
+            maxmem=_MAXMEM,
             dklen=len(want),
         )
     except ValueError:
         return False
     return hmac.compare_digest(got, want)
+
+
+def outdated(stored: str) -> bool:
+    """Whether a stored hash was made with weaker parameters than new ones get."""
+    try:
+        _kind, n, r, p, _salt, _digest = stored.split("$")
+        return int(n) < _N or int(r) < _R or int(p) < _P
+    except ValueError:
+        return True
 
 
 # Checked against when the name is unknown: a wrong name costs the same time as a wrong password.
@@ -125,6 +136,11 @@ class UserStore:
         ok = check_password(password, stored)
         if user is None or not ok or user.disabled_at is not None:
             return None
+        if outdated(stored):  # made before the parameters were raised: redone now the password is known
+            with self.store.write() as s:
+                row = s.get(ConsoleUserRow, user.id)
+                if row is not None and row.password_hash == stored:
+                    row.password_hash = hash_password(password)
         return user
 
     def get(self, user_id: str) -> ConsoleUser | None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from facegate.errors import BadRequest, SnapshotNotFound
-from facegate.web.auth import AdminUser, ConsoleRoute, WatcherUser, console_of
+from facegate.web.auth import AdminUser, ConsoleRoute, Viewer, WatcherUser, console_of
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -45,6 +45,16 @@ async def cameras(request: Request, viewer: WatcherUser) -> Response:
     )
 
 
+async def _audit_look(request: Request, viewer: Viewer, camera: str) -> None:
+    """A live frame or its labels fetched: on the trail once per session and camera every few
+    minutes, however it was asked for (the /cameras page, or the URL polled directly)."""
+    if console_of(request).first_look(viewer.session.token, camera):
+        gallery = request.app.state.gallery
+        await request.app.state.threads.run_to_completion(
+            lambda: gallery.audit.record(viewer.actor, "live_view", None, {"camera": camera[:100]})
+        )
+
+
 @router.get("/cameras/{camera}/live.jpg")
 async def live_frame(request: Request, viewer: WatcherUser, camera: str) -> Response:
     """The camera's newest processed frame, with boxes, track ids, names and decisions drawn."""
@@ -53,6 +63,7 @@ async def live_frame(request: Request, viewer: WatcherUser, camera: str) -> Resp
     data = await request.app.state.threads.run_to_completion(preview.jpeg, camera) if preview else None
     if data is None:
         raise SnapshotNotFound(f"no frame from camera {camera!r} yet")
+    await _audit_look(request, viewer, camera)
     return Response(data, media_type="image/jpeg")
 
 
@@ -63,6 +74,7 @@ async def live_labels(request: Request, viewer: WatcherUser, camera: str) -> dic
     faces = preview.describe(camera) if preview is not None else None
     if faces is None:
         raise SnapshotNotFound(f"no frame from camera {camera!r} yet")
+    await _audit_look(request, viewer, camera)
     return {"faces": faces}
 
 

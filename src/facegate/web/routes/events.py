@@ -4,6 +4,8 @@ visitor from it (admins, only with a consent record)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,12 +18,14 @@ from facegate.events.history import EventHistory
 from facegate.events.sse import SseHub
 from facegate.events.store import Event
 from facegate.gallery.gallery import Gallery
-from facegate.web.auth import AdminUser, ConsoleRoute, WatcherUser, console_of
+from facegate.web.auth import AdminUser, ConsoleRoute, Viewer, WatcherUser, console_of
 from facegate.web.routes.people import consent_from_form
+from facegate.web.users import UserStore
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 KINDS = ("granted", "denied", "unknown")
+USER_CHECK_S = 15.0  # how often an open live stream asks whether its user was disabled
 Filter = Annotated[str, Query(max_length=100)]
 
 
@@ -122,10 +126,33 @@ async def live(
     hub: SseHub = request.app.state.hub
     queue = hub.subscribe()
     return StreamingResponse(
-        hub.frames(queue, camera=camera or None, kind=kind or None),
+        while_signed_in(request, viewer, hub.frames(queue, camera=camera or None, kind=kind or None)),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
     )
+
+
+async def while_signed_in(request: Request, viewer: Viewer, frames: AsyncIterator[str]) -> AsyncIterator[str]:
+    """`frames` for as long as the viewer's session lasts: it is checked before each frame
+    (keep-alives come at least every 15 s), whether the user was disabled at most every
+    `USER_CHECK_S`. Sign-out, expiry, idleness or a disabled user ends the stream."""
+    c = console_of(request)
+    users = UserStore(request.app.state.gallery.store)
+    checked = time.monotonic()
+    try:
+        async for frame in frames:
+            if not c.sessions.alive(viewer.session.token):
+                return
+            if time.monotonic() - checked >= USER_CHECK_S:
+                user = await request.app.state.threads.run_to_completion(users.get, viewer.user.id)
+                checked = time.monotonic()
+                if user is None or user.disabled_at is not None:
+                    c.sessions.end(viewer.session.token)
+                    return
+            yield frame
+    finally:
+        if isinstance(frames, AsyncGenerator):
+            await frames.aclose()  # unsubscribes from the hub
 
 
 async def _event(request: Request, viewer_actor: str, event_id: int) -> Event:

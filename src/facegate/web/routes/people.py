@@ -17,6 +17,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 from PIL import Image
 
+from facegate.api.schemas import MAX_IMAGES
 from facegate.errors import BadRequest, PersonNotFound
 from facegate.gallery.enrolment import Enrolment
 from facegate.gallery.gallery import Gallery
@@ -59,6 +60,8 @@ def consent_from_form(
 
 
 async def _read_photos(photos: list[UploadFile]) -> tuple[list[bytes], list[str]]:
+    if len(photos) > MAX_IMAGES:
+        raise BadRequest(f"at most {MAX_IMAGES} photos at once ({len(photos)} were chosen)")
     data, names = [], []
     for i, f in enumerate(photos):
         body = await f.read()

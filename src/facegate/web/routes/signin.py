@@ -11,13 +11,12 @@ from fastapi.responses import RedirectResponse
 
 from facegate.api.keys import Role
 from facegate.errors import Forbidden, RateLimited
+from facegate.web.attempts import Attempts, client_network
 from facegate.web.auth import AnyUser, ConsoleRoute, console_of, current_viewer
-from facegate.web.sessions import COOKIE
 from facegate.web.users import UserStore
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
-LOGIN_COOKIE = "facegate_login"  # the sign-in form's own CSRF token (no session yet)
 HOME = {Role.ADMIN: "/people", Role.OPERATOR: "/events", Role.AUDITOR: "/audit"}
 
 
@@ -40,7 +39,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:
         return RedirectResponse(_safe_next(next) or HOME.get(viewer.role, "/events"), 303)
     token = secrets.token_urlsafe(32)
     response = console_of(request).page(request, "login.html", login_csrf=token, next=_safe_next(next))
-    _cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    _cookie(request, response, console_of(request).login_cookie, token, max_age=3600)
     return response
 
 
@@ -65,47 +64,70 @@ async def login(
     next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
     c = console_of(request)
-    expected = request.cookies.get(LOGIN_COOKIE, "")
+    expected = request.cookies.get(c.login_cookie, "")
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         raise Forbidden("the sign-in form is out of date: reload the page and try again")
     gallery = request.app.state.gallery
     threads = request.app.state.threads
     address = request.client.host if request.client else "unknown"
+
+    async def audit(
+        action: str, subject: str | None, details: dict[str, object], actor: str = "console:?"
+    ) -> None:
+        await threads.run_to_completion(lambda: gallery.audit.record(actor, action, subject, details))
+
+    def form(status: int, message: str) -> Response:
+        return c.page(
+            request, "login.html", status, login_csrf=expected, next=_safe_next(next), message=message
+        )
+
+    # Counted before the password is checked, so a parallel burst is counted attempt by attempt.
+    here = f"{client_network(address)} {name}"
+    counted: list[tuple[Attempts, str, float]] = []
     try:
-        c.sign_in_limit.check(f"address:{address}", "sign-in attempts from this address")
-        c.sign_in_limit.check(f"name:{name}", "sign-in attempts for this name")
+        counted.append(
+            (c.sign_in_limit, here, c.sign_in_limit.hit(here, "sign-in attempts for this name here"))
+        )
+        counted.append(
+            (c.sign_in_name_limit, name, c.sign_in_name_limit.hit(name, "sign-in attempts for this name"))
+        )
     except RateLimited as exc:
-        # Not audited: the failures that reached the limit are, and a flood must not fill the trail.
-        return c.page(
-            request, "login.html", 429, login_csrf=expected, next=_safe_next(next), message=exc.message
-        )
-    users = UserStore(gallery.store)
-    user = await threads.run_to_completion(users.authenticate, name, password)
-    if user is None:
-        c.sign_in_limit.hit(f"address:{address}", "sign-in attempts from this address")
-        c.sign_in_limit.hit(f"name:{name}", "sign-in attempts for this name")
+        for limit, identity, stamp in counted:
+            limit.give_back(identity, stamp)
         # Never the name typed (it may be a password typed in the wrong box).
-        await threads.run_to_completion(
-            lambda: gallery.audit.record("console:?", "console_sign_in_failed", None, {"address": address})
-        )
-        return c.page(
-            request,
-            "login.html",
-            401,
-            login_csrf=expected,
-            next=_safe_next(next),
-            message="Wrong name or password.",
-        )
-    _session, cookie = c.sessions.start(c.key(gallery), user.id)
-    await threads.run_to_completion(
-        lambda: gallery.audit.record(
-            f"console:{user.name}", "console_sign_in", user.id, {"role": user.role.value, "address": address}
-        )
+        await audit("console_sign_in_refused", None, {"address": address, "why": "rate limit"})
+        return form(429, exc.message)
+    users = UserStore(gallery.store)
+    async with c.sign_in_slots:
+        user = await threads.run_to_completion(users.authenticate, name, password)
+    if user is None:
+        await audit("console_sign_in_failed", None, {"address": address})
+        return form(401, "Wrong name or password.")
+    for limit, identity, stamp in counted:  # only failures hold the limit
+        limit.give_back(identity, stamp)
+    key = c.key(gallery)
+    old = c.sessions.verify(key, request.cookies.get(c.session_cookie))
+    if old is not None:  # whoever was signed in on this browser is signed out first
+        c.sessions.end(old)
+    _session, cookie = c.sessions.start(key, user.id)
+    await audit(
+        "console_sign_in",
+        user.id,
+        {"role": user.role.value, "address": address},
+        actor=f"console:{user.name}",
     )
     response = RedirectResponse(_safe_next(next) or HOME.get(user.role, "/events"), 303)
-    _cookie(request, response, COOKIE, cookie, max_age=int(c.sessions.seconds))
-    response.delete_cookie(LOGIN_COOKIE, path="/")
+    # A session cookie (gone when the browser closes); the server ends the session itself.
+    _cookie(request, response, c.session_cookie, cookie, max_age=None)
+    _delete_cookie(request, response, c.login_cookie)
     return response
+
+
+def _delete_cookie(request: Request, response: Response, name: str) -> None:
+    # With the same attributes as set: a browser ignores a __Host- cookie's deletion without Secure.
+    response.delete_cookie(
+        name, path="/", secure=console_of(request).settings.secure_cookies, httponly=True, samesite="strict"
+    )
 
 
 @router.post("/logout")
@@ -117,7 +139,5 @@ async def logout(request: Request, viewer: AnyUser) -> Response:
         lambda: gallery.audit.record(viewer.actor, "console_sign_out", viewer.user.id, {})
     )
     response = RedirectResponse("/login", 303)
-    response.delete_cookie(
-        COOKIE, path="/", secure=c.settings.secure_cookies, httponly=True, samesite="strict"
-    )
+    _delete_cookie(request, response, c.session_cookie)
     return response
