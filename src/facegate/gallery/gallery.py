@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from facegate.errors import ConsentMissing, FacegateError, NoFaceFound, WrongKey
 from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
+from facegate.gallery.cohort import shipped_cohort
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.enrolment import Enrolment, Refusal, drafts, source_digest, source_name
 from facegate.gallery.index import VectorIndex
@@ -157,6 +158,18 @@ class Gallery:
     @property
     def threshold(self) -> float:
         return self.calibration.threshold(self.settings.match.target_fmr)
+
+    def open_set_thresholds(self) -> dict[str, float] | None:
+        """Each enrolled person's threshold for the target FPIR (None: the single `threshold` at
+        the target FMR, when so configured or when the model ships no cohort)."""
+        m = self.settings.match
+        if m.open_set_thresholds != "fpir":
+            return None
+        cohort = shipped_cohort(self.space)
+        if cohort is None:
+            return None
+        with self._lock:
+            return self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
 
     @property
     def index(self) -> VectorIndex:
@@ -405,7 +418,12 @@ class Gallery:
         Only people whose consent is in force now, for `use` if given, can be found.
         """
         k = k or self.settings.match.top_k
-        threshold = self.threshold if threshold is None else threshold
+        per_person = None
+        if threshold is None:
+            threshold = self.threshold
+            open_set = True
+        else:
+            open_set = False
         margin = self.settings.match.ambiguity_margin
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         now = datetime.now(UTC)
@@ -414,7 +432,9 @@ class Gallery:
         self.sync()
         with self._lock:
             found = self.search_index.candidates(emb, want, now, use)
-        decisions = [decide(c, threshold, margin) for c in found]
+            if open_set:
+                per_person = self.open_set_thresholds()
+        decisions = [decide(c, threshold, margin, per_person) for c in found]
         return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
     def identify(

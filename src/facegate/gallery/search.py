@@ -15,11 +15,13 @@ from datetime import datetime
 import numpy as np
 
 from facegate.errors import EmbeddingSpaceMismatch
+from facegate.gallery.cohort import Cohort
 from facegate.gallery.crypto import TemplateCipher
 from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import ConsentWindow, consent_in_force
 from facegate.gallery.store import SqlStore
 from facegate.gallery.templates import open_embedding
+from facegate.gallery.thresholds import cohort_moments, combine, gallery_scores, person_thresholds
 from facegate.match import Candidate, OpenSetDecision, best_per_person
 from facegate.settings import IndexSettings
 from facegate.vision.types import Face
@@ -56,6 +58,9 @@ class SearchIndex:
         self._names: dict[str, str] = {}
         self._consent: dict[str, list[ConsentWindow]] = {}
         self._foreign_spaces: dict[str, int] = {}
+        self._vectors: dict[int, np.ndarray] = {}  # template id -> embedding, for the thresholds
+        self._cohort_moments: dict[str, tuple[float, float]] = {}  # person -> vs the cohort
+        self._thresholds: tuple[tuple[float, float], dict[str, float]] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -75,6 +80,9 @@ class SearchIndex:
             index.add(np.array(ids, np.int64), np.stack(vecs))
         self.index = index
         self._owner = owner
+        self._vectors = dict(zip(ids, vecs, strict=True))
+        self._cohort_moments = {}
+        self._thresholds = None
         self._held = Counter(owner.values())
         self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
         self.refresh_people(store)
@@ -85,15 +93,55 @@ class SearchIndex:
 
     def added(self, person_id: str, template_ids: list[int], vectors: np.ndarray) -> None:
         self.index.add(np.array(template_ids, np.int64), vectors)
-        for tid in template_ids:
+        for tid, vec in zip(template_ids, vectors, strict=True):
             self._owner[tid] = person_id
+            self._vectors[tid] = np.asarray(vec, np.float32)
         self._held[person_id] += len(template_ids)
+        self._cohort_moments.pop(person_id, None)
+        self._thresholds = None
 
     def removed(self, person_id: str, template_ids: list[int]) -> None:
         self.index.remove(np.array(template_ids, np.int64))
         for tid in template_ids:
             self._owner.pop(tid, None)
+            self._vectors.pop(tid, None)
         self._held.pop(person_id, None)
+        self._cohort_moments.pop(person_id, None)
+        self._thresholds = None
+
+    def person_thresholds(self, cohort: Cohort, target_fpir: float, gallery_weight: float) -> dict[str, float]:
+        """Each enrolled person's open-set threshold for `target_fpir` (see `thresholds`).
+
+        Cached until the templates change; on a change only the people whose templates changed
+        are scored against the cohort again, the gallery's own pairs are rescored in one product.
+        """
+        key = (target_fpir, gallery_weight)
+        if self._thresholds is not None and self._thresholds[0] == key:
+            return self._thresholds[1]
+        people = sorted(self._held)
+        if not people:
+            return {}
+        slot = {p: i for i, p in enumerate(people)}
+        tids = list(self._vectors)
+        tpl = np.stack([self._vectors[t] for t in tids])
+        owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
+        new = [p for p in people if p not in self._cohort_moments]
+        if new:
+            pick = np.isin(owners, [slot[p] for p in new])
+            local = {slot[p]: i for i, p in enumerate(new)}
+            mean, sq = cohort_moments(
+                tpl[pick], np.array([local[o] for o in owners[pick]], np.int64), len(new), cohort.embeddings
+            )
+            for i, p in enumerate(new):
+                self._cohort_moments[p] = (float(mean[i]), float(sq[i]))
+        c_mean = np.array([self._cohort_moments[p][0] for p in people])
+        c_sq = np.array([self._cohort_moments[p][1] for p in people])
+        pair = gallery_scores(tpl, owners, len(people)) if gallery_weight > 0 and len(people) > 1 else None
+        mean, std = combine(c_mean, c_sq, pair, gallery_weight)
+        values = person_thresholds(mean, std, cohort.tail, target_fpir)
+        found = {p: float(v) for p, v in zip(people, values, strict=True)}
+        self._thresholds = (key, found)
+        return found
 
     def holds(self, template_id: int) -> bool:
         """Whether the index still knows whose template this id is."""
