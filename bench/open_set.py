@@ -10,9 +10,9 @@ people (FPIR: accepted as anyone), repeated over random draws. LFW people of the
 are never enrolled nor presented. The East Asian development set has 49 people: 25 enrolled, 24
 strangers (up to 10 photos each), over random splits. Rules compared:
 
-  fmr1e-3   the old rule: one threshold at FMR 1e-3, whatever the gallery size;
-  flat      one threshold at FMR target/N (the calibration table's, all LFW impostor pairs);
-  person    per-person thresholds (facegate.gallery.thresholds), cohort and gallery weighted.
+  fmr1e-3   before: one threshold at FMR 1e-3 (the shipped calibration table), whatever N;
+  flat      one threshold: the cohort's score at FMR target/N;
+  person    per-person thresholds (facegate.gallery.thresholds) with gallery weight w.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from common import CACHE, RESULTS, machine
 from make_cohort import cohort_people, normalise
 
 from facegate.gallery.cohort import Cohort, shipped_cohort
-from facegate.gallery.thresholds import impostor_stats, person_thresholds
+from facegate.gallery.thresholds import gallery_moments, gallery_scores, person_thresholds
 from facegate.match import shipped_calibration
 
 MARGIN = 0.02  # the shipped ambiguity margin
@@ -60,19 +60,23 @@ def load(name: str, flip: bool, exclude: set[str] | None = None) -> Faces:
 Rule = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
-def rule_flat(rate_of_n: Callable[[int], float]) -> Rule:
-    cal = shipped_calibration("dlib_resnet_v1")
+def rule_old() -> Rule:
+    """Before: one threshold at FMR 1e-3 of the shipped calibration table, whatever N."""
+    t = shipped_calibration("dlib_resnet_v1").threshold(1e-3)
+    return lambda tpl, owners, n: np.full(n, t)
 
-    def thresholds(tpl: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
-        return np.full(n, cal.threshold(max(rate_of_n(n), cal.min_fmr)))
 
-    return thresholds
+def rule_flat(cohort: Cohort, target: float) -> Rule:
+    """One threshold: the cohort's score at FMR target/N (what README's formula says)."""
+    return lambda tpl, owners, n: np.full(n, cohort.scores.value_at(target / n))
 
 
 def rule_person(cohort: Cohort, target: float, weight: float) -> Rule:
+    """The shipped rule: facegate.gallery.thresholds."""
+
     def thresholds(tpl: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
-        mean, std = impostor_stats(tpl, owners, n, cohort.embeddings, weight)
-        return person_thresholds(mean, std, cohort.tail, target)
+        mean, std = gallery_moments(gallery_scores(tpl, owners, n))
+        return person_thresholds(mean, std, cohort.scores, cohort.tail, target, weight)
 
     return thresholds
 
@@ -80,6 +84,7 @@ def rule_person(cohort: Cohort, target: float, weight: float) -> Rule:
 def trial(
     faces: Faces, enrolled: list[str], strangers: list[str], shots: int, rule: Rule, rng: np.random.Generator,
     stranger_photos: int = 1,
+    mean_templates: bool = False,
 ) -> dict[str, int]:
     tpl_idx, owners, probes, truth = [], [], [], []
     for p, name in enumerate(enrolled):
@@ -91,6 +96,9 @@ def trial(
     st = [int(i) for s in strangers for i in rng.permutation(faces.by_person[s])[:stranger_photos]]
     tpl = faces.emb[tpl_idx]
     own = np.array(owners)
+    if mean_templates:  # one template per person: the normalised mean of their photos
+        tpl = normalise(np.stack([tpl[own == p].mean(axis=0) for p in range(len(enrolled))]))
+        own = np.arange(len(enrolled))
     n = len(enrolled)
     thr = rule(tpl, own, n)
     out = {"mated": len(probes), "strangers": len(st)}
@@ -134,7 +142,8 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.01)
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (enrolment and query)")
-    ap.add_argument("--weights", default="0,0.5")
+    ap.add_argument("--weights", default="0.1,0.2")
+    ap.add_argument("--mean-templates", action="store_true", help="one mean template per person")
     args = ap.parse_args()
     cohort = shipped_cohort("dlib_resnet_v1")
     if cohort is None or not (CACHE / "faces_lfw.npz").is_file():
@@ -143,10 +152,7 @@ def main() -> None:
     raw = np.load(CACHE / "faces_lfw.npz")
     excluded = set(cohort_people(raw["identity"], raw["found"]))
     lfw = load("lfw", args.flip, excluded)
-    rules: dict[str, Rule] = {
-        "fmr1e-3": rule_flat(lambda n: 1e-3),
-        "flat": rule_flat(lambda n: args.target / n),
-    }
+    rules: dict[str, Rule] = {"fmr1e-3": rule_old(), "flat": rule_flat(cohort, args.target)}
     for w in (float(x) for x in args.weights.split(",")):
         rules[f"person w={w:g}"] = rule_person(cohort, args.target, w)
     results: list[dict[str, object]] = []
@@ -179,7 +185,7 @@ def main() -> None:
                         enrolled += fill
                         rest = [p for p in rest if p not in set(fill)]
                     strangers = list(rng.permutation(rest)[:100])
-                    runs.append(trial(lfw, enrolled, strangers, shots, rule, rng))
+                    runs.append(trial(lfw, enrolled, strangers, shots, rule, rng, 1, args.mean_templates))
                 report("lfw", size, shots, name, summarise(runs))
     if (CACHE / "faces_east_asian.npz").is_file():
         ea = load("east_asian", args.flip)
@@ -190,10 +196,10 @@ def main() -> None:
                 runs = []
                 for _ in range(args.draws):
                     perm = list(rng.permutation(people))
-                    runs.append(trial(ea, perm[:25], perm[25:], shots, rule, rng, stranger_photos=10))
+                    runs.append(trial(ea, perm[:25], perm[25:], shots, rule, rng, 10, args.mean_templates))
                 report("east_asian", 25, shots, name, summarise(runs))
     RESULTS.mkdir(exist_ok=True)
-    tag = "_flip" if args.flip else ""
+    tag = ("_flip" if args.flip else "") + ("_mean" if args.mean_templates else "")
     (RESULTS / f"open_set{tag}.json").write_text(
         json.dumps({"machine": machine(), "target_fpir": args.target, "results": results}, indent=1)
     )

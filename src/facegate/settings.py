@@ -92,11 +92,11 @@ class MatchSettings(BaseModel):
         "(the per-comparison rate, which multiplies with the gallery's size)",
     )
     gallery_weight: float = Field(
-        0.5,
+        0.2,
         ge=0,
         le=1,
-        description="Share of a person's impostor scores taken from the other enrolled people "
-        "(the rest from the shipped cohort)",
+        description="Share of strangers assumed to look like the people enrolled (their own impostor "
+        "scores set each person's threshold; the rest: the shipped cohort's)",
     )
     top_k: int = Field(3, ge=1, le=100)
     calibration_file: Path | None = Field(

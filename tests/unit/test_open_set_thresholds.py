@@ -9,21 +9,15 @@ import numpy as np
 import pytest
 
 from facegate.errors import ConfigError, ModelIntegrityError
-from facegate.gallery.cohort import load_cohort, shipped_cohort
+from facegate.gallery.cohort import Cohort, load_cohort, shipped_cohort
 from facegate.gallery.search import SearchIndex
-from facegate.gallery.thresholds import (
-    TailTable,
-    cohort_moments,
-    combine,
-    gallery_scores,
-    impostor_stats,
-    person_thresholds,
-)
+from facegate.gallery.thresholds import RateTable, gallery_moments, gallery_scores, person_thresholds
 from facegate.match import Candidate, decide
 
 pytestmark = pytest.mark.unit
 
-TAIL = TailTable((1e-2, 1e-3), (2.0, 3.0))
+TAIL = RateTable((1e-2, 1e-3), (2.0, 3.0))
+SCORES = RateTable((1e-2, 1e-3), (0.90, 0.93))
 
 
 def unit(deg: float) -> np.ndarray:
@@ -32,59 +26,62 @@ def unit(deg: float) -> np.ndarray:
 
 
 def test_tail_table_interpolates_log_linearly_and_extends_the_last_slope() -> None:
-    assert TAIL.z_at(1e-2) == pytest.approx(2.0)
-    assert TAIL.z_at(math.sqrt(1e-5)) == pytest.approx(2.5)  # halfway in log rate
-    assert TAIL.z_at(1e-4) == pytest.approx(4.0)  # one decade past the last row: one more unit
-    assert TAIL.z_at(0.5) == pytest.approx(2.0)  # above the first row: the first row holds
+    assert TAIL.value_at(1e-2) == pytest.approx(2.0)
+    assert TAIL.value_at(math.sqrt(1e-5)) == pytest.approx(2.5)  # halfway in log rate
+    assert TAIL.value_at(1e-4) == pytest.approx(4.0)  # one decade past the last row: one more unit
+    assert TAIL.value_at(0.5) == pytest.approx(2.0)  # above the first row: the first row holds
     with pytest.raises(ConfigError):
-        TAIL.z_at(0.0)
+        TAIL.value_at(0.0)
     with pytest.raises(ConfigError, match="fall"):
-        TailTable((1e-3, 1e-2), (2.0, 3.0))
+        RateTable((1e-3, 1e-2), (2.0, 3.0))
 
 
-def test_cohort_moments_take_each_persons_best_template() -> None:
-    # Person 0 has templates at 0 and 90 degrees, person 1 one at 45; cohort faces at 0 and 60.
-    tpl = np.stack([unit(0), unit(90), unit(45)])
-    owners = np.array([0, 0, 1])
-    cohort = np.stack([unit(0), unit(60)])
-    mean, sq = cohort_moments(tpl, owners, 2, cohort)
-    # person 0: max(cos 0, cos 90) = 1 against face 0; max(cos 60, cos 30) = cos 30 against face 1
-    p0 = [1.0, math.cos(math.radians(30))]
-    p1 = [math.cos(math.radians(45)), math.cos(math.radians(15))]
-    assert mean == pytest.approx([np.mean(p0), np.mean(p1)], abs=1e-6)
-    assert sq == pytest.approx([np.mean(np.square(p0)), np.mean(np.square(p1))], abs=1e-6)
+def test_rate_at_inverts_value_at() -> None:
+    assert TAIL.rate_at(np.array([2.0, 2.5, 3.0, 4.0])) == pytest.approx([1e-2, math.sqrt(1e-5), 1e-3, 1e-4])
+    assert TAIL.rate_at(np.array([-50.0]))[0] == 1.0  # never more than everyone
 
 
-def test_gallery_scores_pair_people_at_their_closest_templates() -> None:
+def test_gallery_scores_score_each_persons_best_template_against_the_others() -> None:
+    # Person 0 has templates at 0 and 90 degrees, person 1 one at 45, person 2 one at 180.
     tpl = np.stack([unit(0), unit(90), unit(45), unit(180)])
     owners = np.array([0, 0, 1, 2])
-    pair = gallery_scores(tpl, owners, 3)
+    s = gallery_scores(tpl, owners, 3)
     c45 = math.cos(math.radians(45))
-    expected = [[0, c45, 0.0], [c45, 0, -c45], [0.0, -c45, 0]]  # 0 vs 2: max(cos 180, cos 90) = 0
-    assert pair == pytest.approx(np.array(expected), abs=1e-6)
-
-
-def test_combine_weights_the_gallery_against_the_cohort() -> None:
-    c_mean, c_sq = np.array([0.5, 0.5]), np.array([0.26, 0.26])  # sd 0.1 each
-    pair = np.array([[0.0, 0.9], [0.9, 0.0]])
-    mean, std = combine(c_mean, c_sq, pair, 0.5)
-    # 0.5 * 0.5 + 0.5 * 0.9 = 0.7; mean square 0.5 * 0.26 + 0.5 * 0.81 = 0.535; sd sqrt(0.535 - 0.49)
-    assert mean == pytest.approx([0.7, 0.7])
-    assert std == pytest.approx([math.sqrt(0.045)] * 2)
-    mean0, std0 = combine(c_mean, c_sq, pair, 0.0)
-    assert mean0 == pytest.approx([0.5, 0.5]) and std0 == pytest.approx([0.1, 0.1])
-    alone, _ = combine(c_mean[:1], c_sq[:1], None, 0.5)
-    assert alone == pytest.approx([0.5])
+    nan = float("nan")
+    expected = [
+        [nan, nan, c45, 0.0],  # vs 45: max(cos 45, cos 45); vs 180: max(cos 180, cos 90) = 0
+        [1.0 * c45, c45, nan, -c45],  # 45 against 0 and 90; against 180
+        [-1.0, 0.0, -c45, nan],
+    ]
+    assert s == pytest.approx(np.array(expected), abs=1e-6, nan_ok=True)
+    mean, std = gallery_moments(s)
+    assert mean[0] == pytest.approx(c45 / 2) and std[0] == pytest.approx(c45 / 2)
+    assert mean[1] == pytest.approx(c45 / 3)
+    assert gallery_moments(s[:1, :1])[1] == pytest.approx([1.0])  # alone: nothing to learn from
 
 
 def test_person_thresholds_divide_the_target_among_the_people() -> None:
     mean, std = np.array([0.5, 0.6]), np.array([0.1, 0.05])
-    # Two people, target 2e-2: each at 1e-2, where z = 2.
-    assert person_thresholds(mean, std, TAIL, 2e-2) == pytest.approx([0.7, 0.7])
-    # Twenty people at 2e-2: each at 1e-3, where z = 3.
-    t = person_thresholds(np.full(20, 0.5), np.full(20, 0.1), TAIL, 2e-2)
-    assert t == pytest.approx(np.full(20, 0.8))
-    assert len(person_thresholds(np.zeros(0), np.zeros(0), TAIL, 0.01)) == 0
+    # Only the cohort (w = 0): the cohort's score at target / N.
+    assert person_thresholds(mean, std, SCORES, TAIL, 2e-2, 0.0) == pytest.approx([0.90, 0.90])
+    assert person_thresholds(mean, std, SCORES, TAIL, 2e-3, 0.0) == pytest.approx([0.93, 0.93])
+    # Only the gallery (w = 1): m + z(target / N) * s, here z(1e-2) = 2.
+    assert person_thresholds(mean, std, SCORES, TAIL, 2e-2, 1.0) == pytest.approx([0.70, 0.70])
+    # Half and half: at 0.93 the cohort gives 1e-3 and (0.93 - 0.63) / 0.1 = 3 gives 1e-3 too.
+    t = person_thresholds(np.array([0.63, 0.63]), np.array([0.1, 0.1]), SCORES, TAIL, 2e-3, 0.5)
+    assert t == pytest.approx([0.93, 0.93], abs=1e-6)
+    # A person alone has no gallery to learn from: the cohort decides, whatever the weight.
+    assert person_thresholds(mean[:1], std[:1], SCORES, TAIL, 1e-2, 1.0) == pytest.approx([0.90])
+    assert len(person_thresholds(np.zeros(0), np.zeros(0), SCORES, TAIL, 0.01, 0.2)) == 0
+    with pytest.raises(ConfigError):
+        person_thresholds(mean, std, SCORES, TAIL, 1.5, 0.2)
+
+
+def test_a_crowded_gallery_raises_its_thresholds() -> None:
+    # The same cohort; people who score 0.9 +- 0.02 against each other need a higher bar.
+    spread = person_thresholds(np.full(10, 0.80), np.full(10, 0.05), SCORES, TAIL, 0.01, 0.2)
+    crowded = person_thresholds(np.full(10, 0.90), np.full(10, 0.02), SCORES, TAIL, 0.01, 0.2)
+    assert np.all(crowded > spread)
 
 
 def test_decide_holds_each_person_to_their_own_threshold() -> None:
@@ -100,30 +97,29 @@ def test_decide_holds_each_person_to_their_own_threshold() -> None:
     assert decide(c, 0.95, 0.02).reason == "below_threshold"
 
 
+def _expected(vecs: np.ndarray, owners: list[int], cohort: Cohort) -> list[float]:
+    mean, std = gallery_moments(gallery_scores(vecs, np.array(owners), max(owners) + 1))
+    return list(person_thresholds(mean, std, cohort.scores, cohort.tail, 0.02, 0.5))
+
+
 def test_search_index_thresholds_follow_enrolment_and_erasure() -> None:
     rng = np.random.default_rng(1)
-    cohort_emb = rng.normal(size=(50, 128)).astype(np.float32)
-    cohort_emb /= np.linalg.norm(cohort_emb, axis=1, keepdims=True)
     vecs = rng.normal(size=(5, 128)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    from facegate.gallery.cohort import Cohort
-
-    cohort = Cohort("test", cohort_emb, TAIL, {})
+    cohort = Cohort("test", vecs[:0], TAIL, RateTable((1e-2, 1e-3), (0.1, 0.3)), {})
     index = SearchIndex()
     index.added("p", [1, 2], vecs[:2])
     index.added("q", [3], vecs[2:3])
     first = index.person_thresholds(cohort, 0.02, 0.5)
-    mean, std = impostor_stats(vecs[:3], np.array([0, 0, 1]), 2, cohort_emb, 0.5)
-    assert [first["p"], first["q"]] == pytest.approx(list(person_thresholds(mean, std, TAIL, 0.02)))
+    assert [first["p"], first["q"]] == pytest.approx(_expected(vecs[:3], [0, 0, 1], cohort))
+    assert index.person_thresholds(cohort, 0.02, 0.5) is first  # cached
     index.added("r", [4, 5], vecs[3:5])
     second = index.person_thresholds(cohort, 0.02, 0.5)
-    mean, std = impostor_stats(vecs, np.array([0, 0, 1, 2, 2]), 3, cohort_emb, 0.5)
-    assert [second[k] for k in "pqr"] == pytest.approx(list(person_thresholds(mean, std, TAIL, 0.02)))
+    assert [second[k] for k in "pqr"] == pytest.approx(_expected(vecs, [0, 0, 1, 2, 2], cohort))
     index.removed("p", [1, 2])
     third = index.person_thresholds(cohort, 0.02, 0.5)
-    mean, std = impostor_stats(vecs[2:], np.array([0, 1, 1]), 2, cohort_emb, 0.5)
     assert set(third) == {"q", "r"}
-    assert [third["q"], third["r"]] == pytest.approx(list(person_thresholds(mean, std, TAIL, 0.02)))
+    assert [third["q"], third["r"]] == pytest.approx(_expected(vecs[2:], [0, 1, 1], cohort))
 
 
 def test_shipped_cohort_is_checked_and_usable() -> None:
@@ -131,7 +127,8 @@ def test_shipped_cohort_is_checked_and_usable() -> None:
     assert cohort is not None
     assert cohort.embeddings.shape[1] == 128 and len(cohort.embeddings) >= 1000
     assert np.linalg.norm(cohort.embeddings, axis=1) == pytest.approx(1.0, abs=1e-5)
-    assert cohort.tail.z_at(1e-3) > cohort.tail.z_at(1e-2) > 0
+    assert cohort.tail.value_at(1e-3) > cohort.tail.value_at(1e-2) > 0
+    assert 0.9 < cohort.scores.value_at(1e-3) < 0.95
     assert shipped_cohort("no-such-space") is None
 
 

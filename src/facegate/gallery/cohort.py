@@ -2,7 +2,8 @@
 
 One file per embedding space, pinned by SHA-256 (a replaced or corrupt file is refused, as the
 models are). It holds L2-normalised embeddings of people unrelated to any user (LFW identities
-with one photo each) and the space's standardised impostor tail (see `thresholds`). Made by
+with one photo each), their impostor score table and the space's standardised impostor tail
+(see `thresholds`). Made by
 bench/make_cohort.py.
 """
 
@@ -19,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from facegate.errors import ModelIntegrityError
-from facegate.gallery.thresholds import TailTable
+from facegate.gallery.thresholds import RateTable
 
 # space -> (file in facegate/data, SHA-256)
 COHORTS: dict[str, tuple[str, str]] = {
     "dlib_resnet_v1": (
         "cohort_dlib_resnet_v1.npz",
-        "0000000000000000000000000000000000000000000000000000000000000000",
+        "8afee269d31f0f289f91bb67a4fd715634fa32d99a97bcc03ba7c9b8851822e8",
     ),
 }
 
@@ -34,7 +35,8 @@ COHORTS: dict[str, tuple[str, str]] = {
 class Cohort:
     space: str
     embeddings: np.ndarray  # (M, d) float32, L2-normalised
-    tail: TailTable
+    tail: RateTable  # standardised impostor score z per rate (a person's own distribution)
+    scores: RateTable  # the cohort's impostor score per rate (the general population)
     meta: dict[str, Any]
 
 
@@ -49,9 +51,12 @@ def load_cohort(data: bytes, expected_sha256: str, name: str) -> Cohort:
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
         emb = np.asarray(npz["embeddings"], np.float32)
-        tail = TailTable(tuple(float(r) for r in npz["tail_rates"]), tuple(float(z) for z in npz["tail_z"]))
+        tail = RateTable(tuple(float(r) for r in npz["tail_rates"]), tuple(float(z) for z in npz["tail_z"]))
+        scores = RateTable(
+            tuple(float(r) for r in npz["score_rates"]), tuple(float(t) for t in npz["score_thresholds"])
+        )
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    return Cohort(str(meta["space"]), emb, tail, meta)
+    return Cohort(str(meta["space"]), emb, tail, scores, meta)
 
 
 @lru_cache(maxsize=4)

@@ -21,7 +21,7 @@ from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import ConsentWindow, consent_in_force
 from facegate.gallery.store import SqlStore
 from facegate.gallery.templates import open_embedding
-from facegate.gallery.thresholds import cohort_moments, combine, gallery_scores, person_thresholds
+from facegate.gallery.thresholds import gallery_moments, gallery_scores, person_thresholds
 from facegate.match import Candidate, OpenSetDecision, best_per_person
 from facegate.settings import IndexSettings
 from facegate.vision.types import Face
@@ -59,7 +59,6 @@ class SearchIndex:
         self._consent: dict[str, list[ConsentWindow]] = {}
         self._foreign_spaces: dict[str, int] = {}
         self._vectors: dict[int, np.ndarray] = {}  # template id -> embedding, for the thresholds
-        self._cohort_moments: dict[str, tuple[float, float]] = {}  # person -> vs the cohort
         self._thresholds: tuple[tuple[float, float], dict[str, float]] | None = None
 
     def __len__(self) -> int:
@@ -81,7 +80,6 @@ class SearchIndex:
         self.index = index
         self._owner = owner
         self._vectors = dict(zip(ids, vecs, strict=True))
-        self._cohort_moments = {}
         self._thresholds = None
         self._held = Counter(owner.values())
         self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
@@ -97,7 +95,6 @@ class SearchIndex:
             self._owner[tid] = person_id
             self._vectors[tid] = np.asarray(vec, np.float32)
         self._held[person_id] += len(template_ids)
-        self._cohort_moments.pop(person_id, None)
         self._thresholds = None
 
     def removed(self, person_id: str, template_ids: list[int]) -> None:
@@ -106,40 +103,27 @@ class SearchIndex:
             self._owner.pop(tid, None)
             self._vectors.pop(tid, None)
         self._held.pop(person_id, None)
-        self._cohort_moments.pop(person_id, None)
         self._thresholds = None
 
     def person_thresholds(self, cohort: Cohort, target_fpir: float, gallery_weight: float) -> dict[str, float]:
         """Each enrolled person's open-set threshold for `target_fpir` (see `thresholds`).
 
-        Cached until the templates change; on a change only the people whose templates changed
-        are scored against the cohort again, the gallery's own pairs are rescored in one product.
+        Cached until the templates change (an enrolment, an erasure, a reload); then the
+        gallery's own pairs are scored again in one matrix product.
         """
         key = (target_fpir, gallery_weight)
         if self._thresholds is not None and self._thresholds[0] == key:
             return self._thresholds[1]
         people = sorted(self._held)
-        if not people:
-            return {}
-        slot = {p: i for i, p in enumerate(people)}
-        tids = list(self._vectors)
-        tpl = np.stack([self._vectors[t] for t in tids])
-        owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
-        new = [p for p in people if p not in self._cohort_moments]
-        if new:
-            pick = np.isin(owners, [slot[p] for p in new])
-            local = {slot[p]: i for i, p in enumerate(new)}
-            mean, sq = cohort_moments(
-                tpl[pick], np.array([local[o] for o in owners[pick]], np.int64), len(new), cohort.embeddings
-            )
-            for i, p in enumerate(new):
-                self._cohort_moments[p] = (float(mean[i]), float(sq[i]))
-        c_mean = np.array([self._cohort_moments[p][0] for p in people])
-        c_sq = np.array([self._cohort_moments[p][1] for p in people])
-        pair = gallery_scores(tpl, owners, len(people)) if gallery_weight > 0 and len(people) > 1 else None
-        mean, std = combine(c_mean, c_sq, pair, gallery_weight)
-        values = person_thresholds(mean, std, cohort.tail, target_fpir)
-        found = {p: float(v) for p, v in zip(people, values, strict=True)}
+        found: dict[str, float] = {}
+        if people:
+            slot = {p: i for i, p in enumerate(people)}
+            tids = list(self._vectors)
+            tpl = np.stack([self._vectors[t] for t in tids])
+            owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
+            mean, std = gallery_moments(gallery_scores(tpl, owners, len(people)))
+            values = person_thresholds(mean, std, cohort.scores, cohort.tail, target_fpir, gallery_weight)
+            found = {p: float(v) for p, v in zip(people, values, strict=True)}
         self._thresholds = (key, found)
         return found
 

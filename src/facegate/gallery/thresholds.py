@@ -1,19 +1,23 @@
 """Open-set thresholds from a target FPIR: the door's rate, a stranger accepted as anyone.
 
 A per-comparison false-match rate multiplies with the gallery's size, and it differs between
-regions of the embedding space (people who look alike crowd together). So each enrolled person
-gets their own threshold, from their own impostor scores, without any label:
+regions of the embedding space (people who look alike crowd together: in dlib's space, East
+Asian faces score far higher against each other than the faces it was calibrated on). So each
+enrolled person p gets their own threshold t_p, without any label:
 
-* person p's impostor scores: their best template's score against every face of the shipped
-  cohort (strangers) and against every other enrolled person (whoever is enrolled is the best
-  sample of who comes to this door);
-* their mean m_p and standard deviation s_p (the other enrolled people weigh `gallery_weight`
-  of the whole, the cohort the rest);
-* t_p = m_p + z(target_fpir / N) * s_p, with N the number of enrolled people and z(rate) the
-  standardised impostor tail of the embedding space (the shipped cohort's table).
+* a stranger at the door is modelled as coming from a mixture: with weight 1 - w from the
+  general population (the shipped cohort's impostor score table, `cohort_rate(t)`), with weight
+  w from the population of the people enrolled here;
+* the second part is p's own impostor scores against every other enrolled person's templates:
+  their mean m_p and standard deviation s_p, with the space's standardised tail `tail_rate(z)`;
+* t_p is the score where (1 - w) * cohort_rate(t) + w * tail_rate((t - m_p) / s_p) falls to
+  target_fpir / N, with N the number of enrolled people.
 
-A stranger is accepted as p with probability about target_fpir / N, and as anyone with at most
-the sum of those, target_fpir (a union bound, tight when the rates are small).
+A stranger is then accepted as p with probability about target_fpir / N, and as anyone with at
+most the sum, target_fpir (a union bound: tight when the rates are small). In a gallery of people
+who look alike (a crowded region), m_p is high and p's threshold rises; elsewhere the cohort part
+dominates and t_p is the population's threshold at target_fpir / N. The rule and the weight were
+chosen on measurements (bench/open_set.py, docs/accuracy.md).
 """
 
 from __future__ import annotations
@@ -27,34 +31,48 @@ from facegate.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class TailTable:
-    """z(rate): the standardised impostor score that a share `rate` of impostors reach.
+class RateTable:
+    """A value reached by a share `rate` of impostors (a score, or a standardised score z).
 
-    `rates` descending, `z` ascending. Log-linear between rows; below the last row the last
-    segment's slope continues (an exponential tail), above the first the first row holds.
+    `rates` descending, `values` ascending. Log-linear between rows; past the last row the last
+    segment's slope continues (an exponential tail); above the first row the first row holds.
     """
 
     rates: tuple[float, ...]
-    z: tuple[float, ...]
+    values: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if len(self.rates) < 2 or len(self.rates) != len(self.z):
-            raise ConfigError("a tail table needs at least two (rate, z) rows")
+        if len(self.rates) < 2 or len(self.rates) != len(self.values):
+            raise ConfigError("a rate table needs at least two (rate, value) rows")
         if any(b >= a for a, b in zip(self.rates, self.rates[1:], strict=False)) or any(
-            b < a for a, b in zip(self.z, self.z[1:], strict=False)
+            b <= a for a, b in zip(self.values, self.values[1:], strict=False)
         ):
-            raise ConfigError("a tail table's rates must fall and its z rise")
+            raise ConfigError("a rate table's rates must fall and its values rise")
 
-    def z_at(self, rate: float) -> float:
+    def value_at(self, rate: float) -> float:
         if not 0 < rate < 1:
             raise ConfigError(f"a false-match rate must be between 0 and 1, got {rate}")
+        logs = np.log(self.rates)
         lr = math.log(rate)
-        logs = [math.log(r) for r in self.rates]
         if lr >= logs[0]:
-            return self.z[0]
+            return self.values[0]
         i = next((k for k in range(1, len(logs)) if lr >= logs[k]), len(logs) - 1)
         t = (lr - logs[i - 1]) / (logs[i] - logs[i - 1])
-        return self.z[i - 1] + t * (self.z[i] - self.z[i - 1])
+        return float(self.values[i - 1] + t * (self.values[i] - self.values[i - 1]))
+
+    def rate_at(self, values: np.ndarray) -> np.ndarray:
+        """The inverse, elementwise: the share of impostors reaching each value (at most 1)."""
+        v = np.asarray(values, np.float64)
+        vs = np.array(self.values)
+        logs = np.log(self.rates)
+        out = np.interp(v, vs, logs)
+        past = v > vs[-1]
+        slope = (logs[-1] - logs[-2]) / (vs[-1] - vs[-2])
+        out[past] = logs[-1] + (v[past] - vs[-1]) * slope
+        before = v < vs[0]
+        slope0 = (logs[1] - logs[0]) / (vs[1] - vs[0])
+        out[before] = logs[0] + (v[before] - vs[0]) * slope0
+        return np.exp(np.minimum(out, 0.0))
 
 
 def best_per_owner(scores: np.ndarray, owners: np.ndarray, n_people: int) -> np.ndarray:
@@ -64,63 +82,61 @@ def best_per_owner(scores: np.ndarray, owners: np.ndarray, n_people: int) -> np.
     return out
 
 
-def cohort_moments(
-    templates: np.ndarray, owners: np.ndarray, n_people: int, cohort: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per person: the mean and mean square of their best template's scores against the cohort.
+def gallery_scores(templates: np.ndarray, owners: np.ndarray, n_people: int) -> np.ndarray:
+    """(P, T): person p's best template against each template, as a stranger's face would be
+    scored; NaN where the template is p's own.
 
-    `templates` (T, d) L2-normalised, `owners` (T,) the person index 0..n_people-1 of each;
-    `cohort` (M, d) L2-normalised strangers. Depends on nobody else: cacheable per person.
+    `templates` (T, d) L2-normalised, `owners` (T,) the person index 0..n_people-1 of each.
+    Each other template stands for one photo of a stranger: pairing people at their best pair
+    of templates would overstate how close they are when people have several templates.
     """
     tpl = np.asarray(templates, np.float32)
-    vs = best_per_owner(tpl @ np.asarray(cohort, np.float32).T, np.asarray(owners, np.int64), n_people)
-    return vs.mean(axis=1, dtype=np.float64), np.square(vs, dtype=np.float64).mean(axis=1)
-
-
-def gallery_scores(templates: np.ndarray, owners: np.ndarray, n_people: int) -> np.ndarray:
-    """(P, P): person p against person q at the best pair of their templates; 0 on the diagonal."""
-    tpl = np.asarray(templates, np.float32)
     own = np.asarray(owners, np.int64)
-    per = best_per_owner(tpl @ tpl.T, own, n_people)  # (P, T)
-    pair = best_per_owner(np.ascontiguousarray(per.T), own, n_people).astype(np.float64)
-    np.fill_diagonal(pair, 0.0)
-    return pair
+    per = best_per_owner(tpl @ tpl.T, own, n_people).astype(np.float64)  # (P, T)
+    per[own, np.arange(len(own))] = np.nan
+    return per
 
 
-def combine(
-    c_mean: np.ndarray, c_sq: np.ndarray, pair: np.ndarray | None, gallery_weight: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each person's impostor scores: the other enrolled people
-    (rows of `pair`) weigh `gallery_weight`, the cohort the rest; the cohort alone when the
-    person is alone or the weight is 0."""
-    n = len(c_mean)
-    if pair is None or n < 2 or gallery_weight <= 0:
-        mean, sq = c_mean, c_sq
-    else:
-        g_mean = pair.sum(axis=1) / (n - 1)
-        g_sq = np.square(pair).sum(axis=1) / (n - 1)
-        mean = (1 - gallery_weight) * c_mean + gallery_weight * g_mean
-        sq = (1 - gallery_weight) * c_sq + gallery_weight * g_sq
-    return mean, np.sqrt(np.maximum(sq - mean**2, 1e-12))
+def gallery_moments(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's mean and standard deviation of their scores against the others' templates
+    (rows of `gallery_scores`); 0 and 1 for a person with nobody else to compare with."""
+    n_people = len(scores)
+    if n_people < 2:
+        return np.zeros(n_people), np.ones(n_people)
+    mean = np.nanmean(scores, axis=1)
+    std = np.sqrt(np.maximum(np.nanmean(np.square(scores), axis=1) - mean**2, 1e-12))
+    return mean, std
 
 
-def impostor_stats(
-    templates: np.ndarray,
-    owners: np.ndarray,
-    n_people: int,
-    cohort: np.ndarray,
+def person_thresholds(
+    mean: np.ndarray,
+    std: np.ndarray,
+    scores: RateTable,
+    tail: RateTable,
+    target_fpir: float,
     gallery_weight: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per person: the weighted mean and standard deviation of their impostor scores."""
-    c_mean, c_sq = cohort_moments(templates, owners, n_people, cohort)
-    pair = gallery_scores(templates, owners, n_people) if gallery_weight > 0 and n_people > 1 else None
-    return combine(c_mean, c_sq, pair, gallery_weight)
+) -> np.ndarray:
+    """t_p for each of the N people: where the mixture's rate falls to target_fpir / N.
 
-
-def person_thresholds(mean: np.ndarray, std: np.ndarray, tail: TailTable, target_fpir: float) -> np.ndarray:
-    """t_p = m_p + z(target_fpir / N) * s_p for each of the N people."""
+    `mean`, `std`: each person's impostor scores against the other enrolled people;
+    `scores`: the cohort's score table; `tail`: the standardised tail (z per rate).
+    """
     n = len(mean)
     if n == 0:
         return np.zeros(0)
-    z = tail.z_at(target_fpir / n)
-    return np.asarray(mean + z * std, np.float64)
+    if not 0 < target_fpir < 1:
+        raise ConfigError(f"target FPIR must be between 0 and 1, got {target_fpir}")
+    rate = target_fpir / n
+    w = gallery_weight if n > 1 else 0.0
+    s = np.maximum(np.asarray(std, np.float64), 1e-6)
+
+    def mixture(t: np.ndarray) -> np.ndarray:
+        return (1 - w) * scores.rate_at(t) + w * tail.rate_at((t - mean) / s)
+
+    # Bisection, all people at once: the mixture's rate falls as the threshold rises.
+    lo, hi = np.full(n, -1.0), np.full(n, 2.0)
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        above = mixture(mid) > rate
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return hi
