@@ -26,7 +26,7 @@ from facegate.gallery.thresholds import RateTable
 COHORTS: dict[str, tuple[str, str]] = {
     "dlib_resnet_v1": (
         "cohort_dlib_resnet_v1.npz",
-        "8afee269d31f0f289f91bb67a4fd715634fa32d99a97bcc03ba7c9b8851822e8",
+        "dafeb03874dc751cc7111aa89cda52a00c8c9833a5ab092a9f600527f9c992d5",
     ),
 }
 
