@@ -48,7 +48,11 @@ def _embed(path: str) -> tuple[str, np.ndarray, np.ndarray, bool]:
         return path, zero, zero, False
     if not res.faces:
         return path, zero, zero, False
-    d = [((f.box.left + f.box.right) / 2 - res.width / 2) ** 2 + ((f.box.top + f.box.bottom) / 2 - res.height / 2) ** 2 for f in res.faces]
+    d = [
+        ((f.box.left + f.box.right) / 2 - res.width / 2) ** 2
+        + ((f.box.top + f.box.bottom) / 2 - res.height / 2) ** 2
+        for f in res.faces
+    ]
     chip = res.faces[int(np.argmin(d))].chip
     raw = fe.embedder.raw([chip, np.ascontiguousarray(chip[:, ::-1])])  # type: ignore[attr-defined]
     return path, raw[0], raw[1], True
@@ -63,7 +67,9 @@ def main() -> None:
     if not root.is_dir():
         print(f"SKIP: {root} not found")
         return
-    rel = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    rel = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
+    )
     out = CACHE / f"faces_{args.set}.npz"
     CACHE.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

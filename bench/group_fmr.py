@@ -19,11 +19,11 @@ import json
 
 import numpy as np
 
-from common import CACHE, LFW, RESULTS, machine
-from make_cohort import cohort_people, normalise
-
 from facegate.gallery.cohort import shipped_cohort
 from facegate.match import shipped_calibration
+from make_cohort import cohort_people, normalise
+
+from common import CACHE, LFW, RESULTS, machine
 
 TARGET = 1e-3
 TOP_K = 200
@@ -37,7 +37,9 @@ def topk_stats(emb: np.ndarray, cohort: np.ndarray, skip_self: bool = False) -> 
     return top.mean(axis=1), top.std(axis=1)
 
 
-def within_fmr(emb: np.ndarray, ident: np.ndarray, t: float, stats: tuple[np.ndarray, np.ndarray] | None) -> tuple[float, int]:
+def within_fmr(
+    emb: np.ndarray, ident: np.ndarray, t: float, stats: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[float, int]:
     s = emb @ emb.T
     if stats is not None:
         m, sd = stats
@@ -46,7 +48,7 @@ def within_fmr(emb: np.ndarray, ident: np.ndarray, t: float, stats: tuple[np.nda
     iu = np.triu_indices(len(emb), 1)
     imp = codes[iu[0]] != codes[iu[1]]
     vals = s[iu][imp]
-    return float((vals >= t).mean()), int(len(vals))
+    return float((vals >= t).mean()), len(vals)
 
 
 def main() -> None:
@@ -84,12 +86,21 @@ def main() -> None:
         raw, n = within_fmr(e, i, cal_t, None)
         asn, _ = within_fmr(e, i, as_t, topk_stats(e, c))
         rows.append({"group": name, "pairs": n, "raw_fmr": raw, "as_norm_fmr": asn})
-        print(f"{name:20s} {n:9d} pairs  raw FMR {raw:.2e} ({raw / TARGET:.1f}x)  AS-norm {asn:.2e} ({asn / TARGET:.1f}x)")
+        print(
+            f"{name:20s} {n:9d} pairs  raw FMR {raw:.2e} ({raw / TARGET:.1f}x)  "
+            f"AS-norm {asn:.2e} ({asn / TARGET:.1f}x)"
+        )
     # What the normalisation costs or gains overall: TAR at the same FMR, on the non-cohort LFW.
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "group_fmr.json").write_text(
         json.dumps(
-            {"machine": machine(), "target_fmr": TARGET, "raw_threshold": cal_t, "as_norm_threshold": as_t, "rows": rows},
+            {
+                "machine": machine(),
+                "target_fmr": TARGET,
+                "raw_threshold": cal_t,
+                "as_norm_threshold": as_t,
+                "rows": rows,
+            },
             indent=1,
         )
     )

@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from common import RESULTS, machine, require_lfw
+from facegate.eval.verification import kfold_accuracy
 from make_cohort import normalise
 
-from facegate.eval.verification import kfold_accuracy
+from common import RESULTS, machine, require_lfw
 
 
 def main() -> None:
@@ -47,20 +47,31 @@ def main() -> None:
         res = fe.detect(str(lfw / "images" / n), expect_face=True)
         if res.faces:
             w, h = res.width, res.height
-            f = min(res.faces, key=lambda f: ((f.box.left + f.box.right - w) ** 2 + (f.box.top + f.box.bottom - h) ** 2))
+            f = min(
+                res.faces,
+                key=lambda f: (f.box.left + f.box.right - w) ** 2 + (f.box.top + f.box.bottom - h) ** 2,
+            )
             chips[n] = f.chip
     keys = sorted(chips)
     variants: dict[str, np.ndarray] = {}
     cost: dict[str, float] = {}
     model = net._net  # the dlib network itself: compute_face_descriptor(chip, num_jitters)
-    for name, jit, flip in (("plain", 0, False), ("flip-fused", 0, True), (f"jitter{args.jitters}", args.jitters, False)):
+    for name, jit, flip in (
+        ("plain", 0, False),
+        ("flip-fused", 0, True),
+        (f"jitter{args.jitters}", args.jitters, False),
+    ):
         t0 = time.perf_counter()
         out = []
         for k in keys:
             c = np.ascontiguousarray(chips[k])
-            v = normalise(np.array(model.compute_face_descriptor(c, jit) if jit else model.compute_face_descriptor(c)))
+            v = normalise(
+                np.array(model.compute_face_descriptor(c, jit) if jit else model.compute_face_descriptor(c))
+            )
             if flip:
-                v = normalise(v + normalise(np.array(model.compute_face_descriptor(np.ascontiguousarray(c[:, ::-1])))))
+                v = normalise(
+                    v + normalise(np.array(model.compute_face_descriptor(np.ascontiguousarray(c[:, ::-1]))))
+                )
             out.append(v)
         cost[name] = (time.perf_counter() - t0) / len(keys) * 1000
         variants[name] = np.stack(out)
@@ -71,17 +82,24 @@ def main() -> None:
     for name, emb in variants.items():
         sc = np.array(
             [
-                float(emb[idx[r["img1"]]] @ emb[idx[r["img2"]]]) if r["img1"] in idx and r["img2"] in idx else -1.0
+                float(emb[idx[r["img1"]]] @ emb[idx[r["img2"]]])
+                if r["img1"] in idx and r["img2"] in idx
+                else -1.0
                 for r in rows
             ]
         )
         acc = kfold_accuracy(sc, same, folds).accuracy
         results[name] = {"accuracy": acc, "ms_per_face": cost[name]}
-        print(f"{name:12s} accuracy {acc:.4f} on {len(rows)} pairs, {cost[name]:.1f} ms/face (dlib backend)", flush=True)
+        print(
+            f"{name:12s} accuracy {acc:.4f} on {len(rows)} pairs, {cost[name]:.1f} ms/face (dlib backend)",
+            flush=True,
+        )
     del dlib
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "jitter.json").write_text(
-        json.dumps({"machine": machine(), "pairs": len(rows), "faces": len(keys), "results": results}, indent=1)
+        json.dumps(
+            {"machine": machine(), "pairs": len(rows), "faces": len(keys), "results": results}, indent=1
+        )
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +39,8 @@ def extend(rows: list[tuple[float, float]]) -> list[tuple[float, float]]:
     for r in RATES[len(rows) :]:
         out.append((r, float(grid[int(np.argmax(logs <= np.log(r)))])))
     return out
+
+
 OUT = ROOT / "src" / "facegate" / "data" / "cohort_dlib_resnet_v1.npz"
 
 
@@ -109,7 +110,8 @@ def main() -> None:
         "population": "LFW (public figures photographed by the press, mostly white men)",
         "tail": "z of each cohort face's impostor scores against the other cohort faces, standardised by "
         "its own mean and standard deviation; below the rates the pairs show, log(rate) quadratic in z",
-        "scores": "the score a share of the cohort's impostor pairs (each pair once) reach; extrapolated the same way",
+        "scores": "the score a share of the cohort's impostor pairs (each pair once) reach; "
+        "extrapolated the same way",
     }
     buf = io.BytesIO()
     np.savez_compressed(

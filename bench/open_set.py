@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common import CACHE, RESULTS, machine
-from make_cohort import cohort_people, normalise
-
 from facegate.gallery.cohort import Cohort, shipped_cohort
 from facegate.gallery.thresholds import gallery_moments, gallery_scores, person_thresholds
 from facegate.match import shipped_calibration
+from make_cohort import cohort_people, normalise
+
+from common import CACHE, RESULTS, machine
 
 MARGIN = 0.02  # the shipped ambiguity margin
 
@@ -82,7 +82,12 @@ def rule_person(cohort: Cohort, target: float, weight: float) -> Rule:
 
 
 def trial(
-    faces: Faces, enrolled: list[str], strangers: list[str], shots: int, rule: Rule, rng: np.random.Generator,
+    faces: Faces,
+    enrolled: list[str],
+    strangers: list[str],
+    shots: int,
+    rule: Rule,
+    rng: np.random.Generator,
     stranger_photos: int = 1,
     mean_templates: bool = False,
 ) -> dict[str, int]:
@@ -160,7 +165,8 @@ def main() -> None:
     def report(setname: str, size: int, shots: int, name: str, s: dict[str, float]) -> None:
         results.append({"set": setname, "gallery": size, "shots": shots, "rule": name, **s})
         print(
-            f"{setname:10s} N={size:5d} shots={shots} {name:12s} FPIR {s['fpir']:.4f} ({s['strangers']} strangers) "
+            f"{setname:10s} N={size:5d} shots={shots} {name:12s} "
+            f"FPIR {s['fpir']:.4f} ({s['strangers']} strangers) "
             f"FNIR {s['fnir']:.3f} ({s['mated']} mated) wrong {s['wrong']}",
             flush=True,
         )

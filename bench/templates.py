@@ -15,10 +15,10 @@ import json
 
 import numpy as np
 
-from common import CACHE, RESULTS, machine, require_lfw
+from facegate.eval.verification import kfold_accuracy
 from make_cohort import normalise
 
-from facegate.eval.verification import kfold_accuracy
+from common import CACHE, RESULTS, machine, require_lfw
 
 FMRS = (1e-3, 1e-4)
 

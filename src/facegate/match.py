@@ -204,7 +204,11 @@ def decide(
     best = candidates[0]
     if best.score < bar(best):
         return OpenSetDecision("unknown", "below_threshold", None, candidates)
-    if len(candidates) > 1 and candidates[1].score >= bar(candidates[1]) and best.score - candidates[1].score < margin:
+    if (
+        len(candidates) > 1
+        and candidates[1].score >= bar(candidates[1])
+        and best.score - candidates[1].score < margin
+    ):
         # Two enrolled people both look like this face: saying either would be a guess.
         return OpenSetDecision("unknown", "ambiguous", None, candidates)
     return OpenSetDecision("match", "match", best, candidates)

@@ -161,15 +161,20 @@ class Gallery:
 
     def open_set_thresholds(self) -> dict[str, float] | None:
         """Each enrolled person's threshold for the target FPIR (None: the single `threshold` at
-        the target FMR, when so configured or when the model ships no cohort)."""
+        the target FMR, when so configured or when the model ships no cohort).
+
+        Never below the 1:1 threshold: a face is not identified at a score that verification
+        would reject (this binds only in galleries of a few people)."""
         m = self.settings.match
         if m.open_set_thresholds != "fpir":
             return None
         cohort = shipped_cohort(self.space)
         if cohort is None:
             return None
+        floor = self.threshold
         with self._lock:
-            return self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
+            found = self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
+        return {p: max(t, floor) for p, t in found.items()}
 
     @property
     def index(self) -> VectorIndex:

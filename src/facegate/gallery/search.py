@@ -105,7 +105,9 @@ class SearchIndex:
         self._held.pop(person_id, None)
         self._thresholds = None
 
-    def person_thresholds(self, cohort: Cohort, target_fpir: float, gallery_weight: float) -> dict[str, float]:
+    def person_thresholds(
+        self, cohort: Cohort, target_fpir: float, gallery_weight: float
+    ) -> dict[str, float]:
         """Each enrolled person's open-set threshold for `target_fpir` (see `thresholds`).
 
         Cached until the templates change (an enrolment, an erasure, a reload); then the
