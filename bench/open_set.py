@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facegate.eval.calibration import wilson_interval
 from facegate.gallery.cohort import Cohort, shipped_cohort
 from facegate.gallery.thresholds import gallery_moments, gallery_scores, person_thresholds
 from facegate.match import shipped_calibration
@@ -72,11 +73,12 @@ def rule_flat(cohort: Cohort, target: float) -> Rule:
 
 
 def rule_person(cohort: Cohort, target: float, weight: float) -> Rule:
-    """The shipped rule: facegate.gallery.thresholds."""
+    """The shipped rule: facegate.gallery.thresholds, never below the 1:1 threshold (FMR 1e-3)."""
+    floor = shipped_calibration("dlib_resnet_v1").threshold(1e-3)
 
     def thresholds(tpl: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
         mean, std = gallery_moments(gallery_scores(tpl, owners, n))
-        return person_thresholds(mean, std, cohort.scores, cohort.tail, target, weight)
+        return np.maximum(person_thresholds(mean, std, cohort.scores, cohort.tail, target, weight), floor)
 
     return thresholds
 
@@ -132,8 +134,10 @@ def trial(
 
 def summarise(runs: list[dict[str, int]]) -> dict[str, float]:
     tot = {k: sum(r[k] for r in runs) for k in runs[0]}
+    lo, hi = wilson_interval(tot["strangers_accepted"], tot["strangers"])
     return {
         "fpir": tot["strangers_accepted"] / max(tot["strangers"], 1),
+        "fpir_ci95": [lo, hi],
         "fnir": 1 - tot["mated_accepted"] / max(tot["mated"], 1),
         "wrong": tot["mated_wrong"],
         "mated": tot["mated"],
@@ -166,7 +170,7 @@ def main() -> None:
         results.append({"set": setname, "gallery": size, "shots": shots, "rule": name, **s})
         print(
             f"{setname:10s} N={size:5d} shots={shots} {name:12s} "
-            f"FPIR {s['fpir']:.4f} ({s['strangers']} strangers) "
+            f"FPIR {s['fpir']:.4f} [{s['fpir_ci95'][0]:.4f}, {s['fpir_ci95'][1]:.4f}] ({s['strangers']} strangers) "
             f"FNIR {s['fnir']:.3f} ({s['mated']} mated) wrong {s['wrong']}",
             flush=True,
         )
