@@ -27,7 +27,7 @@ import numpy as np
 
 from facegate.eval.calibration import wilson_interval
 from facegate.gallery.cohort import Cohort, shipped_cohort
-from facegate.gallery.thresholds import gallery_moments, gallery_scores, person_thresholds
+from facegate.gallery.thresholds import gallery_moments, person_thresholds
 from facegate.match import shipped_calibration
 from make_cohort import cohort_people, normalise
 
@@ -77,7 +77,7 @@ def rule_person(cohort: Cohort, target: float, weight: float) -> Rule:
     floor = shipped_calibration("dlib_resnet_v1").threshold(1e-3)
 
     def thresholds(tpl: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
-        mean, std = gallery_moments(gallery_scores(tpl, owners, n))
+        mean, std = gallery_moments(tpl, owners, n)
         return np.maximum(person_thresholds(mean, std, cohort.scores, cohort.tail, target, weight), floor)
 
     return thresholds
@@ -170,7 +170,8 @@ def main() -> None:
         results.append({"set": setname, "gallery": size, "shots": shots, "rule": name, **s})
         print(
             f"{setname:10s} N={size:5d} shots={shots} {name:12s} "
-            f"FPIR {s['fpir']:.4f} [{s['fpir_ci95'][0]:.4f}, {s['fpir_ci95'][1]:.4f}] ({s['strangers']} strangers) "
+            f"FPIR {s['fpir']:.4f} [{s['fpir_ci95'][0]:.4f}, {s['fpir_ci95'][1]:.4f}] "
+            f"({s['strangers']} strangers) "
             f"FNIR {s['fnir']:.3f} ({s['mated']} mated) wrong {s['wrong']}",
             flush=True,
         )

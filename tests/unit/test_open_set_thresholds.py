@@ -54,10 +54,13 @@ def test_gallery_scores_score_each_persons_best_template_against_the_others() ->
         [-1.0, 0.0, -c45, nan],
     ]
     assert s == pytest.approx(np.array(expected), abs=1e-6, nan_ok=True)
-    mean, std = gallery_moments(s)
-    assert mean[0] == pytest.approx(c45 / 2) and std[0] == pytest.approx(c45 / 2)
-    assert mean[1] == pytest.approx(c45 / 3)
-    assert gallery_moments(s[:1, :1])[1] == pytest.approx([1.0])  # alone: nothing to learn from
+    for block in (1, 2, 1024):  # the same moments, however the templates are blocked
+        mean, std = gallery_moments(tpl, owners, 3, block)
+        assert mean[0] == pytest.approx(c45 / 2) and std[0] == pytest.approx(c45 / 2)
+        assert mean[1] == pytest.approx(c45 / 3)
+        assert mean == pytest.approx(np.nanmean(s, axis=1))
+        assert std == pytest.approx(np.nanstd(s, axis=1))
+    assert gallery_moments(tpl[:1], owners[:1], 1)[1] == pytest.approx([1.0])  # alone: nothing to learn from
 
 
 def test_person_thresholds_divide_the_target_among_the_people() -> None:
@@ -98,7 +101,7 @@ def test_decide_holds_each_person_to_their_own_threshold() -> None:
 
 
 def _expected(vecs: np.ndarray, owners: list[int], cohort: Cohort) -> list[float]:
-    mean, std = gallery_moments(gallery_scores(vecs, np.array(owners), max(owners) + 1))
+    mean, std = gallery_moments(vecs, np.array(owners), max(owners) + 1)
     return list(person_thresholds(mean, std, cohort.scores, cohort.tail, 0.02, 0.5))
 
 

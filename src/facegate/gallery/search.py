@@ -21,7 +21,7 @@ from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import ConsentWindow, consent_in_force
 from facegate.gallery.store import SqlStore
 from facegate.gallery.templates import open_embedding
-from facegate.gallery.thresholds import gallery_moments, gallery_scores, person_thresholds
+from facegate.gallery.thresholds import gallery_moments, person_thresholds
 from facegate.match import Candidate, OpenSetDecision, best_per_person
 from facegate.settings import IndexSettings
 from facegate.vision.types import Face
@@ -123,7 +123,7 @@ class SearchIndex:
             tids = list(self._vectors)
             tpl = np.stack([self._vectors[t] for t in tids])
             owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
-            mean, std = gallery_moments(gallery_scores(tpl, owners, len(people)))
+            mean, std = gallery_moments(tpl, owners, len(people))
             values = person_thresholds(mean, std, cohort.scores, cohort.tail, target_fpir, gallery_weight)
             found = {p: float(v) for p, v in zip(people, values, strict=True)}
         self._thresholds = (key, found)
