@@ -298,8 +298,15 @@ def test_open_set_thresholds_follow_the_gallery(gallery: Gallery) -> None:
     [result] = gallery.search(probe[None])
     assert result.decision == "unknown" and result.reason == "below_threshold"
     assert result.candidates[0].person_id == member
-    [flat] = gallery.search(probe[None], threshold=gallery.threshold)  # the per-comparison rule
+    gallery.settings.match.open_set_thresholds = "fmr"  # the per-comparison rule: one threshold
+    try:
+        [flat] = gallery.search(probe[None])
+    finally:
+        gallery.settings.match.open_set_thresholds = "fpir"
     assert flat.decision == "match"
+    # A door's own, stricter threshold is a floor under everyone's.
+    [strict] = gallery.search(probe[None], threshold=0.999)
+    assert strict.reason == "below_threshold"
     # Erasing the crowd brings the others' thresholds back down.
     for p in crowd:
         gallery.delete(p)

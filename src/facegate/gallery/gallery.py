@@ -159,19 +159,19 @@ class Gallery:
     def threshold(self) -> float:
         return self.calibration.threshold(self.settings.match.target_fmr)
 
-    def open_set_thresholds(self) -> dict[str, float] | None:
+    def open_set_thresholds(self, floor: float | None = None) -> dict[str, float] | None:
         """Each enrolled person's threshold for the target FPIR (None: the single `threshold` at
         the target FMR, when so configured or when the model ships no cohort).
 
-        Never below the 1:1 threshold: a face is not identified at a score that verification
-        would reject (this binds only in galleries of a few people)."""
+        Never below `floor` (default: the 1:1 threshold): a face is not identified at a score
+        that verification would reject (this binds only in galleries of a few people)."""
         m = self.settings.match
         if m.open_set_thresholds != "fpir":
             return None
         cohort = shipped_cohort(self.space)
         if cohort is None:
             return None
-        floor = self.threshold
+        floor = self.threshold if floor is None else floor
         with self._lock:
             found = self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
         return {p: max(t, floor) for p, t in found.items()}
@@ -418,17 +418,15 @@ class Gallery:
         threshold: float | None = None,
         use: str | None = None,
     ) -> list[OpenSetDecision]:
-        """Open-set decisions for embeddings (one per row), at `threshold` or the configured one.
+        """Open-set decisions for embeddings (one per row).
 
-        Only people whose consent is in force now, for `use` if given, can be found.
+        Each person is held to their threshold for `match.target_fpir`, never below `threshold`
+        (default: the 1:1 threshold at `match.target_fmr`; a door passes its own). With
+        `match.open_set_thresholds: fmr`, everyone is held to `threshold` alone. Only people
+        whose consent is in force now, for `use` if given, can be found.
         """
         k = k or self.settings.match.top_k
-        per_person = None
-        if threshold is None:
-            threshold = self.threshold
-            open_set = True
-        else:
-            open_set = False
+        threshold = self.threshold if threshold is None else threshold
         margin = self.settings.match.ambiguity_margin
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         now = datetime.now(UTC)
@@ -437,8 +435,7 @@ class Gallery:
         self.sync()
         with self._lock:
             found = self.search_index.candidates(emb, want, now, use)
-            if open_set:
-                per_person = self.open_set_thresholds()
+        per_person = self.open_set_thresholds(floor=threshold)
         decisions = [decide(c, threshold, margin, per_person) for c in found]
         return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
