@@ -182,6 +182,7 @@ class OpenSetDecision:
     reason: Reason
     person: Candidate | None
     candidates: list[Candidate] = field(default_factory=list)
+    threshold: float | None = None  # what the best candidate was held to (their own, if any)
 
 
 def decide(
@@ -202,16 +203,17 @@ def decide(
         return threshold if per_person is None else per_person.get(c.person_id, threshold)
 
     best = candidates[0]
-    if best.score < bar(best):
-        return OpenSetDecision("unknown", "below_threshold", None, candidates)
+    held = bar(best)
+    if best.score < held:
+        return OpenSetDecision("unknown", "below_threshold", None, candidates, held)
     if (
         len(candidates) > 1
         and candidates[1].score >= bar(candidates[1])
         and best.score - candidates[1].score < margin
     ):
         # Two enrolled people both look like this face: saying either would be a guess.
-        return OpenSetDecision("unknown", "ambiguous", None, candidates)
-    return OpenSetDecision("match", "match", best, candidates)
+        return OpenSetDecision("unknown", "ambiguous", None, candidates, held)
+    return OpenSetDecision("match", "match", best, candidates, held)
 
 
 def best_per_person(

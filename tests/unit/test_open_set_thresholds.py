@@ -92,10 +92,12 @@ def test_decide_holds_each_person_to_their_own_threshold() -> None:
     # a clears their 0.85; b is below their 0.95, so b's closeness makes nothing ambiguous.
     d = decide(c, 0.5, 0.02, {"a": 0.85, "b": 0.95})
     assert d.decision == "match" and d.person is not None and d.person.person_id == "a"
+    assert d.threshold == 0.85
     # b clears their own 0.80 too and is within the margin: ambiguous.
     assert decide(c, 0.5, 0.02, {"a": 0.85, "b": 0.80}).reason == "ambiguous"
     # a misses their own 0.92, though the fallback threshold would pass them.
     assert decide(c, 0.5, 0.02, {"a": 0.92}).reason == "below_threshold"
+    assert decide(c, 0.5, 0.02, {"b": 0.92}).threshold == 0.5  # a has none of their own
     # Without per-person thresholds: the old rule.
     assert decide(c, 0.95, 0.02).reason == "below_threshold"
 
