@@ -1,18 +1,20 @@
-"""Build the shipped cohort: LFW strangers' embeddings and the standardised impostor tail.
+"""Build the shipped cohort statistics: two impostor score tables from LFW strangers.
+
+Only statistics are shipped, never an embedding: a face template of someone who never enrolled
+has no place in a user's install (their faces are never stored as templates).
 
     python bench/lfw_embeddings_all.py ... ; python bench/make_cohort.py
 
 Reads bench/.cache/faces_lfw.npz (bench/face_embeddings.py --set lfw). The cohort is COHORT_SIZE
 LFW identities that have exactly one photo, chosen by the SHA-256 of their names (reproducible,
 unrelated to how they look); `cohort_people()` is what the other benchmarks exclude, so nothing is
-scored on the people the cohort was made of. Writes src/facegate/data/cohort_dlib_resnet_v1.npz
+scored on the people the cohort was made of. Writes src/facegate/data/cohort_dlib_resnet_v1.json
 and prints its SHA-256, to be pinned in facegate.gallery.cohort.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import numpy as np
@@ -41,7 +43,7 @@ def extend(rows: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-OUT = ROOT / "src" / "facegate" / "data" / "cohort_dlib_resnet_v1.npz"
+OUT = ROOT / "src" / "facegate" / "data" / "cohort_dlib_resnet_v1.json"
 
 
 def load_lfw() -> dict[str, np.ndarray]:
@@ -95,11 +97,16 @@ def score_table(cohort: np.ndarray) -> tuple[list[float], list[float]]:
     return [r for r, _ in rows], [t for _, t in rows]
 
 
+def cohort_embeddings(d: dict[str, np.ndarray]) -> np.ndarray:
+    """The cohort's faces, from the benchmark cache (for benchmarks only; never shipped)."""
+    people = cohort_people(d["identity"], d["found"])
+    return normalise(d["embeddings"][np.isin(d["identity"], people) & d["found"]])
+
+
 def main() -> None:
     d = load_lfw()
     people = cohort_people(d["identity"], d["found"])
-    pick = np.isin(d["identity"], people) & d["found"]
-    emb = normalise(d["embeddings"][pick])
+    emb = cohort_embeddings(d)
     rates, z = tail_table(emb)
     s_rates, s_thr = score_table(emb)
     meta = {
@@ -113,18 +120,13 @@ def main() -> None:
         "scores": "the score a share of the cohort's impostor pairs (each pair once) reach; "
         "extrapolated the same way",
     }
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        embeddings=emb.astype(np.float16),
-        tail_rates=np.array(rates),
-        tail_z=np.array(z),
-        score_rates=np.array(s_rates),
-        score_thresholds=np.array(s_thr),
-        meta=np.array(json.dumps(meta)),
-    )
-    OUT.write_bytes(buf.getvalue())
-    print(f"{len(people)} people, {pick.sum()} faces -> {OUT}")
+    table = {
+        "meta": meta,
+        "tail": {"rates": rates, "z": z},
+        "scores": {"rates": s_rates, "thresholds": s_thr},
+    }
+    OUT.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{len(people)} people, {len(emb)} faces -> {OUT}")
     for r, v, t in zip(rates, z, s_thr, strict=True):
         print(f"  rate {r:.1e}: z {v:.3f} score {t:.4f}")
     for f, t in zip(s_rates, s_thr, strict=True):

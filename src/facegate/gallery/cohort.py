@@ -1,23 +1,20 @@
-"""The shipped cohort: strangers' embeddings that every enrolled person is compared against.
+"""The shipped cohort statistics: how strangers score in an embedding space.
 
-One file per embedding space, pinned by SHA-256 (a replaced or corrupt file is refused, as the
-models are). It holds L2-normalised embeddings of people unrelated to any user (LFW identities
-with one photo each), their impostor score table and the space's standardised impostor tail
-(see `thresholds`). Made by
-bench/make_cohort.py.
+One JSON file per embedding space, pinned by SHA-256 (a replaced or corrupt file is refused, as
+the models are). It holds two impostor tables measured on people unrelated to any user (LFW
+identities with one photo each): the score a share of stranger pairs reach, and the standardised
+tail of one face's impostor scores (see `thresholds`). Statistics only: no embedding of anyone
+is shipped. Made by bench/make_cohort.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
-
-import numpy as np
 
 from facegate.errors import ModelIntegrityError
 from facegate.gallery.thresholds import RateTable
@@ -25,8 +22,8 @@ from facegate.gallery.thresholds import RateTable
 # space -> (file in facegate/data, SHA-256)
 COHORTS: dict[str, tuple[str, str]] = {
     "dlib_resnet_v1": (
-        "cohort_dlib_resnet_v1.npz",
-        "dafeb03874dc751cc7111aa89cda52a00c8c9833a5ab092a9f600527f9c992d5",
+        "cohort_dlib_resnet_v1.json",
+        "211e7b9c16af538324ed511894a0de01b2e31b10e54db5584ebc25cbdd077686",
     ),
 }
 
@@ -34,7 +31,6 @@ COHORTS: dict[str, tuple[str, str]] = {
 @dataclass(frozen=True)
 class Cohort:
     space: str
-    embeddings: np.ndarray  # (M, d) float32, L2-normalised
     tail: RateTable  # standardised impostor score z per rate (a person's own distribution)
     scores: RateTable  # the cohort's impostor score per rate (the general population)
     meta: dict[str, Any]
@@ -48,15 +44,16 @@ def load_cohort(data: bytes, expected_sha256: str, name: str) -> Cohort:
             f"cohort file {name} has SHA-256 {digest}, expected {expected_sha256}: corrupt or replaced",
             file=name,
         )
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        meta = json.loads(str(npz["meta"]))
-        emb = np.asarray(npz["embeddings"], np.float32)
-        tail = RateTable(tuple(float(r) for r in npz["tail_rates"]), tuple(float(z) for z in npz["tail_z"]))
+    try:
+        table = json.loads(data)
+        meta = dict(table["meta"])
+        tail = RateTable(tuple(map(float, table["tail"]["rates"])), tuple(map(float, table["tail"]["z"])))
         scores = RateTable(
-            tuple(float(r) for r in npz["score_rates"]), tuple(float(t) for t in npz["score_thresholds"])
+            tuple(map(float, table["scores"]["rates"])), tuple(map(float, table["scores"]["thresholds"]))
         )
-    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    return Cohort(str(meta["space"]), emb, tail, scores, meta)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"cohort file {name} is not valid: {exc!r}", file=name) from exc
+    return Cohort(str(meta["space"]), tail, scores, meta)
 
 
 @lru_cache(maxsize=4)
