@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -185,22 +185,38 @@ class OpenSetDecision:
     reason: Reason
     person: Candidate | None
     candidates: list[Candidate] = field(default_factory=list)
+    threshold: float | None = None  # what the best candidate was held to (their own, if any)
 
 
-def decide(candidates: list[Candidate], threshold: float, margin: float) -> OpenSetDecision:
-    """Open-set rule: the best person if they clear the threshold and stand clear of the next.
+def decide(
+    candidates: list[Candidate],
+    threshold: float,
+    margin: float,
+    per_person: Mapping[str, float] | None = None,
+) -> OpenSetDecision:
+    """Open-set rule: the best person if they clear their threshold and stand clear of the next.
 
-    `candidates` are people (one entry per person, best template's score), best first.
+    `candidates` are people (one entry per person, best template's score), best first. A person
+    found in `per_person` is held to their own threshold, anyone else to `threshold`.
     """
     if not candidates:
         return OpenSetDecision("unknown", "empty_gallery", None, [])
+
+    def bar(c: Candidate) -> float:
+        return threshold if per_person is None else per_person.get(c.person_id, threshold)
+
     best = candidates[0]
-    if best.score < threshold:
-        return OpenSetDecision("unknown", "below_threshold", None, candidates)
-    if len(candidates) > 1 and candidates[1].score >= threshold and best.score - candidates[1].score < margin:
+    held = bar(best)
+    if best.score < held:
+        return OpenSetDecision("unknown", "below_threshold", None, candidates, held)
+    if (
+        len(candidates) > 1
+        and candidates[1].score >= bar(candidates[1])
+        and best.score - candidates[1].score < margin
+    ):
         # Two enrolled people both look like this face: saying either would be a guess.
-        return OpenSetDecision("unknown", "ambiguous", None, candidates)
-    return OpenSetDecision("match", "match", best, candidates)
+        return OpenSetDecision("unknown", "ambiguous", None, candidates, held)
+    return OpenSetDecision("match", "match", best, candidates, held)
 
 
 def best_per_person(

@@ -79,6 +79,25 @@ class MatchSettings(BaseModel):
     ambiguity_margin: float = Field(
         0.02, ge=0, description="Best and second-best people closer than this: unknown"
     )
+    target_fpir: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="Open-set: accepted share of strangers identified as anyone enrolled (the door's rate; "
+        "per-person thresholds from the gallery's size and impostor scores, see docs/accuracy.md)",
+    )
+    open_set_thresholds: Literal["fpir", "fmr"] = Field(
+        "fpir",
+        description="fpir: per-person thresholds for target_fpir; fmr: one threshold at target_fmr "
+        "(the per-comparison rate, which multiplies with the gallery's size)",
+    )
+    gallery_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Share of strangers assumed to look like the people enrolled (their own impostor "
+        "scores set each person's threshold; the rest: the shipped cohort's)",
+    )
     top_k: int = Field(3, ge=1, le=100)
     calibration_file: Path | None = Field(
         None, description="Calibration table to use instead of the one shipped with the model"

@@ -272,3 +272,44 @@ def test_template_ids_are_never_reused(gallery: Gallery) -> None:
     gallery.delete(first.person.id)
     second = gallery.enroll("Barack Obama", [OBAMA], consent())
     assert min(second.template_ids) > max(first.template_ids)
+
+
+def test_open_set_thresholds_follow_the_gallery(gallery: Gallery) -> None:
+    """Per-person thresholds for the target FPIR: one per enrolled person, never below the 1:1
+    threshold, higher for people in a crowded region, recomputed on enrolment and erasure."""
+    ids = _enrol_four(gallery)
+    four = gallery.open_set_thresholds()
+    assert four is not None and set(four) == set(ids.values())
+    assert all(t >= gallery.threshold for t in four.values())
+    rng = np.random.default_rng(3)
+    centre = rng.normal(size=128)
+    centre /= np.linalg.norm(centre)
+    # Twenty people who all look alike (0.97 to a common face, so about 0.94 to each other).
+    crowd = [_synthetic(gallery, f"Crowd{i}", _near(centre, 0.97, rng)[None], consent()) for i in range(20)]
+    gallery.rebuild_index()
+    many = gallery.open_set_thresholds()
+    assert many is not None and len(many) == 24
+    real = [many[p] for p in ids.values()]
+    assert min(many[p] for p in crowd) > max(real) > gallery.threshold
+    # A face at 0.95 to one of the crowd passes a 1:1 check, but not their open-set threshold.
+    member = crowd[0]
+    probe = _near(gallery.template_vectors(member)[0].astype(np.float64), 0.95, rng)
+    assert gallery.threshold < 0.95 < many[member]
+    [result] = gallery.search(probe[None])
+    assert result.decision == "unknown" and result.reason == "below_threshold"
+    assert result.candidates[0].person_id == member
+    gallery.settings.match.open_set_thresholds = "fmr"  # the per-comparison rule: one threshold
+    try:
+        [flat] = gallery.search(probe[None])
+    finally:
+        gallery.settings.match.open_set_thresholds = "fpir"
+    assert flat.decision == "match"
+    # A door's own, stricter threshold is a floor under everyone's.
+    [strict] = gallery.search(probe[None], threshold=0.999)
+    assert strict.reason == "below_threshold"
+    # Erasing the crowd brings the others' thresholds back down.
+    for p in crowd:
+        gallery.delete(p)
+    after = gallery.open_set_thresholds()
+    assert after is not None and set(after) == set(ids.values())
+    assert after == pytest.approx(four)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from facegate.errors import ConsentMissing, FacegateError, NoFaceFound, WrongKey
 from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
+from facegate.gallery.cohort import shipped_cohort
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.enrolment import Enrolment, Refusal, drafts, source_digest, source_name
 from facegate.gallery.index import VectorIndex
@@ -157,6 +158,23 @@ class Gallery:
     @property
     def threshold(self) -> float:
         return self.calibration.threshold(self.settings.match.target_fmr)
+
+    def open_set_thresholds(self, floor: float | None = None) -> dict[str, float] | None:
+        """Each enrolled person's threshold for the target FPIR (None: the single `threshold` at
+        the target FMR, when so configured or when the model ships no cohort).
+
+        Never below `floor` (default: the 1:1 threshold): a face is not identified at a score
+        that verification would reject (this binds only in galleries of a few people)."""
+        m = self.settings.match
+        if m.open_set_thresholds != "fpir":
+            return None
+        cohort = shipped_cohort(self.space)
+        if cohort is None:
+            return None
+        floor = self.threshold if floor is None else floor
+        with self._lock:
+            found = self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
+        return {p: max(t, floor) for p, t in found.items()}
 
     @property
     def index(self) -> VectorIndex:
@@ -402,9 +420,12 @@ class Gallery:
         threshold: float | None = None,
         use: str | None = None,
     ) -> list[OpenSetDecision]:
-        """Open-set decisions for embeddings (one per row), at `threshold` or the configured one.
+        """Open-set decisions for embeddings (one per row).
 
-        Only people whose consent is in force now, for `use` if given, can be found.
+        Each person is held to their threshold for `match.target_fpir`, never below `threshold`
+        (default: the 1:1 threshold at `match.target_fmr`; a door passes its own). With
+        `match.open_set_thresholds: fmr`, everyone is held to `threshold` alone. Only people
+        whose consent is in force now, for `use` if given, can be found.
         """
         k = k or self.settings.match.top_k
         threshold = self.threshold if threshold is None else threshold
@@ -416,7 +437,8 @@ class Gallery:
         self.sync()
         with self._lock:
             found = self.search_index.candidates(emb, want, now, use)
-        decisions = [decide(c, threshold, margin) for c in found]
+        per_person = self.open_set_thresholds(floor=threshold)
+        decisions = [decide(c, threshold, margin, per_person) for c in found]
         return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
     def identify(

@@ -15,11 +15,13 @@ from datetime import datetime
 import numpy as np
 
 from facegate.errors import EmbeddingSpaceMismatch
+from facegate.gallery.cohort import Cohort
 from facegate.gallery.crypto import TemplateCipher
 from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import ConsentWindow, consent_in_force
 from facegate.gallery.store import SqlStore
 from facegate.gallery.templates import open_embedding
+from facegate.gallery.thresholds import gallery_moments, person_thresholds
 from facegate.match import Candidate, OpenSetDecision, best_per_person
 from facegate.settings import IndexSettings
 from facegate.vision.types import Face
@@ -56,6 +58,8 @@ class SearchIndex:
         self._names: dict[str, str] = {}
         self._consent: dict[str, list[ConsentWindow]] = {}
         self._foreign_spaces: dict[str, int] = {}
+        self._vectors: dict[int, np.ndarray] = {}  # template id -> embedding, for the thresholds
+        self._thresholds: tuple[tuple[float, float], dict[str, float]] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -75,6 +79,8 @@ class SearchIndex:
             index.add(np.array(ids, np.int64), np.stack(vecs))
         self.index = index
         self._owner = owner
+        self._vectors = dict(zip(ids, vecs, strict=True))
+        self._thresholds = None
         self._held = Counter(owner.values())
         self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
         self.refresh_people(store)
@@ -85,15 +91,43 @@ class SearchIndex:
 
     def added(self, person_id: str, template_ids: list[int], vectors: np.ndarray) -> None:
         self.index.add(np.array(template_ids, np.int64), vectors)
-        for tid in template_ids:
+        for tid, vec in zip(template_ids, vectors, strict=True):
             self._owner[tid] = person_id
+            self._vectors[tid] = np.asarray(vec, np.float32)
         self._held[person_id] += len(template_ids)
+        self._thresholds = None
 
     def removed(self, person_id: str, template_ids: list[int]) -> None:
         self.index.remove(np.array(template_ids, np.int64))
         for tid in template_ids:
             self._owner.pop(tid, None)
+            self._vectors.pop(tid, None)
         self._held.pop(person_id, None)
+        self._thresholds = None
+
+    def person_thresholds(
+        self, cohort: Cohort, target_fpir: float, gallery_weight: float
+    ) -> dict[str, float]:
+        """Each enrolled person's open-set threshold for `target_fpir` (see `thresholds`).
+
+        Cached until the templates change (an enrolment, an erasure, a reload); then the
+        gallery's own pairs are scored again in one matrix product.
+        """
+        key = (target_fpir, gallery_weight)
+        if self._thresholds is not None and self._thresholds[0] == key:
+            return self._thresholds[1]
+        people = sorted(self._held)
+        found: dict[str, float] = {}
+        if people:
+            slot = {p: i for i, p in enumerate(people)}
+            tids = list(self._vectors)
+            tpl = np.stack([self._vectors[t] for t in tids])
+            owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
+            mean, std = gallery_moments(tpl, owners, len(people))
+            values = person_thresholds(mean, std, cohort.scores, cohort.tail, target_fpir, gallery_weight)
+            found = {p: float(v) for p, v in zip(people, values, strict=True)}
+        self._thresholds = (key, found)
+        return found
 
     def holds(self, template_id: int) -> bool:
         """Whether the index still knows whose template this id is."""

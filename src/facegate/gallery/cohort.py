@@ -1,0 +1,66 @@
+"""The shipped cohort statistics: how strangers score in an embedding space.
+
+One JSON file per embedding space, pinned by SHA-256 (a replaced or corrupt file is refused, as
+the models are). It holds two impostor tables measured on people unrelated to any user (LFW
+identities with one photo each): the score a share of stranger pairs reach, and the standardised
+tail of one face's impostor scores (see `thresholds`). Statistics only: no embedding of anyone
+is shipped. Made by bench/make_cohort.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from facegate.errors import ModelIntegrityError
+from facegate.gallery.thresholds import RateTable
+
+# space -> (file in facegate/data, SHA-256)
+COHORTS: dict[str, tuple[str, str]] = {
+    "dlib_resnet_v1": (
+        "cohort_dlib_resnet_v1.json",
+        "211e7b9c16af538324ed511894a0de01b2e31b10e54db5584ebc25cbdd077686",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    space: str
+    tail: RateTable  # standardised impostor score z per rate (a person's own distribution)
+    scores: RateTable  # the cohort's impostor score per rate (the general population)
+    meta: dict[str, Any]
+
+
+def load_cohort(data: bytes, expected_sha256: str, name: str) -> Cohort:
+    """Parse a cohort file's bytes after checking them against their pinned SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected_sha256:
+        raise ModelIntegrityError(
+            f"cohort file {name} has SHA-256 {digest}, expected {expected_sha256}: corrupt or replaced",
+            file=name,
+        )
+    try:
+        table = json.loads(data)
+        meta = dict(table["meta"])
+        tail = RateTable(tuple(map(float, table["tail"]["rates"])), tuple(map(float, table["tail"]["z"])))
+        scores = RateTable(
+            tuple(map(float, table["scores"]["rates"])), tuple(map(float, table["scores"]["thresholds"]))
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"cohort file {name} is not valid: {exc!r}", file=name) from exc
+    return Cohort(str(meta["space"]), tail, scores, meta)
+
+
+@lru_cache(maxsize=4)
+def shipped_cohort(space: str) -> Cohort | None:
+    """The cohort shipped for `space`, or None where none is (thresholds fall back to the FMR table)."""
+    entry = COHORTS.get(space)
+    if entry is None:
+        return None
+    name, sha = entry
+    return load_cohort(resources.files("facegate.data").joinpath(name).read_bytes(), sha, name)
