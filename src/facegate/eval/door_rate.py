@@ -234,7 +234,16 @@ def run_fpir(
     with TemporaryGallery(engine, cache_dir) as gallery:
 
         def measure(person_of: dict[str, str]) -> None:
-            rows.append(door_rates(gallery, person_of, searches, outsiders).row())
+            row = door_rates(gallery, person_of, searches, outsiders).row()
+            per_person = gallery.open_set_thresholds()
+            if per_person:
+                values = np.array(list(per_person.values()))
+                row["person thresholds (min, median, max)"] = [
+                    float(values.min()),
+                    float(np.median(values)),
+                    float(values.max()),
+                ]
+            rows.append(row)
 
         refused = enrol_in_order(gallery, root, proto.enrol, sizes, measure, progress)
         threshold = gallery.threshold
@@ -249,6 +258,8 @@ def run_fpir(
             [c[1] - y for y, c in zip(ys, cis, strict=True)],
         ]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4, color=colour, label=name)
+    if match.open_set_thresholds == "fpir":
+        ax.axhline(match.target_fpir, color="#c0392b", ls="--", label=f"target FPIR {match.target_fpir:g}")
     ax.set_xscale("log")
     ax.set(xlabel="people enrolled", ylabel="rate (95% CI)", title="The door's error rates by gallery size")
     ax.legend()
@@ -261,7 +272,9 @@ def run_fpir(
         "strangers (never enrolled)": len(proto.strangers),
         "stranger photos without a usable face": sum(len(ps) for ps in proto.strangers.values())
         - len(outsiders),
-        "threshold": threshold,
+        "open-set rule": match.open_set_thresholds,
+        "target FPIR (the door's rate)": match.target_fpir if match.open_set_thresholds == "fpir" else None,
+        "1:1 threshold (the floor under every person's)": threshold,
         "target FMR (1:1)": match.target_fmr,
         "ambiguity margin": match.ambiguity_margin,
         "seed": seed,
