@@ -73,6 +73,14 @@ class EmbedderSettings(BaseModel):
     batch_size: int = Field(32, ge=1)
 
 
+class WorkerSettings(BaseModel):
+    """Vision worker processes for `serve` and bulk commands (enroll-dir, identify of many photos)."""
+
+    processes: int = Field(
+        0, ge=0, le=256, description="Worker processes; 0 = one per core, 1 = no pool (in-process)"
+    )
+
+
 class QualitySettings(BaseModel):
     """Minimums a face must meet to be enrolled (identification only reports quality)."""
 
@@ -341,6 +349,7 @@ class Settings(BaseSettings):
     images: ImageLimits = ImageLimits()
     detector: DetectorSettings = DetectorSettings()
     embedder: EmbedderSettings = EmbedderSettings()
+    workers: WorkerSettings = WorkerSettings()
     quality: QualitySettings = QualitySettings()
     match: MatchSettings = MatchSettings()
     index: IndexSettings = IndexSettings()
