@@ -3,6 +3,7 @@ retried or answered with ServiceBusy, the gallery never half-written, no workers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -77,7 +78,7 @@ def test_typed_errors_come_back_as_they_are(engine, pooled: PooledEngine) -> Non
         theirs.value.http_status,
         theirs.value.message,
     )
-    with pytest.raises(NoFaceFound, match="blank.png: no face"):
+    with pytest.raises(NoFaceFound, match=r"blank\.png: no face"):
         pooled.enrolment_face(np.full((200, 200, 3), 128, np.uint8), "blank.png")
     with pytest.raises(TooManyFaces) as many:
         pooled.enrolment_face(PROBES / "two_people.jpg", "two.jpg")
@@ -132,10 +133,8 @@ def test_enrolment_with_workers_dying_is_whole_or_absent(settings, pooled: Poole
     def killer() -> None:
         while not stop.is_set():
             for pid in pooled.pool.pids():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.05)
 
     with Gallery.open(settings, engine=pooled) as gallery:
