@@ -67,5 +67,14 @@ def camera_detector(settings: Settings, camera: CameraSettings) -> Detector:
 
 
 def sensitive_detector(settings: Settings) -> Detector:
-    """The second pass redaction runs: the CNN at double resolution finds small, turned faces."""
+    """The second pass redaction runs, to find small and turned faces: YuNet at double resolution
+    with a lower score and full-resolution tiles (the default), or the CNN at double resolution
+    where HOG or the CNN is the configured detector."""
+    if settings.detector.backend == "yunet":
+        from facegate.vision.detect_yunet import YuNetDetector
+
+        e = settings.embedder
+        return YuNetDetector(
+            max_side=1280, min_score=0.5, upsample=1, tiles=True, provider=e.provider, threads=e.threads
+        )
     return build_detector(settings, "cnn", 1, 1280)
