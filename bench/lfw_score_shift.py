@@ -13,9 +13,10 @@ import json
 
 import numpy as np
 
-from common import CACHE, RESULTS, machine
 from facegate.vision.embed_dlib import l2_normalise
 from lfw_verification import load_pairs
+
+from common import CACHE, RESULTS, machine
 
 
 def main() -> None:
