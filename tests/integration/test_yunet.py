@@ -181,3 +181,34 @@ def test_shipped_model_is_checked_by_sha256(tmp_path: Path) -> None:
 def test_detection_without_points_keeps_the_protocol() -> None:
     d = Detection(Box(0, 0, 10, 10), 0.5)
     assert d.points is None and d == Detection(Box(0, 0, 10, 10), 0.5)
+
+
+def test_enrolment_ignores_far_bystanders_not_a_second_person(engine) -> None:  # type: ignore[no-untyped-def]
+    """YuNet sees small faces far behind; a face under a third of the main one's size does
+    not make an enrolment photo a group photo, one half its size does."""
+    from facegate.errors import TooManyFaces
+
+    main = Image.open(LFW / "Hugh_Grant_0001.jpg").convert("RGB").resize((500, 500))
+    for scale, refused in ((0.2, False), (0.6, True)):
+        photo = Image.new("RGB", (900, 600), (120, 120, 120))
+        photo.paste(main, (0, 50))
+        side = round(500 * scale)
+        photo.paste(Image.open(LFW / "Kim_Cattrall_0001.jpg").convert("RGB").resize((side, side)), (600, 80))
+        seen = engine.detect(np.asarray(photo)).faces
+        assert len(seen) == 2  # both faces are detected either way
+        if refused:
+            with pytest.raises(TooManyFaces):
+                engine.enrolment_face(np.asarray(photo), "two.jpg")
+        else:
+            face = engine.enrolment_face(np.asarray(photo), "one.jpg")
+            assert face.box.left < 500  # the main face, not the bystander
+
+
+def test_quality_size_is_measured_on_hog_like_boxes(engine) -> None:  # type: ignore[no-untyped-def]
+    """`quality.min_face_px` keeps its meaning: YuNet's narrow boxes are measured as HOG's."""
+    hog = HogDetector(upsample=1)
+    for photo in sorted(LFW.glob("*_0001.jpg"))[:8]:
+        img = _rgb(photo)
+        [h] = [d for d in hog.detect(img) if d.box.width > 60][:1]
+        face = engine.detect(img).faces[0]
+        assert abs(face.quality.size_px - h.box.size) <= 0.15 * h.box.size, photo.name
