@@ -98,6 +98,10 @@ def main() -> None:
         "FACEGATE_DATA_DIR": str(work / "data"),
         "FACEGATE_SECRET_KEY": "bench-secret-key-0123456789",
         "FACEGATE_API__RATE_LIMIT": "1000000/minute",
+        # The servers start in bench/: this tree's sources, whatever a relative PYTHONPATH says.
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "src"), str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     from facegate import Consent, Gallery, load_settings
     from facegate.api.keys import KeyStore

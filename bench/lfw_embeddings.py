@@ -2,9 +2,12 @@
 
     python bench/lfw_embeddings.py --engine facegate          # facegate's engine
     python bench/lfw_embeddings.py --engine face_recognition  # the face_recognition library
+    python bench/lfw_embeddings.py --detector hog             # facegate with another detector
 
-Writes bench/.cache/lfw_<engine>_<set>.npz: paths, embeddings (raw, not normalised), whether a
-face was found, and how many faces the detector saw. The face nearest the image centre is used
+Writes bench/.cache/lfw_<engine>_<set>.npz (engine "facegate" is the default detector, YuNet;
+"facegate-hog" / "facegate-cnn" the others; "-landmarks" aligns on YuNet's own landmarks):
+paths, embeddings (raw, not normalised), whether a face was found, and how many faces the
+detector saw. The face nearest the image centre is used
 (LFW images are centred on their subject).
 """
 
@@ -24,12 +27,19 @@ from common import CACHE, machine, require_lfw
 _state: dict[str, object] = {}
 
 
-def _init(engine: str) -> None:
+def _init(engine: str, detector: str, align: str) -> None:
     _state["engine"] = engine
     if engine == "facegate":
+        from facegate.settings import load_settings
         from facegate.vision.engine import FaceEngine
 
-        _state["fe"] = FaceEngine()
+        settings = load_settings(detector={"backend": detector})
+        aligner = None
+        if align == "landmarks":
+            from lfw_landmark_aligner import LandmarkAligner
+
+            aligner = LandmarkAligner()
+        _state["fe"] = FaceEngine(settings, aligner=aligner)
 
 
 def _centre_index(boxes: list[tuple[float, float]], w: int, h: int) -> int:
@@ -68,6 +78,15 @@ def main() -> None:
     ap.add_argument("--engine", choices=["facegate", "face_recognition"], default="facegate")
     ap.add_argument("--set", choices=["pairs", "all"], default="pairs")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--detector", choices=["yunet", "hog", "cnn"], default="yunet")
+    ap.add_argument(
+        "--align",
+        choices=["predictor", "landmarks"],
+        default="predictor",
+        help="dlib's 5-point predictor (on a box from YuNet's landmarks), "
+        "or YuNet's landmarks mapped to dlib's",
+    )
+    ap.add_argument("--limit", type=int, default=0, help="only the first N images (a quick look)")
     args = ap.parse_args()
     lfw = require_lfw()
     images = lfw / "images"
@@ -79,12 +98,19 @@ def main() -> None:
         rel = sorted(names)
     else:
         rel = sorted(str(p.relative_to(images)) for p in images.glob("*/*.jpg"))
-    out = CACHE / f"lfw_{args.engine}_{args.set}.npz"
+    if args.limit:
+        rel = rel[: args.limit]
+    label = args.engine
+    if args.engine == "facegate":
+        label += "" if args.detector == "yunet" else f"-{args.detector}"
+        label += "-landmarks" if args.align == "landmarks" else ""
+    out = CACHE / f"lfw_{label}_{args.set}.npz"
     CACHE.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict[str, tuple[np.ndarray, bool, int]] = {}
-    with mp.Pool(args.workers, initializer=_init, initargs=(args.engine,)) as pool, Progress() as bar:
-        task = bar.add_task(f"embedding LFW ({args.engine})", total=len(rel))
+    init = (args.engine, args.detector, args.align)
+    with mp.Pool(args.workers, initializer=_init, initargs=init) as pool, Progress() as bar:
+        task = bar.add_task(f"embedding LFW ({label})", total=len(rel))
         for path, emb, found, n in pool.imap_unordered(_embed, [str(images / r) for r in rel], chunksize=8):
             results[str(Path(path).relative_to(images))] = (emb, found, n)
             bar.advance(task)

@@ -1,8 +1,13 @@
 """LFW verification, standard 10-fold protocol, facegate vs the face_recognition library.
 
-    python bench/lfw_embeddings.py --engine facegate
+    python bench/lfw_embeddings.py --engine facegate            # YuNet + dlib's predictor (default)
+    python bench/lfw_embeddings.py --align landmarks            # YuNet's landmarks mapped to dlib's
+    python bench/lfw_embeddings.py --detector hog               # the detector before YuNet
     python bench/lfw_embeddings.py --engine face_recognition
     python bench/lfw_verification.py
+
+Each engine whose embeddings are cached is reported; results for one that is not cached now are
+kept from the previous report (so a slow one, such as HOG, need not be embedded again).
 
 Pairs where no face was found in either photo are scored as non-matches (the lowest possible
 score), as a deployed system would treat them, and counted.
@@ -20,6 +25,9 @@ from facegate.match import shipped_calibration
 from facegate.vision.embed_dlib import l2_normalise
 
 from common import CACHE, RESULTS, machine, require_lfw
+
+# "facegate" is the default engine (YuNet, dlib's predictor); "facegate-hog" the one before it.
+ENGINES = ("facegate", "facegate-landmarks", "facegate-hog", "face_recognition")
 
 
 def load_pairs() -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
@@ -41,7 +49,7 @@ def pair_scores(engine: str, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, 
     a = np.array([index[x] for x, _ in pairs])
     b = np.array([index[y] for _, y in pairs])
     ok = found[a] & found[b]
-    if engine == "facegate":
+    if engine.startswith("facegate"):
         n = l2_normalise(emb)
         scores = np.einsum("ij,ij->i", n[a], n[b])
         floor = -1.0
@@ -55,9 +63,15 @@ def pair_scores(engine: str, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, 
 def main() -> None:
     pairs, same, folds = load_pairs()
     report: dict[str, object] = {"machine": machine(), "pairs": len(pairs)}
-    for engine in ("facegate", "face_recognition"):
+    previous_file = RESULTS / "lfw_verification.json"
+    previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
+    for engine in ENGINES:
         if not (CACHE / f"lfw_{engine}_pairs.npz").exists():
-            print(f"skip {engine}: run lfw_embeddings.py --engine {engine}")
+            if engine in previous:
+                report[engine] = {**previous[engine], "from_previous_run": True}
+                print(f"{engine}: kept from the previous report (not cached now)")
+            else:
+                print(f"skip {engine}: run lfw_embeddings.py (see the docstring)")
             continue
         scores, missing, seconds = pair_scores(engine, pairs)
         kf = kfold_accuracy(scores, same, folds)
@@ -71,7 +85,7 @@ def main() -> None:
             "pairs_without_face": missing,
             "embedding_seconds": seconds,
         }
-        if engine == "facegate":
+        if engine.startswith("facegate"):
             cal = shipped_calibration("dlib_resnet_v1")
             for fmr in (1e-3, 1e-4, 1e-5):
                 t = cal.threshold(fmr)

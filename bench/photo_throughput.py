@@ -5,8 +5,11 @@
 The photos are the portraits in examples/ (and ../shared/faces/portraits where present), cut
 to 640x480 and 1280x720. face_recognition does what its README shows: face_locations() then
 face_encodings() and compare_faces() against the known encodings. facegate runs
-Gallery.identify() against a gallery holding the same people. Both use dlib's HOG detector
-with one upsampling and the same 5-point landmarks and ResNet, in one process on one core.
+Gallery.identify() against a gallery holding the same people: with its default detector
+(YuNet) and with dlib's HOG at one upsampling (the default before), both with the same 5-point
+landmarks and ResNet, in one process with one ONNX Runtime thread; and with the vision worker
+pool (one process per core, photos submitted from as many threads), as `serve` and the bulk
+commands run it.
 """
 
 from __future__ import annotations
@@ -52,12 +55,13 @@ def run_face_recognition(images: list[np.ndarray], known: list[np.ndarray]) -> t
     return time.perf_counter() - start, n_faces
 
 
-def run_facegate(images: list[np.ndarray], gallery: object) -> tuple[float, int]:
-    n_faces = 0
+def run_facegate(images: list[np.ndarray], gallery: object, at_once: int = 1) -> tuple[float, int]:
+    from concurrent.futures import ThreadPoolExecutor
+
     start = time.perf_counter()
-    for img in images:
-        n_faces += len(gallery.identify(img))  # type: ignore[attr-defined]
-    return time.perf_counter() - start, n_faces
+    with ThreadPoolExecutor(at_once) as threads:
+        found = list(threads.map(gallery.identify, images))  # type: ignore[attr-defined]
+    return time.perf_counter() - start, sum(len(f) for f in found)
 
 
 def main() -> None:
@@ -67,42 +71,63 @@ def main() -> None:
     import face_recognition
 
     from facegate import Consent, FaceEngine, Gallery, load_settings
+    from facegate.vision.pool import PooledEngine
 
-    tmp = Path(tempfile.mkdtemp())
-    settings = load_settings(data_dir=tmp, secret_key="benchmark-secret-key-123456")
-    engine = FaceEngine(settings)
-    gallery = Gallery.open(settings, engine=engine)
     consent = Consent("benchmark", datetime.now(UTC) + timedelta(days=1), recorded_by="bench")
+    galleries: dict[str, tuple[object, int]] = {}
+    cores = os.cpu_count() or 1
+    for label, backend, pooled in (
+        ("facegate", "yunet", False),
+        ("facegate_hog", "hog", False),
+        ("facegate_pool", "yunet", True),
+    ):
+        settings = load_settings(
+            data_dir=Path(tempfile.mkdtemp()),
+            secret_key="benchmark-secret-key-123456",
+            detector={"backend": backend},
+            embedder={"threads": 1},
+        )
+        engine = PooledEngine(settings, cores) if pooled else FaceEngine(settings)
+        if isinstance(engine, PooledEngine):
+            engine.pool.warm()
+        gallery = Gallery.open(settings, engine=engine)
+        for person in sorted((ROOT / "examples" / "gallery").iterdir()):
+            gallery.enroll(person.name, [next(person.iterdir())], consent)
+        galleries[label] = (gallery, cores if pooled else 1)
     known = []
     for person in sorted((ROOT / "examples" / "gallery").iterdir()):
-        photo = next(person.iterdir())
-        gallery.enroll(person.name, [photo], consent)
-        img = face_recognition.load_image_file(photo)
+        img = face_recognition.load_image_file(next(person.iterdir()))
         known.append(face_recognition.face_encodings(img)[0])
 
     report: dict[str, object] = {"machine": machine(), "photos": len(photos()), "repeat": args.repeat}
     for label, size in SIZES.items():
         images = frames(size)
-        run_facegate(images[:2], gallery)  # warm-up: first calls allocate
+        runs: dict[str, object] = {
+            "face_recognition": lambda images=images: run_face_recognition(images, known)
+        }
+        for name, (gallery, at_once) in galleries.items():
+            run_facegate(images[:4], gallery, at_once)  # warm-up: first calls allocate
+            runs[name] = lambda images=images, g=gallery, n=at_once: run_facegate(images, g, n)
         row: dict[str, object] = {}
-        for name, fn in (
-            ("face_recognition", lambda images=images: run_face_recognition(images, known)),
-            ("facegate", lambda images=images: run_facegate(images, gallery)),
-        ):
+        for name, fn in runs.items():
             times, faces = [], 0
             for _ in range(args.repeat):
-                t, faces = fn()
+                t, faces = fn()  # type: ignore[operator]
                 times.append(t)
             best = min(times)
             row[name] = {"images_per_s": len(images) / best, "faces": faces, "seconds": best}
         fr = row["face_recognition"]["images_per_s"]  # type: ignore[index]
-        fg = row["facegate"]["images_per_s"]  # type: ignore[index]
-        row["ratio_facegate_over_face_recognition"] = fg / fr
+        for name in galleries:
+            row[f"ratio_{name}_over_face_recognition"] = row[name]["images_per_s"] / fr  # type: ignore[index]
         report[label] = row
         print(label, json.dumps(row, indent=1))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "photo_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
-    gallery.close()
+    for gallery, _ in galleries.values():
+        gallery.close()  # type: ignore[attr-defined]
+        engine = gallery.engine  # type: ignore[attr-defined]
+        if isinstance(engine, PooledEngine):
+            engine.close()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LFW, SECRET
+from tests.conftest import HARD, LFW, SECRET
 
 pytestmark = pytest.mark.api
 
@@ -109,7 +109,9 @@ def photos(engine) -> list[Path]:  # type: ignore[no-untyped-def]
     from facegate.errors import FacegateError
 
     good = []
-    for p in sorted(LFW.glob("*.jpg")):
+    # YuNet also sees the partly cut-off second people of some LFW crops (too many faces for an
+    # enrolment, rightly): the hard photo HOG missed makes up the twenty.
+    for p in [*sorted(LFW.glob("*.jpg")), HARD / "Billy_Andrade_0001.jpg"]:
         try:
             engine.enrolment_face(p)
             good.append(p)

@@ -185,6 +185,47 @@ def test_enroll_dir_reports_refusals_and_is_rerunnable(cli: Cli, tmp_path: Path)
     assert cli.rows("people") == 4 and cli.rows("templates") == 5
 
 
+def test_bulk_commands_in_the_worker_pool_give_the_in_process_results(tmp_path: Path) -> None:
+    """enroll-dir and identify of many photos (the pool starts from 6) with 2 workers and with
+    none: the same people, templates, refusals, decisions and scores."""
+    from tests.conftest import LFW
+
+    root = tmp_path / "people"
+    for person in ("Hugh_Grant", "Christine_Gregoire", "John_Bolton", "Pedro_Malan"):
+        (root / person).mkdir(parents=True)
+        for i in (1, 2):
+            shutil.copy(LFW / f"{person}_000{i}.jpg", root / person)
+    (root / "Hugh_Grant" / "broken.jpg").write_text("not a photo")
+    probes = sorted(LFW.glob("*_0003.jpg")) + sorted(LFW.glob("*_0001.jpg"))[:4] + [PROBES / "two_people.jpg"]
+    answers = []
+    for processes in ("2", "1"):
+        cli = Cli(tmp_path / f"data-{processes}")
+        cli.env["FACEGATE_WORKERS__PROCESSES"] = processes
+        enrolled = cli.json("enroll-dir", root, *CONSENT)
+        r = cli(*["identify", *probes, "--json"])
+        assert r.returncode in (ExitCode.OK, ExitCode.UNKNOWN), r.stderr
+        found = json.loads(r.stdout)["results"]
+        assert [f["image"] for f in found] == [str(p) for p in probes]  # the photos' order
+        answers.append(
+            (
+                [(p["name"], p["templates_added"], len(p["refused"])) for p in enrolled["people"]],
+                [
+                    [
+                        (f["decision"], f["person"]["name"] if f["person"] else None, f["box"])
+                        for f in x["faces"]
+                    ]
+                    for x in found
+                ],
+                [f["candidates"][0]["score"] for x in found for f in x["faces"]],
+            )
+        )
+    pooled, in_process = answers
+    assert pooled[:2] == in_process[:2]
+    assert pooled[2] == pytest.approx(in_process[2], abs=1e-4)
+    assert sum(n for _, n, _ in pooled[0]) == 8 and sum(r for _, _, r in pooled[0]) == 1
+    assert sum(d == "match" for faces in pooled[1] for d, _, _ in faces) >= 4
+
+
 def test_detect_annotates(cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "annotated.jpg"
     out = cli.json("detect", PROBES / "two_people.jpg", "--annotate", target)
@@ -201,6 +242,8 @@ def test_models_list_convert_and_quantize(cli: Cli) -> None:
     listed = cli.json("models", "list")["models"]
     dlib_files = [m for m in listed if m["kind"] == "dlib"]
     assert len(dlib_files) == 4 and all(m["status"] == "ok" for m in dlib_files)
+    [yunet] = [m for m in listed if m["kind"] == "onnx (shipped)"]
+    assert yunet["name"] == "yunet_s_dynamic.onnx" and yunet["status"] == "ok"
     converted = cli.json("models", "convert")["converted"]
     assert all(Path(p).is_file() for p in converted)
     from tests.conftest import LFW

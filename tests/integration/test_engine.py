@@ -126,12 +126,22 @@ def test_cnn_fallback_finds_what_hog_misses(engine, models_dir: Path) -> None:
     from facegate import FaceEngine, load_settings
 
     photo = Path(__file__).parent.parent / "data" / "hard" / "Billy_Andrade_0001.jpg"
-    assert engine.detector.detect(engine.load(photo)) == []  # HOG alone misses this face
-    assert engine.detect(photo).faces == []  # identification does not pay for the CNN...
-    [face] = engine.detect(photo, expect_face=True).faces  # ...enrolment and 1:1 do
+    assert len(engine.detect(photo).faces) == 1  # the default detector, YuNet, finds it alone
+    hog = FaceEngine(
+        load_settings(data_dir=models_dir, detector={"backend": "hog"}),
+        aligner=engine.aligner,
+        embedder=engine.embedder,
+    )
+    assert hog.detector.detect(hog.load(photo)) == []  # HOG alone misses this face
+    assert hog.detect(photo).faces == []  # identification does not pay for the CNN...
+    [face] = hog.detect(photo, expect_face=True).faces  # ...enrolment and 1:1 do
     assert face.box.size > 60
-    assert engine.largest_face(photo).embedding is not None
-    hog_only = FaceEngine(load_settings(data_dir=models_dir, detector={"cnn_fallback": "never"}))
+    assert hog.largest_face(photo).embedding is not None
+    hog_only = FaceEngine(
+        load_settings(data_dir=models_dir, detector={"backend": "hog", "cnn_fallback": "never"})
+    )
     assert hog_only.detect(photo, expect_face=True).faces == []
-    always = FaceEngine(load_settings(data_dir=models_dir, detector={"cnn_fallback": "always"}))
+    always = FaceEngine(
+        load_settings(data_dir=models_dir, detector={"backend": "hog", "cnn_fallback": "always"})
+    )
     assert len(always.detect(photo).faces) == 1

@@ -51,17 +51,31 @@ def first_frame(path: Path) -> np.ndarray:
         return next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
 
 
+# The MMOD CNN at 640 px, the camera default before YuNet; YuNet at 960 px, the default now.
+CAMERA_DETECTORS: dict[str, dict[str, object]] = {
+    "cnn": {"detector": "cnn", "detect_max_side": 640},
+    "yunet": {},
+}
+
+
 def stage_door(target_fmr: float | None) -> DoorSettings:
+    # A short unknown cooldown: YuNet also sees a small unenrolled face on the stage (1.8 s), and
+    # the default minute would hide the audience's own "unknown" behind it.
     return DoorSettings(
         name="stage",
         cameras=["stage"],
         target_fmr=target_fmr,
+        unknown_cooldown_s=3.0,
         rules=[AccessRule(people=["Lin-Manuel Miranda", "Alex Lacamoire"])],
     )
 
 
-@pytest.mark.parametrize("target_fmr", [1e-2, None])
-def test_hamilton_both_recognised_and_nobody_else_granted(tmp_path: Path, engine, target_fmr) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("detector", "target_fmr"), [("cnn", 1e-2), ("cnn", None), ("yunet", 1e-2), ("yunet", None)]
+)
+def test_hamilton_both_recognised_and_nobody_else_granted(
+    tmp_path: Path, engine, detector, target_fmr
+) -> None:  # type: ignore[no-untyped-def]
     g = open_gallery(tmp_path, engine)
     g.enroll("Lin-Manuel Miranda", [LIN], consent())
     g.enroll("Alex Lacamoire", [ALEX], consent())
@@ -69,7 +83,7 @@ def test_hamilton_both_recognised_and_nobody_else_granted(tmp_path: Path, engine
     live = LiveService(g, cameras=[])
     seen: list[tuple[float, FrameResult]] = []
     p = CameraPipeline(
-        CameraSettings(name="stage", source=str(HAMILTON), fps=5),
+        CameraSettings(name="stage", source=str(HAMILTON), fps=5, **CAMERA_DETECTORS[detector]),
         g,
         door=stage_door(target_fmr),
         bus=live.bus,
@@ -85,9 +99,21 @@ def test_hamilton_both_recognised_and_nobody_else_granted(tmp_path: Path, engine
     assert all(when[d.track_id] < AUDIENCE_FROM_S for d in granted), [
         (d.name, when[d.track_id]) for d in granted
     ]
-    assert any(d.kind == "unknown" and when[d.track_id] >= AUDIENCE_FROM_S for d in stats.decisions)
+    if detector == "cnn":
+        assert any(d.kind == "unknown" and when[d.track_id] >= AUDIENCE_FROM_S for d in stats.decisions)
+    else:
+        # YuNet (the default) sees the far Lin-Manuel Miranda the CNN at 640 px misses: granted
+        # in the first second, not after three. It sees the audience too, as unknown faces (its
+        # 2.2 s on screen give a track two embeddings at the default re-embed interval, one short
+        # of an "unknown" decision: YuNet's steady boxes trigger no quality re-embed).
+        assert any(d.name == "Lin-Manuel Miranda" and when[d.track_id] < 1.0 for d in granted)
+        audience = [r for t, r in seen if t >= AUDIENCE_FROM_S + 0.5]
+        assert audience and all(len(r.faces) >= 3 for r in audience)
+        for r in audience:
+            fresh = [t for t in r.tracks.values() if t.first_seen >= AUDIENCE_FROM_S]
+            assert sum(t.identity is not None and t.identity.person is None for t in fresh) >= 3
     names = {d.name for d in granted}
-    if target_fmr == 1e-2:
+    if target_fmr == 1e-2 and detector == "cnn":
         # Alex Lacamoire is only seen in profile: his fused track clears the 1e-2 threshold, not 1e-3.
         assert names == {"Lin-Manuel Miranda", "Alex Lacamoire"}
     else:

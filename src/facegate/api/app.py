@@ -80,7 +80,12 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings: Settings = app.state.settings
         # Not `gallery or ...`: an empty gallery has len 0, hence is falsy.
-        g = gallery if gallery is not None else Gallery.open(settings)
+        pooled = None
+        if gallery is None and background:  # `facegate serve`: photos go to the vision workers
+            from facegate.vision.pool import pooled_engine
+
+            pooled = await anyio.to_thread.run_sync(pooled_engine, settings)
+        g = gallery if gallery is not None else Gallery.open(settings, engine=pooled)
         app.state.gallery, app.state.keys, app.state.events = g, KeyStore(g.store), EventStore(g.store)
         app.state.history = EventHistory(g, app.state.events)
         live = None
@@ -105,5 +110,7 @@ def _lifespan(
                 await anyio.to_thread.run_sync(purger.stop)
             if gallery is None:
                 g.close()
+            if pooled is not None:
+                await anyio.to_thread.run_sync(pooled.close)
 
     return lifespan

@@ -61,6 +61,26 @@ def open_gallery() -> Gallery:
     return Gallery.open(settings())
 
 
+# Starting the workers costs a few seconds (each loads the models): worth it from this many photos.
+POOL_FROM = 6
+
+
+@contextmanager
+def bulk_gallery(photos: int) -> Iterator[tuple[Gallery, int]]:
+    """The gallery for work on many photos, and how many to run at once: with a pool of vision
+    workers (`workers.processes`) when there are enough photos and cores, else in-process."""
+    from facegate.vision.pool import pooled_engine
+
+    config = settings()
+    engine = pooled_engine(config) if photos >= POOL_FROM else None
+    try:
+        with Gallery.open(config, engine=engine) as gallery:
+            yield gallery, engine.pool.size if engine is not None else 1
+    finally:
+        if engine is not None:
+            engine.close()
+
+
 def actor() -> str:
     """Who the audit trail says did it, for commands run by hand."""
     return f"cli:{getpass.getuser()}"

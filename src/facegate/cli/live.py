@@ -14,6 +14,7 @@ from facegate.api.keys import KeyStore
 from facegate.cli.access_log import uvicorn_log_config
 from facegate.cli.common import JsonOpt, actor, err, handled, out, settings
 from facegate.gallery.gallery import Gallery
+from facegate.settings import Settings
 
 
 def serve(
@@ -28,14 +29,28 @@ def serve(
 ) -> None:
     """Run the REST service (OpenAPI at /docs). On the first start of an empty store, prints an
     admin key once."""
+    from facegate.vision.pool import pooled_engine
+
+    with handled(False):
+        config = settings()
+        # Photos of /v1 requests are analysed by worker processes, one per core
+        # (`workers.processes`); they stop with the service.
+        engine = pooled_engine(config)
+        try:
+            gallery = Gallery.open(config, engine=engine)
+            _serve(gallery, config, host, port, init_admin_key)
+        finally:
+            if engine is not None:
+                engine.close()
+
+
+def _serve(gallery: Gallery, config: Settings, host: str, port: int, init_admin_key: bool) -> None:
     # Imported here: the web stack takes a noticeable part of a second to load.
     import uvicorn
 
     from facegate.api.app import create_app
 
-    with handled(False):
-        config = settings()
-        gallery = Gallery.open(config)
+    try:
         keys = KeyStore(gallery.store)
         # A key printed to stderr lands in the service's journal: only when asked, or when the
         # store was never initialised, never because every key happens to be revoked.
@@ -60,6 +75,7 @@ def serve(
             log_level="info",
             log_config=uvicorn_log_config(),
         )
+    finally:
         gallery.close()
 
 

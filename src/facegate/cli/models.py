@@ -19,6 +19,7 @@ from facegate.vision.models import (
     DLIB_RESNET,
     ONNX_MMOD,
     ONNX_RESNET,
+    YUNET,
     converted_path,
     sha256_file,
 )
@@ -39,6 +40,11 @@ def models_list(as_json: JsonOpt = False) -> None:
             path = m.locate()
             ok = path.is_file() and sha256_file(path) == m.sha256
             rows.append({"name": m.name, "path": str(path), "kind": "dlib", "status": "ok" if ok else "BAD"})
+        path = YUNET.locate()
+        ok = path.is_file() and sha256_file(path) == YUNET.sha256
+        rows.append(
+            {"name": YUNET.name, "path": str(path), "kind": "onnx (shipped)", "status": "ok" if ok else "BAD"}
+        )
         for c in (ONNX_RESNET, ONNX_MMOD):
             path = c.path(models_dir)
             status = (

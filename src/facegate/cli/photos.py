@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from facegate.cli.common import (
     ConsentPurpose,
     JsonOpt,
     actor,
+    bulk_gallery,
     emit,
     err,
     handled,
@@ -110,10 +112,12 @@ def enroll_dir(
             consent_purpose, consent_expires, consent_given_at, consent_by, consent_evidence
         )
         folders = _person_dirs(directory)
-        summary: list[dict[str, Any]] = []
-        with open_gallery() as gallery, progress() as bar:
+        who = actor()
+        with bulk_gallery(sum(len(p) for _, p in folders)) as (gallery, at_once), progress() as bar:
             task = bar.add_task("enrolling", total=sum(len(p) for _, p in folders))
-            for name, photos in folders:
+
+            def one(folder: tuple[str, list[Path]]) -> dict[str, Any]:
+                name, photos = folder
                 existing = gallery.people(name)
                 pid = existing[0].id if len(existing) == 1 else None
                 try:
@@ -124,13 +128,15 @@ def enroll_dir(
                         person_id=pid,
                         skip_bad=True,
                         progress=lambda _label: bar.advance(task),
-                        actor=actor(),
+                        actor=who,
                     )
-                    summary.append({"name": name, **result.to_dict()})
+                    return {"name": name, **result.to_dict()}
                 except FacegateError as exc:
-                    summary.append(
-                        {"name": name, "person": None, "templates_added": 0, "error": exc.to_dict()}
-                    )
+                    return {"name": name, "person": None, "templates_added": 0, "error": exc.to_dict()}
+
+            # One person per worker at a time; the summary keeps the folders' order.
+            with ThreadPoolExecutor(at_once) as threads:
+                summary = list(threads.map(one, folders))
         refused = [(s["name"], r) for s in summary for r in s.get("refused", [])]
         failed = [s for s in summary if s.get("error")]
 
@@ -184,16 +190,19 @@ def identify(
 ) -> None:
     """Who is in these photos? Exit 0 if every face was recognised, 4 no face, 5 someone unknown."""
     with handled(as_json):
-        results, codes = [], []
-        with open_gallery() as gallery:
+        with bulk_gallery(len(images)) as (gallery, at_once):
             threshold = gallery.threshold
-            for image in images:
+
+            def one(image: Path) -> tuple[dict[str, Any], ExitCode]:
                 target = annotate_to
                 if annotate_to is not None and len(images) > 1:
                     target = annotate_to / f"{image.stem}.annotated.jpg"
-                res, code = _identify_one(gallery, image, target)
-                results.append(res)
-                codes.append(code)
+                return _identify_one(gallery, image, target)
+
+            with ThreadPoolExecutor(at_once) as threads:  # results in the photos' order
+                done = list(threads.map(one, images))
+        results = [r for r, _ in done]
+        codes = [c for _, c in done]
 
         def human() -> None:
             for res in results:

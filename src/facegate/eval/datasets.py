@@ -120,7 +120,8 @@ def model_signature(engine: FaceEngine) -> str:
         [
             engine.space,
             type(engine.detector).__name__,
-            f"{d.upsample}/{d.max_side}/{d.min_score}/{d.cnn_fallback}/{d.cnn_runtime}",
+            f"{d.upsample}/{d.max_side}/{d.min_score}/{d.cnn_fallback}/{d.cnn_runtime}"
+            f"/{d.yunet_min_score}/{d.tiles}",
             type(emb).__name__,
             str(model.name) if model is not None else "",
         ]

@@ -15,7 +15,7 @@ from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck, LivenessResult
 from facegate.vision.protocols import Aligner, Detector, Embedder
 from facegate.vision.quality import assess, require_quality
-from facegate.vision.types import Face
+from facegate.vision.types import Box, Detection, Face
 
 
 @dataclass
@@ -45,6 +45,24 @@ def default_embedder(settings: Settings) -> Embedder:
     return OnnxResNetEmbedder(
         settings.models_dir, e.provider, e.threads, e.batch_size, int8=e.backend == "onnx-int8"
     )
+
+
+# A face this many times smaller than an enrolment photo's main face is a bystander.
+BYSTANDER = 3
+
+
+def _sized(det: Detection) -> Box:
+    """The box quality rules measure. They were set on dlib's HOG boxes (square, ear to ear);
+    YuNet's are narrower and taller, so its faces are measured on the HOG-like box placed from
+    its landmarks: `quality.min_face_px` keeps its meaning whichever detector runs."""
+    if det.points is None:
+        return det.box
+    from facegate.vision.align_dlib import predictor_box
+
+    try:
+        return predictor_box(det.points)
+    except ValueError:
+        return det.box
 
 
 class FaceEngine:
@@ -106,7 +124,7 @@ class FaceEngine:
         for det in detections:
             marks = self.aligner.landmarks(image, det)
             chip = self.aligner.chip(image, marks)
-            faces.append(Face(clip(det.box, w, h), det.score, marks, chip, assess(det.box, marks, chip)))
+            faces.append(Face(clip(det.box, w, h), det.score, marks, chip, assess(_sized(det), marks, chip)))
         faces.sort(key=lambda f: -f.box.width * f.box.height)
         return AnalysedImage(image, faces)
 
@@ -152,6 +170,10 @@ class FaceEngine:
         result = self.detect(source, expect_face=True)
         if not result.faces:
             raise NoFaceFound(f"{name}: no face found", source=name)
+        # Faces under a third of the main face's size are bystanders far behind (YuNet sees them,
+        # HOG did not): they do not make the photo a group photo.
+        main = result.faces[0].quality.size_px
+        result.faces = [f for f in result.faces if f.quality.size_px * BYSTANDER >= main]
         if len(result.faces) > 1:
             raise TooManyFaces(
                 f"{name}: {len(result.faces)} faces found; an enrolment photo must show one person",

@@ -43,8 +43,12 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
+    """A detector's face box; detectors that find landmarks (YuNet) also give their five points."""
+
     box: Box
     score: float
+    # (5, 2) float32 image pixels: right eye, left eye, nose tip, right and left mouth corner.
+    points: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
