@@ -178,3 +178,17 @@ def test_close_leaves_no_workers(tmp_path: Path) -> None:
     assert _gone(pids, within=1.0)
     with pytest.raises(ServiceBusy, match="shut down"):
         engine.analyse(OBAMA)
+
+
+def test_liveness_is_judged_in_the_workers_as_in_process(pooled: PooledEngine) -> None:
+    """`serve` enrols and verifies through the pool: a printed photo is refused there too."""
+    from facegate.errors import PresentationAttack
+
+    from tests.integration.test_liveness import ATTACK, ENROL, nuaa
+
+    with pytest.raises(PresentationAttack):
+        pooled.enrolment_face(nuaa(ATTACK[0]), "attack", liveness=True)
+    with pytest.raises(PresentationAttack):
+        pooled.largest_face(nuaa(ATTACK[1]), "attack", liveness=True)
+    live = pooled.enrolment_face(nuaa(ENROL), "resident", liveness=True)
+    assert live.embedding is not None

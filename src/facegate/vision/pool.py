@@ -76,12 +76,12 @@ def _analyse(source: ImageInput, max_faces: int | None) -> AnalysedImage:
     return _engine().analyse(source, max_faces)
 
 
-def _enrolment_face(source: ImageInput, name: str) -> Face:
-    return _engine().enrolment_face(source, name)
+def _enrolment_face(source: ImageInput, name: str, liveness: bool) -> Face:
+    return _engine().enrolment_face(source, name, liveness=liveness)
 
 
-def _largest_face(source: ImageInput, name: str) -> Face:
-    return _engine().largest_face(source, name)
+def _largest_face(source: ImageInput, name: str, liveness: bool) -> Face:
+    return _engine().largest_face(source, name, liveness=liveness)
 
 
 def _portable(source: ImageInput) -> ImageInput:
@@ -194,11 +194,11 @@ class PooledEngine(FaceEngine):
     def analyse(self, source: ImageInput, max_faces: int | None = None) -> AnalysedImage:
         return self.pool.call(_analyse, _portable(source), max_faces)
 
-    def enrolment_face(self, source: ImageInput, name: str = "image") -> Face:
-        return self.pool.call(_enrolment_face, _portable(source), name)
+    def enrolment_face(self, source: ImageInput, name: str = "image", *, liveness: bool = False) -> Face:
+        return self.pool.call(_enrolment_face, _portable(source), name, liveness)
 
-    def largest_face(self, source: ImageInput, name: str = "image") -> Face:
-        return self.pool.call(_largest_face, _portable(source), name)
+    def largest_face(self, source: ImageInput, name: str = "image", *, liveness: bool = False) -> Face:
+        return self.pool.call(_largest_face, _portable(source), name, liveness)
 
     def close(self) -> None:
         self.pool.close()
