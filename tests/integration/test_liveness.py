@@ -229,7 +229,9 @@ def test_head_turn_challenge_grants_a_turning_head_and_refuses_a_still_photo(
     for i in range(26):
         t = 100 + i * 0.2
         decisions += p.process(Frame(photo[i % len(photo)], i, t, t), t).decisions
-    assert [(d.kind, d.reason) for d in decisions] == [("denied", "challenge_failed")], decisions
+    # (Its first frames may fall below the resident's threshold: an "unknown" before the denial.)
+    outcomes = [(d.kind, d.reason) for d in decisions]
+    assert ("denied", "challenge_failed") in outcomes and "granted" not in dict(outcomes), decisions
     g.close()
 
 
@@ -307,3 +309,18 @@ def test_an_attack_at_a_door_with_an_unlock_alerts_over_mqtt_and_webhooks_and_op
     assert [(b["kind"], b["details"]["reason"]) for b in hooks] == [("denied", "presentation_attack")]
     assert [path for path, _ in receiver.received].count("/unlock") == 1
     g.close()
+
+
+def test_yunet_faces_are_scored_on_the_square_box_the_models_were_tuned_on(
+    engine,  # type: ignore[no-untyped-def]
+    check: LivenessCheck,
+) -> None:
+    """YuNet's own box is narrower and taller than the ear-to-ear boxes the models' crop rule
+    expects; scored on it, 6.8% of NUAA's real frames were called attacks (0.2% on the square)."""
+    frame = load_image(nuaa(LIVE[0]))
+    (face,) = engine.detect(frame).faces
+    assert face.square_box is not None and face.square_box != face.box
+    assert face.rules_box == face.square_box
+    (result,) = check.assess(frame, [face])
+    assert result.score == pytest.approx(check.model.score(frame, face.square_box), abs=1e-6)
+    assert result.score != pytest.approx(check.model.score(frame, face.box), abs=1e-3)

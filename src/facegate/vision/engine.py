@@ -124,7 +124,13 @@ class FaceEngine:
         for det in detections:
             marks = self.aligner.landmarks(image, det)
             chip = self.aligner.chip(image, marks)
-            faces.append(Face(clip(det.box, w, h), det.score, marks, chip, assess(_sized(det), marks, chip)))
+            sized = _sized(det)
+            square = clip(sized, w, h) if det.points is not None else None
+            faces.append(
+                Face(
+                    clip(det.box, w, h), det.score, marks, chip, assess(sized, marks, chip), square_box=square
+                )
+            )
         faces.sort(key=lambda f: -f.box.width * f.box.height)
         return AnalysedImage(image, faces)
 

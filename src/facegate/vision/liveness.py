@@ -181,7 +181,7 @@ class LivenessCheck:
         """Why this face cannot be scored in this frame, or None if it can."""
         s = self.settings
         h, w = image.shape[:2]
-        b = face.box
+        b = face.rules_box
         if s.min_detection_score is not None and face.score < s.min_detection_score:
             return "low_confidence"
         if face.quality.frontal < s.min_frontal:
@@ -199,7 +199,8 @@ class LivenessCheck:
         """A result per face of one frame (the whole RGB frame, not a chip), scored in one batch."""
         t = self.threshold
         reasons = [self.refusal(image, f) for f in faces]
-        ok = [f.box for f, r in zip(faces, reasons, strict=True) if r is None]
+        # The models' context crop was tuned on square, ear-to-ear boxes (HOG-like), not YuNet's.
+        ok = [f.rules_box for f, r in zip(faces, reasons, strict=True) if r is None]
         scores = iter(_scores(self.model, image, ok))
         out = []
         for r in reasons:

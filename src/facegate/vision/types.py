@@ -79,6 +79,14 @@ class Face:
     chip: np.ndarray  # aligned 150x150x3 uint8
     quality: Quality
     embedding: np.ndarray | None = field(default=None, repr=False)  # L2-normalised float32
+    # The square, ear-to-ear box dlib's HOG would have given, placed from YuNet's landmarks (None
+    # where the detector's own box is one). Quality and liveness rules were set on such boxes.
+    square_box: Box | None = field(default=None, repr=False)
+
+    @property
+    def rules_box(self) -> Box:
+        """The box that size, border and context rules measure, whichever detector ran."""
+        return self.square_box or self.box
 
     def to_dict(self) -> dict[str, object]:
         return {
