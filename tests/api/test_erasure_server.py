@@ -9,6 +9,7 @@ last user, deleted the live `-wal`/`-shm`, and later acknowledged writes vanishe
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -46,6 +47,10 @@ def test_erasure_in_the_server_then_cli_then_sigkill_loses_nothing(
     tmp_path: Path,
     photos: list[Path],  # noqa: F811
 ) -> None:
+    # One photo per real person: the same face enrolled under three names is rightly too crowded
+    # for any of them to be told apart (each one's threshold rises above what the others score).
+    photos = list({re.sub(r"_\d{4}\.jpg$", "", p.name): p for p in photos}.values())
+    assert len(photos) >= 4 * ROUNDS
     data = tmp_path / "data"
     server = Server(data)
     server.start()
@@ -110,7 +115,8 @@ def test_erasure_in_the_server_then_cli_then_sigkill_loses_nothing(
             erasures = _cli(server, "audit", "list", "--action", "erasure", "--limit", "1000")
             assert len(json.loads(erasures.stdout)["entries"]) == ROUNDS
             late = photos[3 * ROUNDS]
-            assert _identify(c, server, late)["decision"] == "match"
+            face = _identify(c, server, late)
+            assert face["decision"] == "match", json.dumps(face)
     finally:
         server.stop()
     log = server.log.read_text(errors="replace")

@@ -99,4 +99,7 @@ def test_an_operator_watches_but_cannot_unlock(stage: Site, page: Any) -> None:
         }"""
     )
     assert status == 403
-    assert not any(e.action == "door_unlock" for e in stage.gallery.audit.entries(50))
+    # (The camera may grant Lin-Manuel Miranda meanwhile: that unlock is the door's, not hers.)
+    assert not any(
+        e.action == "door_unlock" and e.actor.startswith("console:") for e in stage.gallery.audit.entries(50)
+    )

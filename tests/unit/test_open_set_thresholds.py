@@ -150,3 +150,16 @@ def test_the_shipped_cohort_holds_statistics_not_faces() -> None:
     assert set(data) == {"meta", "tail", "scores"}
     numbers = [x for part in ("tail", "scores") for values in data[part].values() for x in values]
     assert len(numbers) < 100  # a 128-D embedding alone would be 128 numbers
+
+
+def test_a_threshold_never_exceeds_the_highest_possible_score() -> None:
+    """A person whose impostor scores spread far up (the same face enrolled again under another
+    name, among strangers): the rule would ask for more than any score can reach."""
+    cohort = shipped_cohort("dlib_resnet_v1")
+    assert cohort is not None
+    mean, std = np.array([0.85, 0.80]), np.array([0.1, 0.05])
+    t = person_thresholds(mean, std, cohort.scores, cohort.tail, 0.01, 0.2)
+    assert t[0] == 1.0 and 0.9 < t[1] < 1.0
+    # unclamped, the first would be above 1: the tail of its scores still exceeds the rate there
+    rate = 0.8 * cohort.scores.rate_at(np.array([1.0])) + 0.2 * cohort.tail.rate_at(np.array([1.5]))
+    assert rate[0] > 0.01 / 2

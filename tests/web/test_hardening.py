@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import logging
 import secrets
@@ -267,7 +268,10 @@ def _post_unread(app: object, path: str, cookie: str = "") -> tuple[int, bool]:
         "server": ("testserver", 443),
         "app": app,
     }
-    asyncio.run(app(scope, receive, send))  # type: ignore[operator]
+    # In a thread of its own: Playwright's tests (tests/e2e, run before these) leave an event loop
+    # running in the main thread, where asyncio.run refuses to start another.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()  # type: ignore[operator]
     start = next(m for m in sent if m["type"] == "http.response.start")
     return int(start["status"]), read  # type: ignore[call-overload]
 

@@ -162,4 +162,7 @@ def person_thresholds(
         mid = (lo + hi) / 2
         above = mixture(mid) > rate
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    return hi
+    # No score exceeds 1 (cosine): a person whose rule asks more (someone enrolled twice under
+    # two names, identical twins) is matched only at 1, the photo enrolled itself; elsewhere the
+    # ambiguity rule answers "unknown" for them, which is the truth: they cannot be told apart.
+    return np.minimum(hi, 1.0)
