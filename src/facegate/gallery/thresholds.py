@@ -165,4 +165,5 @@ def person_thresholds(
     # No score exceeds 1 (cosine): a person whose rule asks more (someone enrolled twice under
     # two names, identical twins) is matched only at 1, the photo enrolled itself; elsewhere the
     # ambiguity rule answers "unknown" for them, which is the truth: they cannot be told apart.
-    return np.minimum(hi, 1.0)
+    capped: np.ndarray = np.minimum(hi, 1.0)
+    return capped
