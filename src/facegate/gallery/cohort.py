@@ -23,7 +23,7 @@ from facegate.gallery.thresholds import RateTable
 COHORTS: dict[str, tuple[str, str]] = {
     "dlib_resnet_v1": (
         "cohort_dlib_resnet_v1.json",
-        "211e7b9c16af538324ed511894a0de01b2e31b10e54db5584ebc25cbdd077686",
+        "3b9c10ab602f37cf4a1fbbf22b3a8fb360b504826b4070590ae6b2c3af2d2bd6",
     ),
 }
 
