@@ -5,10 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from facegate.api.keys import KeyStore
-from facegate.cli.common import JsonOpt, YesOpt, actor, confirm, emit, err, handled, open_gallery, out
+from facegate.cli.common import (
+    JsonOpt,
+    YesOpt,
+    actor,
+    confirm,
+    emit,
+    err,
+    handled,
+    open_gallery,
+    out,
+    print_table,
+)
 from facegate.gallery.rotation import NewKey, rotate_to_new_key
 
 keys_app = typer.Typer(
@@ -42,16 +52,21 @@ def keys_list(as_json: JsonOpt = False) -> None:
     with handled(as_json), open_gallery() as gallery:
         keys = KeyStore(gallery.store).list()
 
-        def human() -> None:
-            t = Table(title="API keys")
-            for col in ("id", "name", "role", "created", "revoked"):
-                t.add_column(col)
-            for k in keys:
-                revoked = f"{k.revoked_at:%Y-%m-%d}" if k.revoked_at else ""
-                t.add_row(k.id, k.name, k.role.value, f"{k.created_at:%Y-%m-%d}", revoked)
-            out.print(t)
-
-        emit(as_json, {"keys": [k.to_dict() for k in keys]}, human)
+        rows = [
+            (
+                k.id,
+                k.name,
+                k.role.value,
+                f"{k.created_at:%Y-%m-%d}",
+                f"{k.revoked_at:%Y-%m-%d}" if k.revoked_at else "",
+            )
+            for k in keys
+        ]
+        emit(
+            as_json,
+            {"keys": [k.to_dict() for k in keys]},
+            lambda: print_table("API keys", ("id", "name", "role", "created", "revoked"), rows),
+        )
 
 
 def _show_env_key(key: NewKey) -> None:

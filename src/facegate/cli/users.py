@@ -6,9 +6,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from facegate.cli.common import JsonOpt, YesOpt, actor, confirm, emit, handled, open_gallery, out
+from facegate.cli.common import JsonOpt, YesOpt, actor, confirm, emit, handled, open_gallery, out, print_table
 from facegate.errors import BadRequest, ConfigError
 from facegate.web.users import UserStore
 
@@ -50,16 +49,21 @@ def users_list(as_json: JsonOpt = False) -> None:
     with handled(as_json), open_gallery() as gallery:
         users = UserStore(gallery.store).list()
 
-        def human() -> None:
-            t = Table(title="console users")
-            for col in ("id", "name", "role", "created", "disabled"):
-                t.add_column(col)
-            for u in users:
-                off = f"{u.disabled_at:%Y-%m-%d}" if u.disabled_at else ""
-                t.add_row(u.id, u.name, u.role.value, f"{u.created_at:%Y-%m-%d}", off)
-            out.print(t)
-
-        emit(as_json, {"users": [u.to_dict() for u in users]}, human)
+        rows = [
+            (
+                u.id,
+                u.name,
+                u.role.value,
+                f"{u.created_at:%Y-%m-%d}",
+                f"{u.disabled_at:%Y-%m-%d}" if u.disabled_at else "",
+            )
+            for u in users
+        ]
+        emit(
+            as_json,
+            {"users": [u.to_dict() for u in users]},
+            lambda: print_table("console users", ("id", "name", "role", "created", "disabled"), rows),
+        )
 
 
 @users_app.command("disable")
