@@ -197,13 +197,14 @@ def decide(
     """Open-set rule: the best person if they clear their threshold and stand clear of the next.
 
     `candidates` are people (one entry per person, best template's score), best first. A person
-    found in `per_person` is held to their own threshold, anyone else to `threshold`.
+    found in `per_person` is held to their own threshold, never below `threshold` (the floor);
+    anyone else to `threshold`.
     """
     if not candidates:
         return OpenSetDecision("unknown", "empty_gallery", None, [])
 
     def bar(c: Candidate) -> float:
-        return threshold if per_person is None else per_person.get(c.person_id, threshold)
+        return threshold if per_person is None else max(per_person.get(c.person_id, threshold), threshold)
 
     best = candidates[0]
     held = bar(best)

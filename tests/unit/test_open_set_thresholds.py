@@ -102,6 +102,9 @@ def test_decide_holds_each_person_to_their_own_threshold() -> None:
     assert decide(c, 0.5, 0.02, {"b": 0.92}).threshold == 0.5  # a has none of their own
     # Without per-person thresholds: the old rule.
     assert decide(c, 0.95, 0.02).reason == "below_threshold"
+    # `threshold` is the floor under everyone's own (a door's target FMR, the 1:1 threshold).
+    floored = decide(c, 0.95, 0.02, {"a": 0.85})
+    assert floored.reason == "below_threshold" and floored.threshold == 0.95
 
 
 def _expected(vecs: np.ndarray, owners: list[int], cohort: Cohort) -> list[float]:

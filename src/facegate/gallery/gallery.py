@@ -165,16 +165,23 @@ class Gallery:
 
         Never below `floor` (default: the 1:1 threshold): a face is not identified at a score
         that verification would reject (this binds only in galleries of a few people)."""
+        found = self._person_thresholds()
+        if found is None:
+            return None
+        floor = self.threshold if floor is None else floor
+        return {p: max(t, floor) for p, t in found.items()}
+
+    def _person_thresholds(self) -> Mapping[str, float] | None:
+        """The search index's cached per-person thresholds, before any floor (no copy: a search
+        reads them as they are, and `decide` applies its floor)."""
         m = self.settings.match
         if m.open_set_thresholds != "fpir":
             return None
         cohort = shipped_cohort(self.space)
         if cohort is None:
             return None
-        floor = self.threshold if floor is None else floor
         with self._lock:
-            found = self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
-        return {p: max(t, floor) for p, t in found.items()}
+            return self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
 
     @property
     def index(self) -> VectorIndex:
@@ -437,7 +444,7 @@ class Gallery:
         self.sync()
         with self._lock:
             found = self.search_index.candidates(emb, want, now, use)
-        per_person = self.open_set_thresholds(floor=threshold)
+        per_person = self._person_thresholds()  # `decide` holds each at least to `threshold`
         decisions = [decide(c, threshold, margin, per_person) for c in found]
         return [replace(d, candidates=d.candidates[:k]) for d in decisions]
 
