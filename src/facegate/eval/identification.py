@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from facegate.gallery.thresholds import best_per_owner
+
 
 @dataclass(frozen=True)
 class SearchResults:
@@ -35,10 +37,9 @@ def search(
 ) -> SearchResults:
     """Exhaustive search of unit-vector probes against a gallery (one or more rows per id)."""
     ids, inverse = np.unique(gallery_ids, return_inverse=True)
-    sims = probes @ gallery.T
-    # Best template per identity: a person is one candidate, however many templates they have.
-    per_id = np.full((len(probes), len(ids)), -np.inf, np.float32)
-    np.maximum.at(per_id.T, inverse, sims.T)
+    # Best template per identity: a person is one candidate, however many templates they have
+    # (the same reduction as the gallery's own thresholds use).
+    per_id = best_per_owner(gallery @ probes.T, inverse, len(ids)).T
     top = per_id.max(axis=1)
     m = mated.astype(bool)
     col = {v: i for i, v in enumerate(ids.tolist())}
