@@ -33,6 +33,7 @@ def _init() -> None:
 
     s = load_settings()
     s.embedder.threads = 1  # one core per worker: the machine is shared
+    s.embedder.flip = False  # raw descriptors of the chip and of its mirror are cached separately
     _state["fe"] = FaceEngine(s)
 
 

@@ -6,8 +6,8 @@
 
 Writes bench/.cache/lfw_<engine>_<set>.npz (engine "facegate" is the default detector, YuNet;
 "facegate-hog" / "facegate-cnn" the others; "-landmarks" aligns on YuNet's own landmarks):
-paths, embeddings (raw, not normalised), whether a face was found, and how many faces the
-detector saw. The face nearest the image centre is used
+paths, embeddings (the engine's own: flip-fused and normalised by default), whether a face was
+found, and how many faces the detector saw. The face nearest the image centre is used
 (LFW images are centred on their subject).
 """
 
@@ -62,8 +62,8 @@ def _embed(path: str) -> tuple[str, np.ndarray, bool, int]:
             res.width,
             res.height,
         )
-        raw = fe.embedder.raw([res.faces[i].chip])[0]  # type: ignore[attr-defined]
-        return path, raw, True, len(res.faces)
+        emb = fe.embedder.embed([res.faces[i].chip])[0]  # the shipped engine's (flip-fused) embedding
+        return path, emb, True, len(res.faces)
     import face_recognition
 
     img = face_recognition.load_image_file(path)

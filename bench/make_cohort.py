@@ -3,19 +3,21 @@
 Only statistics are shipped, never an embedding: a face template of someone who never enrolled
 has no place in a user's install (their faces are never stored as templates).
 
-    python bench/lfw_embeddings_all.py ... ; python bench/make_cohort.py
+    python bench/face_embeddings.py --set lfw; python bench/make_cohort.py [--flip]
 
 Reads bench/.cache/faces_lfw.npz (bench/face_embeddings.py --set lfw). The cohort is COHORT_SIZE
 LFW identities that have exactly one photo, chosen by the SHA-256 of their names (reproducible,
 unrelated to how they look); `cohort_people()` is what the other benchmarks exclude, so nothing is
-scored on the people the cohort was made of. Writes src/facegate/data/cohort_dlib_resnet_v1.json
-and prints its SHA-256, to be pinned in facegate.gallery.cohort.
+scored on the people the cohort was made of. Writes src/facegate/data/cohort_<space>.json (plain
+or, with --flip, flip-fused embeddings) and prints its SHA-256, to be pinned in facegate.gallery.cohort.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -43,7 +45,12 @@ def extend(rows: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-OUT = ROOT / "src" / "facegate" / "data" / "cohort_dlib_resnet_v1.json"
+def out_path(space: str) -> Path:
+    return ROOT / "src" / "facegate" / "data" / f"cohort_{space}.json"
+
+
+def space_of(flip: bool) -> str:
+    return "dlib_resnet_v1_flip" if flip else "dlib_resnet_v1"
 
 
 def load_lfw() -> dict[str, np.ndarray]:
@@ -97,23 +104,35 @@ def score_table(cohort: np.ndarray) -> tuple[list[float], list[float]]:
     return [r for r, _ in rows], [t for _, t in rows]
 
 
-def cohort_embeddings(d: dict[str, np.ndarray]) -> np.ndarray:
+def embeddings(d: dict[str, np.ndarray], flip: bool) -> np.ndarray:
+    """Every cached face's embedding, plain or flip-fused (the mirror's descriptor averaged in)."""
+    e = normalise(d["embeddings"])
+    return normalise(e + normalise(d["flipped"])) if flip else e
+
+
+def cohort_embeddings(d: dict[str, np.ndarray], flip: bool = False) -> np.ndarray:
     """The cohort's faces, from the benchmark cache (for benchmarks only; never shipped)."""
     people = cohort_people(d["identity"], d["found"])
-    return normalise(d["embeddings"][np.isin(d["identity"], people) & d["found"]])
+    return embeddings(d, flip)[np.isin(d["identity"], people) & d["found"]]
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (space dlib_resnet_v1_flip)")
+    args = ap.parse_args()
+    space = space_of(args.flip)
+    out = out_path(space)
     d = load_lfw()
     people = cohort_people(d["identity"], d["found"])
-    emb = cohort_embeddings(d)
+    emb = cohort_embeddings(d, args.flip)
     rates, z = tail_table(emb)
     s_rates, s_thr = score_table(emb)
     meta = {
-        "space": "dlib_resnet_v1",
+        "space": space,
         "version": 1,
         "source": f"LFW deep-funneled: {len(people)} identities with exactly one photo, chosen by the "
-        "SHA-256 of their names (bench/make_cohort.py); embedded by facegate's default engine",
+        "SHA-256 of their names (bench/make_cohort.py); embedded by facegate's default engine"
+        + (", each face's descriptor averaged with its mirror image's" if args.flip else ""),
         "population": "LFW (public figures photographed by the press, mostly white men)",
         "tail": "z of each cohort face's impostor scores against the other cohort faces, standardised by "
         "its own mean and standard deviation; below the rates the pairs show, log(rate) quadratic in z",
@@ -125,14 +144,14 @@ def main() -> None:
         "tail": {"rates": rates, "z": z},
         "scores": {"rates": s_rates, "thresholds": s_thr},
     }
-    OUT.write_text(json.dumps(table, indent=1) + "\n")
-    print(f"{len(people)} people, {len(emb)} faces -> {OUT}")
+    out.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{len(people)} people, {len(emb)} faces -> {out}")
     for r, v, t in zip(rates, z, s_thr, strict=True):
         print(f"  rate {r:.1e}: z {v:.3f} score {t:.4f}")
     for f, t in zip(s_rates, s_thr, strict=True):
         if 1e-6 <= f <= 1e-5:
             print(f"  check: cohort score at {f:.1e}: {t:.4f}")
-    print("sha256", hashlib.sha256(OUT.read_bytes()).hexdigest(), "size", OUT.stat().st_size)
+    print("sha256", hashlib.sha256(out.read_bytes()).hexdigest(), "size", out.stat().st_size)
 
 
 if __name__ == "__main__":

@@ -61,9 +61,9 @@ def load(name: str, flip: bool, exclude: set[str] | None = None) -> Faces:
 Rule = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
-def rule_old() -> Rule:
+def rule_old(space: str) -> Rule:
     """Before: one threshold at FMR 1e-3 of the shipped calibration table, whatever N."""
-    t = shipped_calibration("dlib_resnet_v1").threshold(1e-3)
+    t = shipped_calibration(space).threshold(1e-3)
     return lambda tpl, owners, n: np.full(n, t)
 
 
@@ -74,7 +74,7 @@ def rule_flat(cohort: Cohort, target: float) -> Rule:
 
 def rule_person(cohort: Cohort, target: float, weight: float) -> Rule:
     """The shipped rule: facegate.gallery.thresholds, never below the 1:1 threshold (FMR 1e-3)."""
-    floor = shipped_calibration("dlib_resnet_v1").threshold(1e-3)
+    floor = shipped_calibration(cohort.space).threshold(1e-3)
 
     def thresholds(tpl: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
         mean, std = gallery_moments(tpl, owners, n)
@@ -154,14 +154,15 @@ def main() -> None:
     ap.add_argument("--weights", default="0.1,0.2")
     ap.add_argument("--mean-templates", action="store_true", help="one mean template per person")
     args = ap.parse_args()
-    cohort = shipped_cohort("dlib_resnet_v1")
+    space = "dlib_resnet_v1_flip" if args.flip else "dlib_resnet_v1"
+    cohort = shipped_cohort(space)
     if cohort is None or not (CACHE / "faces_lfw.npz").is_file():
         print("SKIP: run bench/face_embeddings.py and bench/make_cohort.py first", file=sys.stderr)
         return
     raw = np.load(CACHE / "faces_lfw.npz")
     excluded = set(cohort_people(raw["identity"], raw["found"]))
     lfw = load("lfw", args.flip, excluded)
-    rules: dict[str, Rule] = {"fmr1e-3": rule_old(), "flat": rule_flat(cohort, args.target)}
+    rules: dict[str, Rule] = {"fmr1e-3": rule_old(space), "flat": rule_flat(cohort, args.target)}
     for w in (float(x) for x in args.weights.split(",")):
         rules[f"person w={w:g}"] = rule_person(cohort, args.target, w)
     results: list[dict[str, object]] = []

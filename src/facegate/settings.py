@@ -71,6 +71,12 @@ class EmbedderSettings(BaseModel):
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the cores available")
     batch_size: int = Field(32, ge=1)
+    flip: bool = Field(
+        True,
+        description="Flip fusion: embed each face and its mirror image and average them (more accurate, "
+        "two network passes per face). A different embedding space: templates made the other way are "
+        "converted by `facegate people reembed`",
+    )
 
 
 class WorkerSettings(BaseModel):

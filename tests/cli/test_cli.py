@@ -337,3 +337,19 @@ def test_privacy_commands(cli: Cli, tmp_path: Path) -> None:
     gone = cli.json("people", "delete", pid, "--yes")
     assert gone["receipt"]["clean"] and gone["templates"] == 1
     assert cli.json("audit", "verify")["ok"]
+
+
+def test_people_reembed_converts_a_gallery_made_without_flip_fusion(cli: Cli) -> None:
+    cli.env["FACEGATE_EMBEDDER__FLIP"] = "false"
+    pid = cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)["person"]["id"]
+    assert cli.json("people", "show", pid)["template_list"][0]["model"] == "dlib_resnet_v1"
+    del cli.env["FACEGATE_EMBEDDER__FLIP"]  # the default: flip fusion
+    [refused] = cli.json("identify", PROBES / "obama.jpg", code=ExitCode.ERROR)["results"]
+    assert refused["error"] == "embedding_space_mismatch" and "people reembed" in refused["message"]
+    assert cli.json("people", "reembed", code=ExitCode.USAGE)["error"] == "config_error"  # asks first
+    done = cli.json("people", "reembed", "--yes")
+    assert (done["converted"], done["people"], done["without_chip"]) == (1, 1, 0)
+    assert cli.json("people", "show", pid)["template_list"][0]["model"] == "dlib_resnet_v1_flip"
+    [face] = cli.json("identify", PROBES / "obama.jpg")["results"][0]["faces"]
+    assert face["decision"] == "match" and face["person"]["name"] == "Barack Obama"
+    assert cli.json("people", "reembed")["converted"] == 0  # nothing left: no question asked

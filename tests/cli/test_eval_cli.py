@@ -103,7 +103,7 @@ def test_calibrate_changes_the_threshold_identify_uses(cli: Cli, dataset: Path) 
     probe = sorted((dataset / "Hugh_Grant").iterdir())[1]
     res = cli.json("identify", probe)
     assert res["threshold"] == pytest.approx(mine.threshold(0.1))
-    assert res["threshold"] != pytest.approx(shipped_calibration("dlib_resnet_v1").threshold(0.1))
+    assert res["threshold"] != pytest.approx(shipped_calibration(mine.space).threshold(0.1))
     [face] = res["results"][0]["faces"]
     assert (face["decision"] == "match") == (face["candidates"][0]["score"] >= res["threshold"])
     # a target below what the small calibration supports is refused with a clear error

@@ -233,7 +233,7 @@ def _synthetic(gallery: Gallery, name: str, vectors: np.ndarray, c: object) -> s
     from facegate.gallery.people import NewTemplate
 
     drafts = [
-        NewTemplate("dlib_resnet_v1", v.astype(np.float32).tobytes(), None, f"{name}{i}", 150, 0.5, 0.9, 0.5)
+        NewTemplate(gallery.space, v.astype(np.float32).tobytes(), None, f"{name}{i}", 150, 0.5, 0.9, 0.5)
         for i, v in enumerate(vectors)
     ]
     pid, _ = gallery.store.enrol(None, name, None, c, drafts, gallery.cipher.encrypt)  # type: ignore[arg-type]

@@ -38,8 +38,10 @@ def test_threshold_below_the_supported_rate_is_refused() -> None:
         cal.threshold(1e-6)
 
 
-def test_shipped_calibration_is_monotonic() -> None:
-    cal = shipped_calibration("dlib_resnet_v1")
+@pytest.mark.parametrize("space", ["dlib_resnet_v1", "dlib_resnet_v1_flip"])
+def test_shipped_calibration_is_monotonic(space: str) -> None:
+    cal = shipped_calibration(space)
+    assert cal.space == space
     ts = [p.threshold for p in cal.points]
     fmrs = [p.fmr for p in cal.points]
     assert fmrs == sorted(fmrs, reverse=True)

@@ -132,9 +132,10 @@ def test_search_index_thresholds_follow_enrolment_and_erasure() -> None:
     assert [third["q"], third["r"]] == pytest.approx(_expected(vecs[2:], [0, 1, 1], cohort))
 
 
-def test_shipped_cohort_is_checked_and_usable() -> None:
-    cohort = shipped_cohort("dlib_resnet_v1")
-    assert cohort is not None
+@pytest.mark.parametrize("space", ["dlib_resnet_v1", "dlib_resnet_v1_flip"])
+def test_shipped_cohort_is_checked_and_usable(space: str) -> None:
+    cohort = shipped_cohort(space)
+    assert cohort is not None and cohort.space == space
     assert "1500 identities" in cohort.meta["source"].replace(",", "")
     assert cohort.tail.value_at(1e-3) > cohort.tail.value_at(1e-2) > 0
     assert 0.9 < cohort.scores.value_at(1e-3) < 0.95
@@ -147,9 +148,10 @@ def test_a_replaced_cohort_file_is_refused() -> None:
         load_cohort(data, hashlib.sha256(b"the real one").hexdigest(), "cohort.json")
 
 
-def test_the_shipped_cohort_holds_statistics_not_faces() -> None:
+@pytest.mark.parametrize("space", ["dlib_resnet_v1", "dlib_resnet_v1_flip"])
+def test_the_shipped_cohort_holds_statistics_not_faces(space: str) -> None:
     """No template of anyone who never enrolled ships: only two short score tables."""
-    data = json.loads(resources.files("facegate.data").joinpath("cohort_dlib_resnet_v1.json").read_text())
+    data = json.loads(resources.files("facegate.data").joinpath(f"cohort_{space}.json").read_text())
     assert set(data) == {"meta", "tail", "scores"}
     numbers = [x for part in ("tail", "scores") for values in data[part].values() for x in values]
     assert len(numbers) < 100  # a 128-D embedding alone would be 128 numbers

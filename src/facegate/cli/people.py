@@ -10,9 +10,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from facegate.cli.common import JsonOpt, YesOpt, actor, confirm, emit, handled, open_gallery, out, parse_when
+from facegate.cli.common import (
+    JsonOpt,
+    YesOpt,
+    actor,
+    confirm,
+    emit,
+    handled,
+    open_gallery,
+    out,
+    parse_when,
+    progress,
+)
 from facegate.errors import ConfigError, ExitCode
 from facegate.gallery.people import Consent
+from facegate.gallery.reembed import Reembedding, foreign_templates, reembed
 from facegate.privacy.erasure import erase
 from facegate.privacy.export import export_subject
 
@@ -127,6 +139,45 @@ def people_delete(
         emit(as_json, payload, human)
         if not receipt.clean:
             raise typer.Exit(int(ExitCode.ERROR))
+
+
+@people_app.command("reembed")
+def people_reembed(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Convert templates made by another embedding model (or with `embedder.flip` set the other
+    way) into the configured one, from their kept face chips; until then they are not searched.
+
+    People whose templates have no kept chip are listed: they must enrol again.
+    """
+    with handled(as_json), open_gallery() as gallery:
+        foreign = foreign_templates(gallery)
+        if not foreign:
+            emit(
+                as_json,
+                Reembedding(gallery.space).to_dict(),
+                lambda: out.print(f"every template is already in {gallery.space}: nothing to do"),
+            )
+            return
+        what = ", ".join(f"{n} in {sp}" for sp, n in foreign.items())
+        confirm(yes, f"Re-embed {sum(foreign.values())} template(s) ({what}) into {gallery.space}?")
+        with progress() as bar:
+            task = bar.add_task("re-embedding", total=None)
+            result = reembed(
+                gallery, actor=actor(), progress=lambda i, n: bar.update(task, completed=i, total=n)
+            )
+
+        def human() -> None:
+            out.print(
+                f"converted {result.converted} template(s) of {result.people} people into {result.space}",
+                highlight=False,
+            )
+            if result.without_chip:
+                out.print(
+                    f"[yellow]{result.without_chip} template(s) had no kept face chip and stay unsearchable; "
+                    f"{len(result.to_enrol_again)} people must enrol again:[/yellow] "
+                    + ", ".join(result.to_enrol_again)
+                )
+
+        emit(as_json, result.to_dict(), human)
 
 
 @people_app.command("export")

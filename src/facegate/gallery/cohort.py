@@ -25,6 +25,10 @@ COHORTS: dict[str, tuple[str, str]] = {
         "cohort_dlib_resnet_v1.json",
         "3b9c10ab602f37cf4a1fbbf22b3a8fb360b504826b4070590ae6b2c3af2d2bd6",
     ),
+    "dlib_resnet_v1_flip": (
+        "cohort_dlib_resnet_v1_flip.json",
+        "c5779b9aa6f3b5a6b5782f9a80b8099471b250f74e4ff31af8bd034eaa29cb6e",
+    ),
 }
 
 

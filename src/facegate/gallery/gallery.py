@@ -44,7 +44,7 @@ from facegate.match import (
 from facegate.private_files import private_dir
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import ImageInput
-from facegate.vision.engine import FaceEngine
+from facegate.vision.engine import FaceEngine, default_space
 from facegate.vision.types import Face
 
 __all__ = ["Enrolment", "FaceIdentification", "Gallery", "Refusal"]
@@ -145,9 +145,9 @@ class Gallery:
 
     @property
     def space(self) -> str:
-        # Without a loaded engine, assume the default model's space: opening a gallery to list
-        # or delete people must not cost a model load.
-        return self._engine.space if self._engine is not None else "dlib_resnet_v1"
+        # Without a loaded engine, the configured model's space: opening a gallery to list or
+        # delete people must not cost a model load.
+        return self._engine.space if self._engine is not None else default_space(self.settings)
 
     @property
     def calibration(self) -> Calibration:
@@ -194,6 +194,15 @@ class Gallery:
             generation = self.store.generation()  # read first: writes made meanwhile reload again
             self.search_index.load(self.store, self.cipher, self.space, self.settings.index)
             self._generation = generation  # only once everything is reloaded
+            foreign = self.search_index.foreign_spaces
+        if foreign:
+            log.warning(
+                "%s templates of another embedding space (%s) are not searched: "
+                "run `facegate people reembed` to convert them to %s",
+                sum(foreign.values()),
+                ", ".join(foreign),
+                self.space,
+            )
 
     def sync(self) -> None:
         """Reload if another process changed people, consent or templates since we last looked:

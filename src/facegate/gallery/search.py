@@ -139,13 +139,19 @@ class SearchIndex:
             consent_in_force(g, e, w, when, scope, use) for g, e, w, scope in self._consent.get(person_id, [])
         )
 
+    @property
+    def foreign_spaces(self) -> dict[str, int]:
+        """Templates per other embedding space: stored, not searched."""
+        return dict(self._foreign_spaces)
+
     def check_space(self, space: str) -> None:
         """Refuse to search when every template is another model's: nothing could ever match."""
         other = self._foreign_spaces
         if other and not self._owner:
             raise EmbeddingSpaceMismatch(
-                f"the gallery's templates were made by {', '.join(other)}, not {space}; "
-                "re-enrol or switch the embedder back"
+                f"the gallery's templates were made in the embedding space {', '.join(other)}, not {space}: "
+                "run `facegate people reembed` to convert them from their kept face chips, or switch "
+                "the embedder back (`embedder.flip`)"
             )
 
     def candidates(

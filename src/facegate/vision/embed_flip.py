@@ -1,0 +1,42 @@
+"""Flip fusion: each face is embedded with its left-right mirror image and the two averaged.
+
+A face and its mirror are the same person; the network sees each a little differently, and
+their average is a steadier descriptor (measured on LFW: 10-fold accuracy 98.87% -> 99.08%,
+TAR at FMR 1e-4 76.6% -> 81.9%, docs/accuracy.md) at twice the network passes. The fused vectors
+are a different embedding space from the inner embedder's: scores shift, so they have their own
+calibration table and cohort, and templates made without fusion are re-embedded from their
+kept face chips (`facegate people reembed`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facegate.vision.protocols import Embedder
+
+SUFFIX = "_flip"
+
+
+def fused_space(space: str) -> str:
+    return space + SUFFIX
+
+
+class FlipFused:
+    """An `Embedder` that averages the inner embedder's vectors of each chip and its mirror."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.space = fused_space(inner.space)
+        self.dim = inner.dim
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        n = len(chips)
+        # One batch for both halves: the ONNX backend runs a batch faster than two.
+        both = self.inner.embed(list(chips) + [np.ascontiguousarray(c[:, ::-1]) for c in chips])
+        fused = both[:n] + both[n:]
+        out: np.ndarray = (fused / np.maximum(np.linalg.norm(fused, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+        return out

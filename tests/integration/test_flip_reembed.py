@@ -1,0 +1,75 @@
+"""Flip fusion (the default embedding space) and converting a gallery made without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facegate import FaceEngine, Gallery
+from facegate.errors import EmbeddingSpaceMismatch
+from facegate.gallery.reembed import foreign_templates, reembed
+from facegate.vision.embed_flip import FlipFused
+
+from tests.conftest import ALEX, BIDEN, OBAMA, PROBES, consent
+
+
+def _plain(settings, **gallery):  # type: ignore[no-untyped-def]
+    return settings.model_copy(
+        update={
+            "embedder": settings.embedder.model_copy(update={"flip": False}),
+            "gallery": settings.gallery.model_copy(update=gallery),
+        }
+    )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v / np.linalg.norm(v), np.float32)
+
+
+def test_flip_fusion_is_the_default_space_and_averages_a_face_with_its_mirror(engine: FaceEngine) -> None:
+    assert isinstance(engine.embedder, FlipFused) and engine.space == "dlib_resnet_v1_flip"
+    inner = engine.embedder.inner
+    assert inner.space == "dlib_resnet_v1"
+    chip = engine.largest_face(OBAMA).chip
+    mirror = np.ascontiguousarray(chip[:, ::-1])
+    a, b = inner.embed([chip, mirror])
+    # the network sees a face and its mirror differently; fusion is their normalised mean
+    assert float(a @ b) < 0.999
+    fused, fused_mirror = engine.embedder.embed([chip, mirror])
+    assert fused == pytest.approx(_unit(a + b), abs=1e-5)
+    assert float(fused @ fused_mirror) == pytest.approx(1.0, abs=1e-5)
+    assert engine.embedder.embed([]).shape == (0, 128)
+
+
+def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
+    settings, engine: FaceEngine, database_url: str
+) -> None:
+    plain_engine = FaceEngine(_plain(settings), embedder=engine.embedder.inner)  # type: ignore[attr-defined]
+    with Gallery.open(_plain(settings), engine=plain_engine, database_url=database_url) as old:
+        obama = old.enroll("Barack Obama", [OBAMA], consent()).person.id
+        biden = old.enroll("Joe Biden", [BIDEN], consent()).person.id
+    no_chips = _plain(settings, keep_face_chips=False)
+    with Gallery.open(no_chips, engine=plain_engine, database_url=database_url) as old:
+        alex = old.enroll("Alex Lacamoire", [ALEX], consent()).person.id
+
+    with Gallery.open(settings, engine=engine, database_url=database_url) as g:
+        assert foreign_templates(g) == {"dlib_resnet_v1": 3}
+        with pytest.raises(EmbeddingSpaceMismatch, match="people reembed"):
+            g.identify(PROBES / "biden.jpg")
+        seen: list[tuple[int, int]] = []
+        done = reembed(g, actor="tester", progress=lambda i, n: seen.append((i, n)))
+        assert done.space == "dlib_resnet_v1_flip"
+        assert (done.converted, done.people, done.without_chip) == (2, 2, 1)
+        assert done.to_enrol_again == [alex] and seen[-1] == (3, 3)
+        assert foreign_templates(g) == {"dlib_resnet_v1": 1}
+        [face] = g.identify(PROBES / "biden.jpg")
+        person = face.result.person
+        assert face.result.decision == "match" and person is not None and person.person_id == biden
+        # made from the kept JPEG chip, close to what enrolling the photo afresh gives
+        [converted] = g.template_vectors(obama)
+        direct = engine.largest_face(OBAMA).embedding
+        assert direct is not None and float(converted @ direct) > 0.995
+        actions = [e.action for e in g.audit.entries(person=obama)]
+        assert actions.count("reembed") == 1
+        again = reembed(g, actor="tester")
+        assert (again.converted, again.without_chip, again.to_enrol_again) == (0, 1, [alex])
