@@ -1,6 +1,6 @@
 """1:1 false-match rates within groups at the shipped threshold, raw and cohort-normalised.
 
-    python bench/group_fmr.py       # after face_embeddings.py (both sets) and make_cohort.py
+    python bench/group_fmr.py [--flip]   # after face_embeddings.py (both sets) and make_cohort.py
 
 Within-group FMR: impostor pairs of two different people of the same group (LFW women, LFW men
 by ../shared/faces/lfw/gender_labels.csv, labels used only here, to measure; the East Asian
@@ -17,13 +17,14 @@ development set as one group). LFW people of the shipped cohort are left out. Sc
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 
 import numpy as np
 
 from facegate.match import shipped_calibration
-from make_cohort import cohort_embeddings, cohort_people, load_lfw, normalise
+from make_cohort import cohort_embeddings, cohort_people, embeddings, load_lfw, normalise, space_of
 
 from common import CACHE, LFW, RESULTS, machine
 
@@ -87,15 +88,19 @@ def within_fmr(
 
 
 def main() -> None:
-    c = cohort_embeddings(load_lfw())  # the faces the shipped cohort's statistics were made of
-    cal_t = shipped_calibration("dlib_resnet_v1").threshold(TARGET)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (the shipped default)")
+    args = ap.parse_args()
+    lfw = load_lfw()
+    c = cohort_embeddings(lfw, args.flip)  # the faces the shipped cohort's statistics were made of
+    cal_t = shipped_calibration(space_of(args.flip)).threshold(TARGET)
     # AS-norm threshold from the cohort's own pairs (leave-one-out statistics).
     cm, cs = topk_stats(c, c, skip_self=True)
     cc = c @ c.T
     z = 0.5 * ((cc - cm[:, None]) / cs[:, None] + (cc - cm[None, :]) / cs[None, :])
     zv = np.sort(z[np.triu_indices(len(c), 1)])[::-1]
     as_t = float(zv[int(TARGET * len(zv))])
-    d = np.load(CACHE / "faces_lfw.npz")
+    d = lfw
     excluded = set(cohort_people(d["identity"], d["found"]))
     gender: dict[str, str] = {}
     with open(LFW / "gender_labels.csv") as fh:
@@ -103,7 +108,7 @@ def main() -> None:
             gender[row["image"]] = row["gender"]
     keep = d["found"] & ~np.isin(d["identity"], sorted(excluded))
     paths, ident = d["paths"][keep], d["identity"][keep]
-    emb = normalise(d["embeddings"][keep])
+    emb = embeddings(d, args.flip)[keep]
     rng = np.random.default_rng(0)
     rows = []
     groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -113,8 +118,8 @@ def main() -> None:
         if len(idx) > 4000:  # 8M pairs are plenty for 1e-3
             idx = np.sort(rng.choice(idx, 4000, replace=False))
         groups[f"LFW {'women' if g == 'female' else 'men'}"] = (emb[idx], ident[idx])
-    ea = np.load(CACHE / "faces_east_asian.npz")
-    groups["East Asian dev set"] = (normalise(ea["embeddings"][ea["found"]]), ea["identity"][ea["found"]])
+    ea = dict(np.load(CACHE / "faces_east_asian.npz"))
+    groups["East Asian dev set"] = (embeddings(ea, args.flip)[ea["found"]], ea["identity"][ea["found"]])
     centres, offsets, fsn_t = fsn(c)
     for name, (e, i) in groups.items():
         raw, n = within_fmr(e, i, cal_t, None)
@@ -127,11 +132,12 @@ def main() -> None:
         )
     # What the normalisation costs or gains overall: TAR at the same FMR, on the non-cohort LFW.
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "group_fmr.json").write_text(
+    (RESULTS / f"group_fmr{'_flip' if args.flip else ''}.json").write_text(
         json.dumps(
             {
                 "machine": machine(),
                 "target_fmr": TARGET,
+                "space": space_of(args.flip),
                 "raw_threshold": cal_t,
                 "as_norm_threshold": as_t,
                 "rows": rows,

@@ -3,13 +3,8 @@
     python bench/lfw_embeddings.py --engine facegate --set all   # once, ~15 min on 2 cores
     python bench/lfw_calibrate.py [--set all]
 
-    python bench/face_embeddings.py --set lfw                      # once, ~3 min
-    python bench/lfw_calibrate.py --flip                           # the flip-fused space
-
-Writes src/facegate/data/calibration_<space>.json. The method is in facegate.eval.calibration's
-docstring and in docs/accuracy.md. The plain table was made from lfw_facegate_all.npz (raw
-descriptors); the flip-fused one from faces_lfw.npz, which holds each face's descriptor and its
-mirror image's.
+Writes src/facegate/data/calibration_dlib_resnet_v1.json. The method is in
+facegate.eval.calibration's docstring and in docs/accuracy.md.
 """
 
 from __future__ import annotations
@@ -29,44 +24,33 @@ from common import CACHE, ROOT
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", choices=["pairs", "all"], default="all")
-    ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (from faces_lfw.npz)")
-    ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--out", default=str(ROOT / "src" / "facegate" / "data" / "calibration_dlib_resnet_v1.json")
+    )
     args = ap.parse_args()
-    space = "dlib_resnet_v1_flip" if args.flip else "dlib_resnet_v1"
-    out = args.out or str(ROOT / "src" / "facegate" / "data" / f"calibration_{space}.json")
-    if args.flip:
-        cache = CACHE / "faces_lfw.npz"
-        if not cache.exists():
-            raise SystemExit(f"{cache} missing: run bench/face_embeddings.py --set lfw")
-        data = np.load(cache)
-        found = data["found"]
-        paths = data["paths"][found]
-        emb = l2_normalise(l2_normalise(data["embeddings"][found]) + l2_normalise(data["flipped"][found]))
-    else:
-        cache = CACHE / f"lfw_facegate_{args.set}.npz"
-        if not cache.exists():
-            raise SystemExit(f"{cache} missing: run bench/lfw_embeddings.py --engine facegate --set all")
-        data = np.load(cache)
-        found = data["found"]
-        paths = data["paths"][found]
-        emb = l2_normalise(data["embeddings"][found])
+    cache = CACHE / f"lfw_facegate_{args.set}.npz"
+    if not cache.exists():
+        raise SystemExit(f"{cache} missing: run bench/lfw_embeddings.py --engine facegate --set {args.set}")
+    data = np.load(cache)
+    found = data["found"]
+    paths = data["paths"][found]
+    emb = l2_normalise(data["embeddings"][found])
     ids = [p.split("/")[0] for p in paths]
     keep = int(len(emb) ** 2 * 0.5 * 0.11) + 10  # enough of the top tail for FMR 1e-1
     top, n = impostor_top_scores(emb, ids, keep=min(keep, 20_000_000))
     points = thresholds(top, n, DEFAULT_TARGETS)
     table = {
-        "space": space,
+        "space": "dlib_resnet_v1",
         "score": "cosine similarity of L2-normalised embeddings",
         "source": f"LFW deep-funneled, {len(emb)} images with a face found "
-        f"({int((~found).sum())} without) of {len(set(ids))} identities"
-        + ("; each face's descriptor averaged with its mirror image's" if args.flip else ""),
+        f"({int((~found).sum())} without) of {len(set(ids))} identities",
         "method": "every pair of images of different identities is an impostor comparison; the "
         "threshold for FMR f is the lowest score reached by at most floor(f*N) impostors; "
         "fmr_ci95 is Wilson's interval of the observed rate (pairs share images, so it is optimistic)",
         "created": datetime.now(UTC).date().isoformat(),
         "points": points,
     }
-    with open(out, "w") as fh:
+    with open(args.out, "w") as fh:
         json.dump(table, fh, indent=2)
         fh.write("\n")
     for p in points:

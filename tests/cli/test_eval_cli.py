@@ -112,6 +112,28 @@ def test_calibrate_changes_the_threshold_identify_uses(cli: Cli, dataset: Path) 
     assert refused["error"] == "config_error" and "lowest rate" in refused["message"]
 
 
+def test_calibrate_with_labels_keeps_each_rate_within_every_group(
+    cli: Cli, dataset: Path, tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.csv"
+    with labels.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "site"])
+        for i, d in enumerate(sorted(dataset.iterdir())):
+            for p in sorted(d.iterdir())[: 1 + i % 2]:  # some photos without a label: overall only
+                w.writerow([f"{d.name}/{p.name}", "north" if i % 2 else "south"])
+    args = ("--labels", labels, "--column", "site", "--no-write-config")
+    table = cli.json("eval", "calibrate", dataset, *args)
+    assert "labels.csv" in table["method"] and table["points"]
+    for p in table["points"]:
+        assert p["threshold"] >= p["all_pairs_threshold"]
+        assert p["binding"] in {"all pairs", "north", "south"}
+    assert "north" not in json.dumps(table["source"])  # the table names no one's group
+    assert Calibration.load(Path(table["calibration_file"])).points  # loads as any table
+    bad = cli.json("eval", "calibrate", dataset, "--labels", labels, "--column", "nope", code=2)
+    assert bad["error"] == "config_error"
+
+
 def test_eval_groups_from_dataset_labels(cli: Cli, dataset: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
     with labels.open("w", newline="") as fh:

@@ -7,6 +7,7 @@ import pytest
 
 from facegate.errors import ConfigError
 from facegate.eval import identification as ident
+from facegate.eval.calibration import worst_group_thresholds
 from facegate.eval.door_rate import DoorRates, door_protocol
 from facegate.eval.groups import group_rates
 from facegate.eval.verification import best_threshold, eer, kfold_accuracy, roc, tar_at_far, tar_table
@@ -171,3 +172,33 @@ def test_door_protocol_and_rates_by_hand() -> None:
     assert rates["FNIR"] == 0.25 and rates["wrong-person rate"] == 0.125
     lo, hi = rates["FPIR 95% CI"]
     assert lo == pytest.approx(0.0179, abs=1e-3) and hi == pytest.approx(0.4042, abs=1e-3)  # Wilson, by hand
+
+
+def _at(*degrees: float) -> np.ndarray:
+    r = np.radians(degrees)
+    return np.stack([np.cos(r), np.sin(r)], axis=1).astype(np.float32)
+
+
+def test_worst_group_thresholds_take_the_group_that_needs_the_highest_threshold() -> None:
+    """Hand-computed: six people, one photo each, on the unit circle. Group A at 0, 10, 30 degrees
+    (scores cos 10 = .98481, cos 20 = .93969, cos 30 = .86603), group B at 120, 180, 240 (.5, .5,
+    -.5); the 15 impostor scores in all, from the top: .98481, .93969, .86603, .5, .5, 0, -.342,
+    -.5, ..."""
+    emb = _at(0, 10, 30, 120, 180, 240)
+    ids = ["a1", "a2", "a3", "b1", "b2", "b3"]
+    groups = ["A", "A", "A", "B", "B", "B"]
+    half, fifth = worst_group_thresholds(emb, ids, groups, (0.5, 0.2), min_false_matches=1)
+    # FMR 0.5: 7 of 15 may pass overall -> just above the 8th score, -.5; A: 1 of its 3 pairs may
+    # pass -> just above .93969 (one false match: .98481); B: just above .5, but no pair is
+    # strictly above it (a tie), so B cannot place the rate and sets nothing.
+    assert half["all_pairs_threshold"] == pytest.approx(-0.499999, abs=1e-6)
+    assert half["threshold"] == pytest.approx(0.939693, abs=1e-6) and half["binding"] == "A"
+    assert set(half["groups"]) == {"A"} and half["false_matches"] == 1  # type: ignore[arg-type]
+    # FMR 0.2: 3 of 15 overall -> just above .5; A has no pair to spare at 0.2 of 3 pairs, so it
+    # keeps its offset from FMR 0.5 (.939693 + .499999 = 1.439692) above the overall threshold.
+    assert fifth["all_pairs_threshold"] == pytest.approx(0.500001, abs=1e-6)
+    assert fifth["threshold"] == pytest.approx(0.500001 + 1.439692, abs=2e-6)
+    assert fifth["groups"]["A"]["carried"] is True  # type: ignore[index]
+    # Unlabelled photos count overall only; without groups the table is the all-pairs one.
+    [plain] = worst_group_thresholds(emb, ids, [""] * 6, (0.5,), min_false_matches=1)
+    assert plain["threshold"] == plain["all_pairs_threshold"] and plain["binding"] == "all pairs"

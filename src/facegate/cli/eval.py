@@ -155,14 +155,24 @@ def eval_calibrate(
             "--write-config/--no-write-config", help="Point config.yaml's match.calibration_file at it."
         ),
     ] = True,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="CSV: image,<group column> (paths relative to DIR): each rate's threshold also holds "
+            "within every group (used for this table only, never stored).",
+        ),
+    ] = None,
+    column: Annotated[str | None, typer.Option(help="The labels' group column.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Score thresholds for target false-match rates, from all impostor pairs of a dataset."""
+    """Score thresholds for target false-match rates, from all impostor pairs of a dataset; with
+    --labels, the higher of that and each group's own threshold (the rate then holds for all)."""
     from facegate.eval.runs import run_calibrate
 
     with _eval_context(as_json, None, _count_photos(root)) as (engine, _reports, cache, advance):
         target = engine.settings.data_dir / "calibration.json"
-        table = run_calibrate(engine, root, target, cache, advance)
+        table = run_calibrate(engine, root, target, cache, advance, labels, column)
         # `settings.config` is FACEGATE_CONFIG when set; else the data directory's config.yaml.
         config_path = engine.settings.config or engine.settings.data_dir / "config.yaml"
         if write_config:
@@ -172,7 +182,8 @@ def eval_calibrate(
     def human() -> None:
         for p in table["points"]:
             lo, hi = p["fmr_ci95"]
-            out.print(f"FMR {p['fmr']:>8g}: threshold {p['threshold']:.4f}  (95% {lo:.2g}..{hi:.2g})")
+            held = f"  (all pairs {p['all_pairs_threshold']:.4f}; set by {p['binding']})" if labels else ""
+            out.print(f"FMR {p['fmr']:>8g}: threshold {p['threshold']:.4f}  (95% {lo:.2g}..{hi:.2g}){held}")
         out.print(f"written to {target}" + (f"; {config_path} now uses it" if write_config else ""))
 
     emit(as_json, result, human)

@@ -55,26 +55,99 @@ def impostor_top_scores(
     return np.sort(best)[::-1], total
 
 
+def threshold_at(top_scores_desc: np.ndarray, n_impostors: int, f: float) -> tuple[float, int] | None:
+    """The threshold for FMR `f` and how many impostors reach it; None where the impostors (or the
+    kept tail of their scores) cannot place `f`."""
+    allowed = math.floor(f * n_impostors)
+    if allowed < 1 or allowed >= len(top_scores_desc):
+        return None
+    # Rounded up to 6 decimals so that the published number keeps the "at most" promise.
+    threshold = math.ceil(float(np.nextafter(top_scores_desc[allowed], np.float32(np.inf))) * 1e6) / 1e6
+    return threshold, int((top_scores_desc >= threshold).sum())
+
+
+def _point(f: float, threshold: float, observed: int, n_impostors: int) -> dict[str, object]:
+    lo, hi = wilson_interval(observed, n_impostors)
+    return {
+        "fmr": f,
+        "threshold": threshold,
+        "impostor_pairs": n_impostors,
+        "false_matches": observed,
+        "fmr_ci95": [lo, hi],
+    }
+
+
 def thresholds(
     top_scores_desc: np.ndarray, n_impostors: int, targets: Iterable[float] = DEFAULT_TARGETS
 ) -> list[dict[str, object]]:
     """Calibration points for each target FMR that the number of impostors supports."""
     points = []
     for f in sorted(targets, reverse=True):
-        allowed = math.floor(f * n_impostors)
-        if allowed < 1 or allowed >= len(top_scores_desc):
-            continue  # too few impostors to estimate this rate, or the kept tail is too short
-        # Rounded up to 6 decimals so that the published number keeps the "at most" promise.
-        threshold = math.ceil(float(np.nextafter(top_scores_desc[allowed], np.float32(np.inf))) * 1e6) / 1e6
-        observed = int((top_scores_desc >= threshold).sum())
-        lo, hi = wilson_interval(observed, n_impostors)
-        points.append(
-            {
-                "fmr": f,
-                "threshold": threshold,
-                "impostor_pairs": n_impostors,
-                "false_matches": observed,
-                "fmr_ci95": [lo, hi],
-            }
-        )
+        placed = threshold_at(top_scores_desc, n_impostors, f)
+        if placed is not None:
+            points.append(_point(f, *placed, n_impostors))
+    return points
+
+
+# A group sets its own threshold only where this many of its impostor pairs exceed it: fewer
+# cannot locate the rate. Below, the group's offset at its lowest such rate is carried down.
+MIN_GROUP_FALSE_MATCHES = 10
+
+
+def worst_group_thresholds(
+    embeddings: np.ndarray,
+    identities: Sequence[str],
+    groups: Sequence[str],
+    targets: Iterable[float] = DEFAULT_TARGETS,
+    keep: int = 20_000_000,
+    min_false_matches: int = MIN_GROUP_FALSE_MATCHES,
+) -> list[dict[str, object]]:
+    """Calibration points that hold for every labelled group: for each target FMR f, the highest
+    of the threshold over all impostor pairs and each group's threshold over its own impostor
+    pairs (two different people of the same group, who look more alike than people in general).
+
+    Photos labelled "" count in the all-pairs threshold only. A group with too few pairs to
+    place f (fewer than `min_false_matches` false matches at it) keeps the offset above the
+    overall threshold it showed at its lowest placeable rate: a group that needed a higher
+    threshold there is assumed to need as much further down. The labels serve this measurement
+    only; the table holds thresholds, never a group of anyone.
+    """
+    rates = sorted(targets, reverse=True)
+    emb = np.asarray(embeddings, np.float32)
+    ids = np.asarray(identities)
+    labels = np.asarray(groups)
+    top, n = impostor_top_scores(emb, list(ids), keep=min(keep, len(emb) ** 2 // 2 // 9 + 10))
+    overall = {f: t for f in rates if (t := threshold_at(top, n, f)) is not None}
+    own: dict[str, dict[float, tuple[float, int]]] = {}  # group -> rate -> (threshold, pairs)
+    for g in sorted(set(labels.tolist()) - {""}):
+        idx = np.flatnonzero(labels == g)
+        if len(set(ids[idx].tolist())) < 2:
+            continue
+        g_top, g_n = impostor_top_scores(emb[idx], list(ids[idx]), keep=min(keep, len(idx) ** 2 // 2))
+        own[g] = {
+            f: (t[0], g_n)
+            for f in rates
+            if (t := threshold_at(g_top, g_n, f)) is not None and t[1] >= min_false_matches
+        }
+    points = []
+    for f, (t_all, _) in overall.items():
+        best, binding = t_all, "all pairs"
+        detail: dict[str, object] = {}
+        for g, placed in own.items():
+            if f in placed:
+                t_g, pairs = placed[f]
+                carried = False
+            else:
+                higher = [r for r in placed if r > f and r in overall]
+                if not higher:
+                    continue
+                r = min(higher)
+                t_g = math.ceil((t_all + placed[r][0] - overall[r][0]) * 1e6) / 1e6
+                pairs, carried = placed[r][1], True
+            detail[g] = {"threshold": t_g, "impostor_pairs": pairs, "carried": carried}
+            if t_g > best:
+                best, binding = t_g, g
+        point = _point(f, best, int((top >= best).sum()), n)
+        point.update({"all_pairs_threshold": t_all, "binding": binding, "groups": detail})
+        points.append(point)
     return points

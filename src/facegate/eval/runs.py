@@ -15,7 +15,13 @@ import numpy as np
 from facegate.errors import ConfigError
 from facegate.eval import identification as ident
 from facegate.eval import report
-from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds, wilson_interval
+from facegate.eval.calibration import (
+    DEFAULT_TARGETS,
+    impostor_top_scores,
+    thresholds,
+    wilson_interval,
+    worst_group_thresholds,
+)
 from facegate.eval.datasets import embed_dataset, identity_folders, identity_of, load_pairs
 from facegate.eval.groups import GroupRates, group_rates, load_labels
 from facegate.eval.verification import eer, kfold_accuracy, roc, tar_table
@@ -233,17 +239,41 @@ def run_identify(
 
 
 def run_calibrate(
-    engine: FaceEngine, root: Path, out_path: Path, cache_dir: Path, progress: Progress
+    engine: FaceEngine,
+    root: Path,
+    out_path: Path,
+    cache_dir: Path,
+    progress: Progress,
+    labels_csv: Path | None = None,
+    column: str | None = None,
 ) -> dict[str, Any]:
+    """Write a calibration table for `root`; with labels, one whose rates hold within each group
+    (`worst_group_thresholds`). The labels shape the thresholds only: the table holds no group."""
     folders = identity_folders(root)
     paths = sorted(p for ps in folders.values() for p in ps)
+    labels = load_labels(labels_csv, column) if labels_csv is not None else None
+    if labels is not None and not any(p in labels for p in paths):
+        raise ConfigError(f"{labels_csv}: no label matches a photo under {root}")
     emb = embed_dataset(engine, root, paths, cache_dir, progress)
     found = emb.found
     vec = emb.vectors[found]
-    ids = [identity_of(p) for p, f in zip(paths, found, strict=True) if f]
-    keep = min(int(len(vec) ** 2 * 0.5 * 0.11) + 10, 20_000_000)
-    top, n = impostor_top_scores(vec, ids, keep=keep)
-    points = thresholds(top, n, DEFAULT_TARGETS)
+    kept = [p for p, f in zip(paths, found, strict=True) if f]
+    ids = [identity_of(p) for p in kept]
+    method = (
+        "every pair of photos of different identities is an impostor comparison; the threshold for "
+        "FMR f is the lowest score reached by at most floor(f*N) impostors; fmr_ci95 is Wilson's interval"
+    )
+    if labels is None:
+        keep = min(int(len(vec) ** 2 * 0.5 * 0.11) + 10, 20_000_000)
+        top, n = impostor_top_scores(vec, ids, keep=keep)
+        points = thresholds(top, n, DEFAULT_TARGETS)
+    else:
+        n = len(vec) * (len(vec) - 1) // 2
+        points = worst_group_thresholds(vec, ids, [labels.get(p, "") for p in kept], DEFAULT_TARGETS)
+        method += (
+            f"; each threshold is the higher of that over all pairs and each group's over the pairs within "
+            f"it (groups from {labels_csv.name}, used for this table only)"  # type: ignore[union-attr]
+        )
     if not points:
         raise ConfigError(f"{root}: too few impostor pairs ({n}) to calibrate")
     table = {
@@ -251,8 +281,7 @@ def run_calibrate(
         "score": "cosine similarity of L2-normalised embeddings",
         "source": f"{root}: {int(found.sum())} photos with a face ({int((~found).sum())} without), "
         f"{len(set(ids))} identities",
-        "method": "every pair of photos of different identities is an impostor comparison; the threshold for "
-        "FMR f is the lowest score reached by at most floor(f*N) impostors; fmr_ci95 is Wilson's interval",
+        "method": method,
         "created": datetime.now(UTC).date().isoformat(),
         "points": points,
     }
