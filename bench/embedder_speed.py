@@ -1,4 +1,5 @@
-"""Face embedding speed: dlib vs ONNX Runtime fp32 vs int8, batch 1/8/32, 1 and 2 threads.
+"""Face embedding speed: dlib vs ONNX Runtime fp32 vs int8, batch 1/8/32, 1 and 2 threads; and
+the shipped default, fp32 with flip fusion (each face and its mirror: two passes per face).
 
     python bench/embedder_speed.py
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from facegate import FaceEngine, load_settings
 from facegate.vision.embed_dlib import DlibResNetEmbedder
+from facegate.vision.embed_flip import FlipFused
 from facegate.vision.embed_onnx import OnnxResNetEmbedder
 from facegate.vision.quantize import int8_path, quantize_embedder
 
@@ -89,6 +91,19 @@ def main() -> None:
                     }
                 )
                 print(rows[-1], flush=True)
+    for threads in (1, 2):
+        fused = FlipFused(OnnxResNetEmbedder(models, provider="cpu", threads=threads))
+        for batch in (1, 8, 32):
+            ms = ms_per_face(fused.embed, chips, batch)
+            rows.append(
+                {
+                    "backend": "onnx fp32 + flip (default)",
+                    "threads": threads,
+                    "batch": batch,
+                    "ms_per_face": ms,
+                }
+            )
+            print(rows[-1], flush=True)
     base = {r["batch"]: r["ms_per_face"] for r in rows if r["backend"] == "dlib"}
     for r in rows:
         r["faces_per_s"] = 1000 / float(r["ms_per_face"])  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ The photos are the portraits in examples/ (and ../shared/faces/portraits where p
 to 640x480 and 1280x720. face_recognition does what its README shows: face_locations() then
 face_encodings() and compare_faces() against the known encodings. facegate runs
 Gallery.identify() against a gallery holding the same people: with its default detector
-(YuNet) and with dlib's HOG at one upsampling (the default before), both with the same 5-point
+(YuNet), with flip fusion off (`embedder.flip: false`: what the default costs), and with dlib's
+HOG at one upsampling (the default before), all with the same 5-point
 landmarks and ResNet, in one process with one ONNX Runtime thread; and with the vision worker
 pool (one process per core, photos submitted from as many threads), as `serve` and the bulk
 commands run it.
@@ -76,16 +77,17 @@ def main() -> None:
     consent = Consent("benchmark", datetime.now(UTC) + timedelta(days=1), recorded_by="bench")
     galleries: dict[str, tuple[object, int]] = {}
     cores = os.cpu_count() or 1
-    for label, backend, pooled in (
-        ("facegate", "yunet", False),
-        ("facegate_hog", "hog", False),
-        ("facegate_pool", "yunet", True),
+    for label, backend, pooled, flip in (
+        ("facegate", "yunet", False, True),
+        ("facegate_no_flip", "yunet", False, False),
+        ("facegate_hog", "hog", False, True),
+        ("facegate_pool", "yunet", True, True),
     ):
         settings = load_settings(
             data_dir=Path(tempfile.mkdtemp()),
             secret_key="benchmark-secret-key-123456",
             detector={"backend": backend},
-            embedder={"threads": 1},
+            embedder={"threads": 1, "flip": flip},
         )
         engine = PooledEngine(settings, cores) if pooled else FaceEngine(settings)
         if isinstance(engine, PooledEngine):

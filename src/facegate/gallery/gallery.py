@@ -492,7 +492,8 @@ class Gallery:
         assert face.embedding is not None
         vectors = self.template_vectors(person_id)
         if not vectors:
-            raise NoFaceFound(f"person {person_id} has no templates for {self.space}")
+            hint = " (run `facegate people reembed`)" if self.search_index.foreign_spaces else ""
+            raise NoFaceFound(f"person {person_id} has no templates for {self.space}{hint}")
         # Against the person's best-matching template: each template is one enrolled photo.
         results = [verify(face.embedding, v, self.threshold, self.settings.match.target_fmr) for v in vectors]
         best = max(results, key=lambda r: r.score)
