@@ -7,6 +7,7 @@ rate (FMR), the share of impostor comparisons that would score above it.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -19,11 +20,42 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from facegate.errors import ConfigError
+from facegate.errors import ConfigError, ModelIntegrityError
 
 if TYPE_CHECKING:
     from facegate.vision.decode import ImageInput
     from facegate.vision.engine import FaceEngine
+
+
+# The calibration tables shipped with the models, pinned by SHA-256 as the models are: a table
+# that was edited or corrupted is refused, not trusted.
+SHIPPED_CALIBRATIONS: dict[str, str] = {
+    "dlib_resnet_v1": "c750ada64a10936accdd375afb00e22e00d3c2407a9f4bd879cae1f655d44403",
+    "dlib_resnet_v1_flip": "a2350a0732413bc10f5610c3ba3bfc358196d588024e5cec8118ab1663acb460",
+}
+
+
+def check_pinned(data: bytes, expected_sha256: str, name: str) -> None:
+    """Raise `ModelIntegrityError` unless `data` has the pinned SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected_sha256:
+        raise ModelIntegrityError(
+            f"{name} has SHA-256 {digest}, expected {expected_sha256}: corrupt or replaced", file=name
+        )
+
+
+def shipped_table(space: str) -> str:
+    """The text of the calibration table shipped for `space`, checked against its pin."""
+    name = f"calibration_{space}.json"
+    expected = SHIPPED_CALIBRATIONS.get(space)
+    if expected is None:
+        raise ConfigError(
+            f"no calibration table ships for the embedding space {space}: make one with "
+            "`facegate eval calibrate DIR` and set match.calibration_file"
+        )
+    data = resources.files("facegate.data").joinpath(name).read_bytes()
+    check_pinned(data, expected, name)
+    return data.decode()
 
 
 @dataclass(frozen=True)
@@ -46,7 +78,7 @@ class Calibration:
     @classmethod
     def load(cls, path: Path | None = None, space: str = "dlib_resnet_v1") -> Calibration:
         if path is None:
-            text = resources.files("facegate.data").joinpath(f"calibration_{space}.json").read_text()
+            text = shipped_table(space)
         else:
             try:
                 text = Path(path).read_text()

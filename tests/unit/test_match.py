@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -111,3 +112,22 @@ def test_a_broken_calibration_file_is_a_config_error(tmp_path) -> None:  # type:
         bad.write_text(text)
         with pytest.raises(ConfigError):
             Calibration.load(bad)
+
+
+def test_shipped_calibration_tables_are_pinned_by_sha256() -> None:
+    """A shipped table is checked like a model file: an edited table is refused, not trusted."""
+    import hashlib
+    from importlib import resources
+
+    from facegate.errors import ModelIntegrityError
+    from facegate.match import SHIPPED_CALIBRATIONS, check_pinned, shipped_table
+
+    for space, sha in SHIPPED_CALIBRATIONS.items():
+        data = resources.files("facegate.data").joinpath(f"calibration_{space}.json").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sha
+        assert json.loads(shipped_table(space))["space"] == space
+        edited = data.replace(b'"threshold": 0.9', b'"threshold": 0.8', 1)
+        with pytest.raises(ModelIntegrityError, match="SHA-256"):
+            check_pinned(edited, sha, f"calibration_{space}.json")
+    with pytest.raises(ConfigError, match="eval calibrate"):
+        shipped_table("someone_elses_model")

@@ -9,7 +9,6 @@ is shipped. Made by bench/make_cohort.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import Any
 
 from facegate.errors import ModelIntegrityError
 from facegate.gallery.thresholds import RateTable
+from facegate.match import check_pinned
 
 # space -> (file in facegate/data, SHA-256)
 COHORTS: dict[str, tuple[str, str]] = {
@@ -42,12 +42,7 @@ class Cohort:
 
 def load_cohort(data: bytes, expected_sha256: str, name: str) -> Cohort:
     """Parse a cohort file's bytes after checking them against their pinned SHA-256."""
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != expected_sha256:
-        raise ModelIntegrityError(
-            f"cohort file {name} has SHA-256 {digest}, expected {expected_sha256}: corrupt or replaced",
-            file=name,
-        )
+    check_pinned(data, expected_sha256, name)
     try:
         table = json.loads(data)
         meta = dict(table["meta"])
