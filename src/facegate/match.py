@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # that was edited or corrupted is refused, not trusted.
 SHIPPED_CALIBRATIONS: dict[str, str] = {
     "dlib_resnet_v1": "c750ada64a10936accdd375afb00e22e00d3c2407a9f4bd879cae1f655d44403",
-    "dlib_resnet_v1_flip": "a2350a0732413bc10f5610c3ba3bfc358196d588024e5cec8118ab1663acb460",
+    "dlib_resnet_v1_flip": "7eb6bfd1f1b23920d06acebeabd500b370a5c0977b3b54099e1e8b46d2f63411",
 }
 
 
@@ -76,8 +76,11 @@ class Calibration:
     source: str = ""
 
     @classmethod
-    def load(cls, path: Path | None = None, space: str = "dlib_resnet_v1") -> Calibration:
+    def load(cls, path: Path | None = None, space: str | None = None) -> Calibration:
+        """The table in `path`, else the one shipped for `space`."""
         if path is None:
+            if space is None:
+                raise ConfigError("a calibration table needs a file or an embedding space")
             text = shipped_table(space)
         else:
             try:
@@ -149,10 +152,18 @@ def shipped_calibration(space: str) -> Calibration:
 
 
 def calibration_for(calibration_file: Path | None, space: str) -> Calibration:
-    """The configured calibration table, else the one shipped with the model."""
-    if calibration_file is not None:
-        return Calibration.load(calibration_file)
-    return shipped_calibration(space)
+    """The configured calibration table, else the one shipped with the model. A table made in
+    another embedding space is refused: its thresholds mean nothing for these scores."""
+    if calibration_file is None:
+        return shipped_calibration(space)
+    cal = Calibration.load(calibration_file)
+    if cal.space != space:
+        raise ConfigError(
+            f"calibration table {calibration_file} was made for the embedding space {cal.space}, but the "
+            f"embedder now makes {space}: run `facegate eval calibrate` again "
+            "(or unset match.calibration_file)"
+        )
+    return cal
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -132,6 +132,8 @@ def test_calibrate_with_labels_keeps_each_rate_within_every_group(
     assert Calibration.load(Path(table["calibration_file"])).points  # loads as any table
     bad = cli.json("eval", "calibrate", dataset, "--labels", labels, "--column", "nope", code=2)
     assert bad["error"] == "config_error"
+    alone = cli.json("eval", "calibrate", dataset, "--column", "site", code=2)  # a column of no file
+    assert alone["error"] == "config_error" and "--labels" in alone["message"]
 
 
 def test_eval_groups_from_dataset_labels(cli: Cli, dataset: Path, tmp_path: Path) -> None:

@@ -73,3 +73,40 @@ def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
         assert actions.count("reembed") == 1
         again = reembed(g, actor="tester")
         assert (again.converted, again.without_chip, again.to_enrol_again) == (0, 1, [alex])
+
+
+def test_unconvertible_templates_are_reported_dropped_on_request_and_their_people_can_enrol_again(
+    settings, engine: FaceEngine, database_url: str
+) -> None:
+    from sqlalchemy import update
+
+    from facegate.eval.datasets import model_signature
+    from facegate.gallery.schema import TemplateRow
+
+    plain_engine = FaceEngine(_plain(settings), embedder=engine.embedder.inner)  # type: ignore[attr-defined]
+    with Gallery.open(_plain(settings), engine=plain_engine, database_url=database_url) as old:
+        obama = old.enroll("Barack Obama", [OBAMA], consent()).person.id
+        biden = old.enroll("Joe Biden", [BIDEN], consent()).person.id
+    with Gallery.open(
+        _plain(settings, keep_face_chips=False), engine=plain_engine, database_url=database_url
+    ) as old:
+        alex = old.enroll("Alex Lacamoire", [ALEX], consent()).person.id
+    with Gallery.open(settings, engine=engine, database_url=database_url) as g:
+        [tid] = [t.id for t in g.templates(biden)]
+        with g.store.write() as s:  # a chip that no longer opens (restored from a damaged backup)
+            s.execute(update(TemplateRow).where(TemplateRow.id == tid).values(chip_ct=b"\0" * 64))
+        done = reembed(g, actor="tester")
+        # one bad chip stops nothing: Obama is converted, Biden and Alex reported, nothing deleted
+        assert (done.converted, done.unreadable, done.without_chip, done.dropped) == (1, [tid], 1, 0)
+        assert done.to_enrol_again == sorted([biden, alex]) and not done.complete
+        assert foreign_templates(g) == {"dlib_resnet_v1": 2}
+        dropped = reembed(g, actor="tester", drop_unconvertible=True)
+        assert (dropped.converted, dropped.dropped) == (0, 2) and foreign_templates(g) == {}
+        assert dropped.reclaimed  # the deleted rows' pages were wiped
+        # the photo enrolled for the old model is not a duplicate for the new one
+        again = g.enroll("Alex Lacamoire", [ALEX], person_id=alex)
+        assert len(again.template_ids) == 1 and again.duplicates == []
+        [face] = g.identify(PROBES / "obama.jpg")
+        assert face.result.person is not None and face.result.person.person_id == obama
+    # flip fusion is part of what an evaluation cache is keyed by, with the model it wraps
+    assert "FlipFused(OnnxResNetEmbedder)" in model_signature(engine)

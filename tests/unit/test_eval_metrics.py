@@ -193,12 +193,18 @@ def test_worst_group_thresholds_take_the_group_that_needs_the_highest_threshold(
     # strictly above it (a tie), so B cannot place the rate and sets nothing.
     assert half["all_pairs_threshold"] == pytest.approx(-0.499999, abs=1e-6)
     assert half["threshold"] == pytest.approx(0.939693, abs=1e-6) and half["binding"] == "A"
-    assert set(half["groups"]) == {"A"} and half["false_matches"] == 1  # type: ignore[arg-type]
+    assert half["false_matches"] == 1
+    groups = half["groups"]
+    assert isinstance(groups, dict) and groups["B"]["threshold"] is None and "too few" in groups["B"]["why"]
     # FMR 0.2: 3 of 15 overall -> just above .5; A has no pair to spare at 0.2 of 3 pairs, so it
-    # keeps its offset from FMR 0.5 (.939693 + .499999 = 1.439692) above the overall threshold.
+    # keeps its offset from FMR 0.5 (.939693 + .499999 = 1.439692) above the overall threshold:
+    # 1.939693, more than any score, held at 1 (nothing matches there).
     assert fifth["all_pairs_threshold"] == pytest.approx(0.500001, abs=1e-6)
-    assert fifth["threshold"] == pytest.approx(0.500001 + 1.439692, abs=2e-6)
-    assert fifth["groups"]["A"]["carried"] is True  # type: ignore[index]
+    assert fifth["threshold"] == 1.0
+    assert fifth["groups"]["A"] == {"threshold": 1.0, "impostor_pairs": 3, "carried": True}  # type: ignore[index]
+    # A group of one person has no impostor pair of its own, and says so.
+    [one] = worst_group_thresholds(emb, ids, ["A", "A", "A", "C", "", ""], (0.5,), min_false_matches=1)
+    assert one["groups"]["C"] == {"threshold": None, "why": "one identity: no impostor pair"}  # type: ignore[index]
     # Unlabelled photos count overall only; without groups the table is the all-pairs one.
     [plain] = worst_group_thresholds(emb, ids, [""] * 6, (0.5,), min_false_matches=1)
     assert plain["threshold"] == plain["all_pairs_threshold"] and plain["binding"] == "all pairs"

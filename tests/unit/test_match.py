@@ -131,3 +131,15 @@ def test_shipped_calibration_tables_are_pinned_by_sha256() -> None:
             check_pinned(edited, sha, f"calibration_{space}.json")
     with pytest.raises(ConfigError, match="eval calibrate"):
         shipped_table("someone_elses_model")
+
+
+def test_a_calibration_table_of_another_embedding_space_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Thresholds fitted on one model's scores say nothing about another's (a table made before
+    flip fusion was switched on would let through several times the false matches it promises)."""
+    from facegate.match import calibration_for
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({**TABLE, "space": "dlib_resnet_v1"}))
+    assert calibration_for(path, "dlib_resnet_v1").space == "dlib_resnet_v1"
+    with pytest.raises(ConfigError, match="eval calibrate"):
+        calibration_for(path, "dlib_resnet_v1_flip")

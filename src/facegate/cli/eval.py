@@ -15,6 +15,7 @@ import typer
 import yaml
 
 from facegate.cli.common import IMAGE_SUFFIXES, JsonOpt, emit, handled, out, progress, settings
+from facegate.errors import ConfigError
 from facegate.vision.engine import FaceEngine
 
 eval_app = typer.Typer(
@@ -171,6 +172,8 @@ def eval_calibrate(
     from facegate.eval.runs import run_calibrate
 
     with _eval_context(as_json, None, _count_photos(root)) as (engine, _reports, cache, advance):
+        if column is not None and labels is None:
+            raise ConfigError("--column names a column of the --labels file: give --labels too")
         target = engine.settings.data_dir / "calibration.json"
         table = run_calibrate(engine, root, target, cache, advance, labels, column)
         # `settings.config` is FACEGATE_CONFIG when set; else the data directory's config.yaml.

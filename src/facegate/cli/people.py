@@ -142,11 +142,22 @@ def people_delete(
 
 
 @people_app.command("reembed")
-def people_reembed(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+def people_reembed(
+    drop_unconvertible: Annotated[
+        bool,
+        typer.Option(
+            "--drop-unconvertible",
+            help="Delete templates that cannot be converted (no kept chip, or one that will not open): "
+            "nothing can match them any more; their people enrol again.",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Convert templates made by another embedding model (or with `embedder.flip` set the other
     way) into the configured one, from their kept face chips; until then they are not searched.
 
-    People whose templates have no kept chip are listed: they must enrol again.
+    People whose templates cannot be converted are listed (exit code 1): they must enrol again.
     """
     with handled(as_json), open_gallery() as gallery:
         foreign = foreign_templates(gallery)
@@ -158,11 +169,15 @@ def people_reembed(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
             )
             return
         what = ", ".join(f"{n} in {sp}" for sp, n in foreign.items())
-        confirm(yes, f"Re-embed {sum(foreign.values())} template(s) ({what}) into {gallery.space}?")
+        drop = "; those that cannot be converted are deleted" if drop_unconvertible else ""
+        confirm(yes, f"Re-embed {sum(foreign.values())} template(s) ({what}) into {gallery.space}{drop}?")
         with progress() as bar:
             task = bar.add_task("re-embedding", total=None)
             result = reembed(
-                gallery, actor=actor(), progress=lambda i, n: bar.update(task, completed=i, total=n)
+                gallery,
+                actor=actor(),
+                progress=lambda i, n: bar.update(task, completed=i, total=n),
+                drop_unconvertible=drop_unconvertible,
             )
 
         def human() -> None:
@@ -170,14 +185,18 @@ def people_reembed(yes: YesOpt = False, as_json: JsonOpt = False) -> None:
                 f"converted {result.converted} template(s) of {result.people} people into {result.space}",
                 highlight=False,
             )
-            if result.without_chip:
+            if result.without_chip or result.unreadable:
+                fate = f"{result.dropped} deleted" if drop_unconvertible else "left unsearchable"
                 out.print(
-                    f"[yellow]{result.without_chip} template(s) had no kept face chip and stay unsearchable; "
+                    f"[yellow]{result.without_chip} template(s) had no kept face chip and "
+                    f"{len(result.unreadable)} a chip that would not open ({fate}); "
                     f"{len(result.to_enrol_again)} people must enrol again:[/yellow] "
                     + ", ".join(result.to_enrol_again)
                 )
 
         emit(as_json, result.to_dict(), human)
+        if not result.complete:
+            raise typer.Exit(int(ExitCode.ERROR))
 
 
 @people_app.command("export")

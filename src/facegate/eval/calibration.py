@@ -105,6 +105,9 @@ def worst_group_thresholds(
     """Calibration points that hold for every labelled group: for each target FMR f, the highest
     of the threshold over all impostor pairs and each group's threshold over its own impostor
     pairs (two different people of the same group, who look more alike than people in general).
+    Each point's "groups" says, for every labelled group, the threshold it asked for, or why it
+    could not ask (one identity only; too few pairs): a table never claims a group it did not
+    measure. A threshold is never above 1, the highest score there is (nothing matches there).
 
     Photos labelled "" count in the all-pairs threshold only. A group with too few pairs to
     place f (fewer than `min_false_matches` false matches at it) keeps the offset above the
@@ -119,9 +122,11 @@ def worst_group_thresholds(
     top, n = impostor_top_scores(emb, list(ids), keep=min(keep, len(emb) ** 2 // 2 // 9 + 10))
     overall = {f: t for f in rates if (t := threshold_at(top, n, f)) is not None}
     own: dict[str, dict[float, tuple[float, int]]] = {}  # group -> rate -> (threshold, pairs)
+    unmeasured: dict[str, str] = {}
     for g in sorted(set(labels.tolist()) - {""}):
         idx = np.flatnonzero(labels == g)
         if len(set(ids[idx].tolist())) < 2:
+            unmeasured[g] = "one identity: no impostor pair"
             continue
         g_top, g_n = impostor_top_scores(emb[idx], list(ids[idx]), keep=min(keep, len(idx) ** 2 // 2))
         own[g] = {
@@ -132,7 +137,7 @@ def worst_group_thresholds(
     points = []
     for f, (t_all, _) in overall.items():
         best, binding = t_all, "all pairs"
-        detail: dict[str, object] = {}
+        detail: dict[str, object] = {g: {"threshold": None, "why": why} for g, why in unmeasured.items()}
         for g, placed in own.items():
             if f in placed:
                 t_g, pairs = placed[f]
@@ -140,9 +145,10 @@ def worst_group_thresholds(
             else:
                 higher = [r for r in placed if r > f and r in overall]
                 if not higher:
+                    detail[g] = {"threshold": None, "why": f"too few pairs to place {f:g} or any higher rate"}
                     continue
                 r = min(higher)
-                t_g = math.ceil((t_all + placed[r][0] - overall[r][0]) * 1e6) / 1e6
+                t_g = min(round(t_all + placed[r][0] - overall[r][0], 6), 1.0)
                 pairs, carried = placed[r][1], True
             detail[g] = {"threshold": t_g, "impostor_pairs": pairs, "carried": carried}
             if t_g > best:

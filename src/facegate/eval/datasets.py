@@ -115,14 +115,16 @@ def model_signature(engine: FaceEngine) -> str:
     """What decides a photo's embedding: detector and its settings, embedder and its model file."""
     d = engine.settings.detector
     emb = engine.embedder
-    model = getattr(emb, "path", None)
+    # A wrapper (flip fusion) is named with what it wraps: fp32 and int8 must not share a cache.
+    inner = getattr(emb, "inner", None)
+    model = getattr(inner if inner is not None else emb, "path", None)
     return "|".join(
         [
             engine.space,
             type(engine.detector).__name__,
             f"{d.upsample}/{d.max_side}/{d.min_score}/{d.cnn_fallback}/{d.cnn_runtime}"
             f"/{d.yunet_min_score}/{d.tiles}",
-            type(emb).__name__,
+            type(emb).__name__ + (f"({type(inner).__name__})" if inner is not None else ""),
             str(model.name) if model is not None else "",
         ]
     )

@@ -83,6 +83,7 @@ class Gallery:
             settings.audit_head_file,
         )
         self._generation = -1
+        self._foreign_warned: dict[str, int] = {}
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -195,7 +196,8 @@ class Gallery:
             self.search_index.load(self.store, self.cipher, self.space, self.settings.index)
             self._generation = generation  # only once everything is reloaded
             foreign = self.search_index.foreign_spaces
-        if foreign:
+        if foreign and foreign != self._foreign_warned:  # once per change, not on every reload
+            self._foreign_warned = foreign
             log.warning(
                 "%s templates of another embedding space (%s) are not searched: "
                 "run `facegate people reembed` to convert them to %s",
@@ -275,7 +277,7 @@ class Gallery:
                 "enrolment needs a consent record (purpose, expiry, who recorded it)"
                 + (" and this person's consent is not valid now" if person_id else "")
             )
-        known = self.store.known_sources(person_id) if person_id else set()
+        known = self.store.known_sources(person_id, self.space) if person_id else set()
         faces: list[tuple[Face, str]] = []
         refused: list[Refusal] = []
         duplicates: list[str] = []

@@ -462,6 +462,14 @@ class SqlStore:
                 for sp, n in s.execute(select(TemplateRow.space, func.count()).group_by(TemplateRow.space))
             }
 
-    def known_sources(self, person_id: str) -> set[str]:
+    def known_sources(self, person_id: str, space: str) -> set[str]:
+        """Digests of the photos a person's templates of `space` were made from (a photo enrolled
+        for another model does not count: enrolling it again is how that person is brought over)."""
         with self.session() as s:
-            return set(s.scalars(select(TemplateRow.source_sha256).where(TemplateRow.person_id == person_id)))
+            return set(
+                s.scalars(
+                    select(TemplateRow.source_sha256).where(
+                        TemplateRow.person_id == person_id, TemplateRow.space == space
+                    )
+                )
+            )
