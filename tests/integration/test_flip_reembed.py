@@ -41,9 +41,9 @@ def test_flip_fusion_is_the_default_space_and_averages_a_face_with_its_mirror(en
     assert engine.embedder.embed([]).shape == (0, 128)
 
 
-def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
-    settings, engine: FaceEngine, database_url: str
-) -> None:
+def _gallery_before_fusion(settings, engine: FaceEngine, database_url: str) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """A gallery enrolled without flip fusion: Obama and Biden with their face chips kept, Alex
+    Lacamoire enrolled with `keep_face_chips: false`. Returns their ids."""
     plain_engine = FaceEngine(_plain(settings), embedder=engine.embedder.inner)  # type: ignore[attr-defined]
     with Gallery.open(_plain(settings), engine=plain_engine, database_url=database_url) as old:
         obama = old.enroll("Barack Obama", [OBAMA], consent()).person.id
@@ -51,7 +51,13 @@ def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
     no_chips = _plain(settings, keep_face_chips=False)
     with Gallery.open(no_chips, engine=plain_engine, database_url=database_url) as old:
         alex = old.enroll("Alex Lacamoire", [ALEX], consent()).person.id
+    return obama, biden, alex
 
+
+def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
+    settings, engine: FaceEngine, database_url: str
+) -> None:
+    obama, biden, alex = _gallery_before_fusion(settings, engine, database_url)
     with Gallery.open(settings, engine=engine, database_url=database_url) as g:
         assert foreign_templates(g) == {"dlib_resnet_v1": 3}
         with pytest.raises(EmbeddingSpaceMismatch, match="people reembed"):
@@ -83,14 +89,7 @@ def test_unconvertible_templates_are_reported_dropped_on_request_and_their_peopl
     from facegate.eval.datasets import model_signature
     from facegate.gallery.schema import TemplateRow
 
-    plain_engine = FaceEngine(_plain(settings), embedder=engine.embedder.inner)  # type: ignore[attr-defined]
-    with Gallery.open(_plain(settings), engine=plain_engine, database_url=database_url) as old:
-        obama = old.enroll("Barack Obama", [OBAMA], consent()).person.id
-        biden = old.enroll("Joe Biden", [BIDEN], consent()).person.id
-    with Gallery.open(
-        _plain(settings, keep_face_chips=False), engine=plain_engine, database_url=database_url
-    ) as old:
-        alex = old.enroll("Alex Lacamoire", [ALEX], consent()).person.id
+    obama, biden, alex = _gallery_before_fusion(settings, engine, database_url)
     with Gallery.open(settings, engine=engine, database_url=database_url) as g:
         [tid] = [t.id for t in g.templates(biden)]
         with g.store.write() as s:  # a chip that no longer opens (restored from a damaged backup)
