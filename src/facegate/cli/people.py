@@ -191,7 +191,7 @@ def people_reembed(
                     f"[yellow]{result.without_chip} template(s) had no kept face chip and "
                     f"{len(result.unreadable)} a chip that would not open ({fate}); "
                     f"{len(result.to_enrol_again)} people must enrol again:[/yellow] "
-                    + ", ".join(result.to_enrol_again)
+                    + ", ".join(f"{gallery.person(p).name} ({p})" for p in result.to_enrol_again)
                 )
 
         emit(as_json, result.to_dict(), human)

@@ -199,7 +199,7 @@ class Gallery:
         if foreign and foreign != self._foreign_warned:  # once per change, not on every reload
             self._foreign_warned = foreign
             log.warning(
-                "%s templates of another embedding space (%s) are not searched: "
+                "%s template(s) of another embedding space (%s) are not searched: "
                 "run `facegate people reembed` to convert them to %s",
                 sum(foreign.values()),
                 ", ".join(foreign),
