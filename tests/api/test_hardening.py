@@ -317,8 +317,10 @@ def test_timed_out_identifications_never_start(live) -> None:  # type: ignore[no
     ran = len(server.gallery.audit.entries(limit=100, action="identify"))
     answered = codes.count(200)
     assert codes.count(504) >= 10 - available_cores() - answered
-    # Only those that held a core before their deadline ran; the queued ones were dropped.
-    assert ran <= answered + available_cores(), (codes, ran)
+    # Only those that held a core before their deadline ran; the queued ones were dropped. Beyond
+    # those answered: at most one per core still computing at the deadline, and at most one per
+    # core that finished just before it but was answered after it (the event loop was busy).
+    assert ran <= answered + 2 * available_cores(), (codes, ran)
     assert ran < 10
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Protocol, TypeVar, TypeVarTuple
 
@@ -67,10 +68,13 @@ class Threads:
         actually computing at one per core even then.
         """
         gone = threading.Event()
+        # Checked by the clock as well as by `gone`: while the cores compute, the event loop
+        # may set `gone` late, and a call whose time is up must not start in between.
+        deadline = time.monotonic() + self.request_timeout
 
         def bounded() -> T:
             with self._running:
-                if gone.is_set():
+                if gone.is_set() or time.monotonic() >= deadline:
                     raise RequestTimeout("the request ended before its turn came")
                 return fn(*args)
 
