@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds, worst_group_thresholds
+from facegate.eval.calibration import (
+    DEFAULT_TARGETS,
+    impostor_top_scores,
+    tail_size,
+    thresholds,
+    worst_group_thresholds,
+)
 from make_cohort import embeddings, load_lfw
 
 from common import CACHE, LFW, RESULTS, ROOT, machine, require_lfw
@@ -66,7 +72,7 @@ def sample(idx: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
 
 def fit_tables(emb: np.ndarray, ids: np.ndarray, label: np.ndarray) -> tuple[dict[float, float], list[dict]]:
     """The all-pairs thresholds and the worst-group points, fitted on these photos."""
-    top, n = impostor_top_scores(emb, list(ids), keep=int(len(emb) ** 2 * 0.5 * 0.11) + 10)
+    top, n = impostor_top_scores(emb, list(ids), keep=tail_size(len(emb)))
     plain = {float(p["fmr"]): float(p["threshold"]) for p in thresholds(top, n, DEFAULT_TARGETS)}  # type: ignore[arg-type]
     g = np.isin(label, ["female", "male"])  # five photos carry both labels: left out of the groups
     return plain, worst_group_thresholds(emb[g], list(ids[g]), list(label[g]), DEFAULT_TARGETS)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, thresholds
+from facegate.eval.calibration import DEFAULT_TARGETS, impostor_top_scores, tail_size, thresholds
 from facegate.vision.embed_dlib import l2_normalise
 
 from common import CACHE, ROOT
@@ -36,8 +36,7 @@ def main() -> None:
     paths = data["paths"][found]
     emb = l2_normalise(data["embeddings"][found])
     ids = [p.split("/")[0] for p in paths]
-    keep = int(len(emb) ** 2 * 0.5 * 0.11) + 10  # enough of the top tail for FMR 1e-1
-    top, n = impostor_top_scores(emb, ids, keep=min(keep, 20_000_000))
+    top, n = impostor_top_scores(emb, ids, keep=tail_size(len(emb)))
     points = thresholds(top, n, DEFAULT_TARGETS)
     table = {
         "space": "dlib_resnet_v1",

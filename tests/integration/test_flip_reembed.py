@@ -7,7 +7,7 @@ import pytest
 
 from facegate import FaceEngine, Gallery
 from facegate.errors import EmbeddingSpaceMismatch
-from facegate.gallery.reembed import foreign_templates, reembed
+from facegate.gallery.reembed import reembed
 from facegate.vision.embed_flip import FlipFused
 
 from tests.conftest import ALEX, BIDEN, OBAMA, PROBES, consent
@@ -59,7 +59,7 @@ def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
 ) -> None:
     obama, biden, alex = _gallery_before_fusion(settings, engine, database_url)
     with Gallery.open(settings, engine=engine, database_url=database_url) as g:
-        assert foreign_templates(g) == {"dlib_resnet_v1": 3}
+        assert g.foreign_spaces == {"dlib_resnet_v1": 3}
         with pytest.raises(EmbeddingSpaceMismatch, match="people reembed"):
             g.identify(PROBES / "biden.jpg")
         seen: list[tuple[int, int]] = []
@@ -67,7 +67,7 @@ def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
         assert done.space == "dlib_resnet_v1_flip"
         assert (done.converted, done.people, done.without_chip) == (2, 2, 1)
         assert done.to_enrol_again == [alex] and seen[-1] == (3, 3)
-        assert foreign_templates(g) == {"dlib_resnet_v1": 1}
+        assert g.foreign_spaces == {"dlib_resnet_v1": 1}
         [face] = g.identify(PROBES / "biden.jpg")
         person = face.result.person
         assert face.result.decision == "match" and person is not None and person.person_id == biden
@@ -98,9 +98,9 @@ def test_unconvertible_templates_are_reported_dropped_on_request_and_their_peopl
         # one bad chip stops nothing: Obama is converted, Biden and Alex reported, nothing deleted
         assert (done.converted, done.unreadable, done.without_chip, done.dropped) == (1, [tid], 1, 0)
         assert done.to_enrol_again == sorted([biden, alex]) and not done.complete
-        assert foreign_templates(g) == {"dlib_resnet_v1": 2}
+        assert g.foreign_spaces == {"dlib_resnet_v1": 2}
         dropped = reembed(g, actor="tester", drop_unconvertible=True)
-        assert (dropped.converted, dropped.dropped) == (0, 2) and foreign_templates(g) == {}
+        assert (dropped.converted, dropped.dropped) == (0, 2) and g.foreign_spaces == {}
         assert dropped.reclaimed  # the deleted rows' pages were wiped
         # the photo enrolled for the old model is not a duplicate for the new one
         again = g.enroll("Alex Lacamoire", [ALEX], person_id=alex)

@@ -24,7 +24,7 @@ from facegate.cli.common import (
 )
 from facegate.errors import ConfigError, ExitCode
 from facegate.gallery.people import Consent
-from facegate.gallery.reembed import Reembedding, foreign_templates, reembed
+from facegate.gallery.reembed import Reembedding, reembed
 from facegate.privacy.erasure import erase
 from facegate.privacy.export import export_subject
 
@@ -160,7 +160,7 @@ def people_reembed(
     People whose templates cannot be converted are listed (exit code 1): they must enrol again.
     """
     with handled(as_json), open_gallery() as gallery:
-        foreign = foreign_templates(gallery)
+        foreign = gallery.foreign_spaces
         if not foreign:
             emit(
                 as_json,

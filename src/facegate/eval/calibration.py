@@ -55,6 +55,12 @@ def impostor_top_scores(
     return np.sort(best)[::-1], total
 
 
+def tail_size(n_photos: int, targets: Iterable[float] = DEFAULT_TARGETS, limit: int = 20_000_000) -> int:
+    """How many of the highest impostor scores `impostor_top_scores` must keep to place the
+    highest target rate among `n_photos` photos (there are at most n^2/2 pairs), up to `limit`."""
+    return min(int(n_photos**2 * 0.5 * max(targets) * 1.1) + 10, limit)
+
+
 def threshold_at(top_scores_desc: np.ndarray, n_impostors: int, f: float) -> tuple[float, int] | None:
     """The threshold for FMR `f` and how many impostors reach it; None where the impostors (or the
     kept tail of their scores) cannot place `f`."""
@@ -119,7 +125,7 @@ def worst_group_thresholds(
     emb = np.asarray(embeddings, np.float32)
     ids = np.asarray(identities)
     labels = np.asarray(groups)
-    top, n = impostor_top_scores(emb, list(ids), keep=min(keep, len(emb) ** 2 // 2 // 9 + 10))
+    top, n = impostor_top_scores(emb, list(ids), keep=tail_size(len(emb), rates, keep))
     overall = {f: t for f in rates if (t := threshold_at(top, n, f)) is not None}
     own: dict[str, dict[float, tuple[float, int]]] = {}  # group -> rate -> (threshold, pairs)
     unmeasured: dict[str, str] = {}
@@ -128,7 +134,7 @@ def worst_group_thresholds(
         if len(set(ids[idx].tolist())) < 2:
             unmeasured[g] = "one identity: no impostor pair"
             continue
-        g_top, g_n = impostor_top_scores(emb[idx], list(ids[idx]), keep=min(keep, len(idx) ** 2 // 2))
+        g_top, g_n = impostor_top_scores(emb[idx], list(ids[idx]), keep=tail_size(len(idx), rates, keep))
         own[g] = {
             f: (t[0], g_n)
             for f in rates

@@ -18,6 +18,7 @@ from facegate.eval import report
 from facegate.eval.calibration import (
     DEFAULT_TARGETS,
     impostor_top_scores,
+    tail_size,
     thresholds,
     wilson_interval,
     worst_group_thresholds,
@@ -264,8 +265,7 @@ def run_calibrate(
         "FMR f is the lowest score reached by at most floor(f*N) impostors; fmr_ci95 is Wilson's interval"
     )
     if labels is None:
-        keep = min(int(len(vec) ** 2 * 0.5 * 0.11) + 10, 20_000_000)
-        top, n = impostor_top_scores(vec, ids, keep=keep)
+        top, n = impostor_top_scores(vec, ids, keep=tail_size(len(vec)))
         points = thresholds(top, n, DEFAULT_TARGETS)
     else:
         n = len(vec) * (len(vec) - 1) // 2

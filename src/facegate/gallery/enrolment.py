@@ -60,6 +60,12 @@ def encode_chip(chip: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def decode_chip(jpeg: bytes) -> np.ndarray:
+    """A stored face chip's JPEG back to the RGB array the embedder takes."""
+    with Image.open(io.BytesIO(jpeg)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
 def drafts(faces: list[tuple[Face, str]], space: str, keep_chips: bool) -> list[NewTemplate]:
     """The templates to store for embedded faces, each with its photo's digest."""
     return [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -11,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -19,7 +17,7 @@ from facegate.errors import ConsentMissing, FacegateError, NoFaceFound, WrongKey
 from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
 from facegate.gallery.cohort import shipped_cohort
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
-from facegate.gallery.enrolment import Enrolment, Refusal, drafts, source_digest, source_name
+from facegate.gallery.enrolment import Enrolment, Refusal, decode_chip, drafts, source_digest, source_name
 from facegate.gallery.index import VectorIndex
 from facegate.gallery.people import (
     Consent,
@@ -151,6 +149,12 @@ class Gallery:
         return self._engine.space if self._engine is not None else default_space(self.settings)
 
     @property
+    def foreign_spaces(self) -> dict[str, int]:
+        """Templates per other embedding space, as of the last reload: stored, not searched
+        (what `facegate people reembed` converts)."""
+        return self.search_index.foreign_spaces
+
+    @property
     def calibration(self) -> Calibration:
         if self._calibration is None:
             self._calibration = calibration_for(self.settings.match.calibration_file, self.space)
@@ -195,7 +199,7 @@ class Gallery:
             generation = self.store.generation()  # read first: writes made meanwhile reload again
             self.search_index.load(self.store, self.cipher, self.space, self.settings.index)
             self._generation = generation  # only once everything is reloaded
-            foreign = self.search_index.foreign_spaces
+            foreign = self.foreign_spaces
         if foreign and foreign != self._foreign_warned:  # once per change, not on every reload
             self._foreign_warned = foreign
             log.warning(
@@ -393,8 +397,7 @@ class Gallery:
         pid, ct = self.store.chip(template_id)
         if ct is None:
             return None
-        data = open_chip(self.cipher, pid, template_id, ct)
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        return decode_chip(open_chip(self.cipher, pid, template_id, ct))
 
     def template_vectors(self, person_id: str) -> list[np.ndarray]:
         """The person's templates of the engine's space, opened. No consent check: the caller's."""
@@ -494,7 +497,7 @@ class Gallery:
         assert face.embedding is not None
         vectors = self.template_vectors(person_id)
         if not vectors:
-            hint = " (run `facegate people reembed`)" if self.search_index.foreign_spaces else ""
+            hint = " (run `facegate people reembed`)" if self.foreign_spaces else ""
             raise NoFaceFound(f"person {person_id} has no templates for {self.space}{hint}")
         # Against the person's best-matching template: each template is one enrolled photo.
         results = [verify(face.embedding, v, self.threshold, self.settings.match.target_fmr) for v in vectors]

@@ -13,17 +13,16 @@ freed database pages wiped at the end, so the old space's vectors do not linger.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 from sqlalchemy import select
 
 from facegate.errors import FacegateError
+from facegate.gallery.enrolment import decode_chip
 from facegate.gallery.schema import TemplateRow
 from facegate.gallery.templates import embedding_label, open_chip
 
@@ -62,17 +61,6 @@ class Reembedding:
             "to_enrol_again": self.to_enrol_again,
             "reclaimed": self.reclaimed,
         }
-
-
-def foreign_templates(gallery: Gallery) -> dict[str, int]:
-    """Templates per embedding space other than the configured one (what a re-embedding would convert)."""
-    space = gallery.space
-    return {sp: n for sp, n in gallery.store.spaces().items() if sp != space}
-
-
-def _chip(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def reembed(
@@ -119,7 +107,7 @@ def reembed(
                 if ct is None:
                     continue  # erased meanwhile
                 try:
-                    chips.append(_chip(open_chip(gallery.cipher, pid, tid, bytes(ct))))
+                    chips.append(decode_chip(open_chip(gallery.cipher, pid, tid, bytes(ct))))
                 except (FacegateError, OSError, ValueError) as exc:
                     log.warning("template %s: its face chip cannot be opened (%s)", tid, exc)
                     report.unreadable.append(tid)

@@ -9,13 +9,9 @@ import dlib
 import numpy as np
 
 from facegate.vision.models import DLIB_RESNET, DLIB_RESNET_SPACE, verified_path
+from facegate.vision.vectors import l2_normalise
 
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    out: np.ndarray = vectors / np.maximum(norms, 1e-12)
-    return out
+__all__ = ["DlibResNetEmbedder", "l2_normalise"]
 
 
 class DlibResNetEmbedder:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from facegate.vision.protocols import Embedder
+from facegate.vision.vectors import l2_normalise
 
 SUFFIX = "_flip"
 
@@ -35,8 +36,4 @@ class FlipFused:
         n = len(chips)
         # One batch for both halves: the ONNX backend runs a batch faster than two.
         both = self.inner.embed(list(chips) + [np.ascontiguousarray(c[:, ::-1]) for c in chips])
-        fused = both[:n] + both[n:]
-        out: np.ndarray = (fused / np.maximum(np.linalg.norm(fused, axis=1, keepdims=True), 1e-12)).astype(
-            np.float32
-        )
-        return out
+        return l2_normalise(both[:n] + both[n:])

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facegate.vision.embed_dlib import l2_normalise
 from facegate.vision.models import DLIB_RESNET_SPACE, ONNX_RESNET, converted_path
 from facegate.vision.onnx_runtime import session
+from facegate.vision.vectors import l2_normalise
 
 
 class OnnxResNetEmbedder:
