@@ -27,12 +27,9 @@ import numpy as np
 from rich.progress import track
 
 from facegate.eval.verification import kfold_accuracy
+from facegate.vision.vectors import l2_normalise
 
 from common import RESULTS, machine, require_lfw
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    return np.asarray(v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12), np.float32)
 
 
 def main() -> None:
@@ -70,7 +67,7 @@ def main() -> None:
         copies = [chip, np.ascontiguousarray(chip[:, ::-1])] + [
             np.ascontiguousarray(c) for c in dlib.jitter_image(chip, args.jitters)
         ]
-        jit[n] = unit(inner.embed(copies).mean(axis=0))
+        jit[n] = l2_normalise(inner.embed(copies).mean(axis=0))
         t2 = time.perf_counter()
         t_flip += t1 - t0
         t_jit += t2 - t1

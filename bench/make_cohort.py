@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facegate.vision.vectors import l2_normalise as normalise
+
 from common import CACHE, ROOT
 
 COHORT_SIZE = 1500
@@ -56,11 +58,6 @@ def space_of(flip: bool) -> str:
 def load_lfw() -> dict[str, np.ndarray]:
     d = np.load(CACHE / "faces_lfw.npz")
     return {k: d[k] for k in ("paths", "identity", "embeddings", "flipped", "found")}
-
-
-def normalise(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float32)
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 def cohort_people(identity: np.ndarray, found: np.ndarray) -> list[str]:

@@ -29,7 +29,7 @@ from facegate.eval.calibration import wilson_interval
 from facegate.gallery.cohort import Cohort, shipped_cohort
 from facegate.gallery.thresholds import gallery_moments, person_thresholds
 from facegate.match import shipped_calibration
-from make_cohort import cohort_people, normalise
+from make_cohort import cohort_people, embeddings, normalise
 
 from common import CACHE, RESULTS, machine
 
@@ -44,11 +44,9 @@ class Faces:
 
 
 def load(name: str, flip: bool, exclude: set[str] | None = None) -> Faces:
-    d = np.load(CACHE / f"faces_{name}.npz")
+    d = dict(np.load(CACHE / f"faces_{name}.npz"))
     found = d["found"]
-    e = normalise(d["embeddings"])
-    if flip:
-        e = normalise(e + normalise(d["flipped"]))
+    e = embeddings(d, flip)
     ident = d["identity"]
     keep = found & ~np.isin(ident, sorted(exclude or set()))
     idx = np.nonzero(keep)[0]

@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 from facegate.eval.verification import kfold_accuracy
-from make_cohort import normalise
+from make_cohort import embeddings
 
 from common import CACHE, RESULTS, machine, require_lfw
 
@@ -56,8 +56,7 @@ def main() -> None:
     d = np.load(CACHE / "faces_lfw.npz")
     paths = [str(p) for p in d["paths"]]
     index = {p: i for i, p in enumerate(paths)}
-    plain = normalise(d["embeddings"])
-    variants = {"plain": plain, "flip-fused": normalise(plain + normalise(d["flipped"]))}
+    variants = {"plain": embeddings(d, flip=False), "flip-fused": embeddings(d, flip=True)}
     with open(lfw / "pairs.csv") as fh:
         rows = list(csv.DictReader(fh))
     a = np.array([index[r["img1"]] for r in rows])
