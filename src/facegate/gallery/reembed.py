@@ -115,7 +115,7 @@ def reembed(
                     continue
                 owners.append((pid, tid))
         # The network runs outside the transaction; the write checks each row is still there.
-        vectors = engine.embedder.embed(chips) if chips else np.zeros((0, engine.embedder.dim), np.float32)
+        vectors = engine.embed_chips(chips) if chips else np.zeros((0, engine.embedder.dim), np.float32)
         converted, dropped = _write(
             gallery, owners, vectors, drop if drop_unconvertible else [], space, from_spaces, actor
         )

@@ -18,7 +18,6 @@ from facegate.errors import ConsentMissing
 from facegate.vision.detectors import sensitive_detector
 from facegate.vision.engine import FaceEngine
 from facegate.vision.protocols import Detector
-from facegate.vision.quality import assess
 from facegate.vision.redact import blur_boxes, more_faces
 from facegate.vision.types import Face
 
@@ -69,9 +68,7 @@ class Redactor:
         faces = self.engine.detect(image).faces
         if self.extra is not None:
             for det in more_faces(self.extra, image, [f.box for f in faces]):
-                marks = self.engine.aligner.landmarks(image, det)
-                chip = self.engine.aligner.chip(image, marks)
-                faces.append(Face(det.box, det.score, marks, chip, assess(det.box, marks, chip)))
+                faces.append(self.engine.face(image, det))
         return faces
 
     def image(self, image: np.ndarray, keep: Keep | None = None) -> Redacted:

@@ -14,8 +14,9 @@ from facegate.vision.detectors import default_detector, fallback_detector
 from facegate.vision.embed_flip import FlipFused, fused_space
 from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck, LivenessResult
-from facegate.vision.models import DLIB_RESNET_SPACE
-from facegate.vision.protocols import Aligner, Detector, Embedder
+from facegate.vision.models import DLIB_RESNET_SPACE, SFACE_SPACE
+from facegate.vision.points import points_from_eyes, points_near
+from facegate.vision.protocols import Aligner, Detector, Embedder, five_point_cropper
 from facegate.vision.quality import assess, require_quality
 from facegate.vision.types import Box, Detection, Face
 
@@ -37,9 +38,19 @@ class AnalysedImage:
 
 
 def default_embedder(settings: Settings) -> Embedder:
+    """The configured embedding model (`embedder.model`), flip-fused where `embedder.fused`."""
     e = settings.embedder
     inner: Embedder
-    if e.backend == "dlib":
+    if e.model == "sface":
+        from facegate.vision.embed_five import sface
+
+        inner = sface(settings.models_dir, e.provider, e.threads, e.batch_size)
+    elif e.model == "onnx":
+        from facegate.vision.embed_five import operator_model
+
+        assert e.onnx is not None  # the settings refuse model: onnx without its section
+        inner = operator_model(e.onnx, e.provider, e.threads, e.batch_size)
+    elif e.backend == "dlib":
         from facegate.vision.embed_dlib import DlibResNetEmbedder
 
         inner = DlibResNetEmbedder()
@@ -49,13 +60,20 @@ def default_embedder(settings: Settings) -> Embedder:
         inner = OnnxResNetEmbedder(
             settings.models_dir, e.provider, e.threads, e.batch_size, int8=e.backend == "onnx-int8"
         )
-    return FlipFused(inner) if e.flip else inner
+    return FlipFused(inner) if e.fused else inner
 
 
 def default_space(settings: Settings) -> str:
     """The embedding space `default_embedder` gives, without loading a model."""
-    # Every built-in backend is dlib's ResNet or a port of it.
-    return fused_space(DLIB_RESNET_SPACE) if settings.embedder.flip else DLIB_RESNET_SPACE
+    e = settings.embedder
+    if e.model == "sface":
+        base = SFACE_SPACE
+    elif e.model == "onnx":
+        assert e.onnx is not None
+        base = e.onnx.space
+    else:  # every dlib backend is dlib's ResNet or an exact port of it
+        base = DLIB_RESNET_SPACE
+    return fused_space(base) if e.fused else base
 
 
 # A face this many times smaller than an enrolment photo's main face is a bystander.
@@ -104,6 +122,8 @@ class FaceEngine:
             aligner = DlibAligner()
         self.aligner = aligner
         self.embedder = embedder or default_embedder(self.settings)
+        self._cropper = five_point_cropper(self.embedder)
+        self._point_finder: Detector | None = None  # YuNet, for boxes of detectors without landmarks
         self.load_seconds = time.perf_counter() - started
         self.limits = DecodeLimits(self.settings.images.max_bytes, self.settings.images.max_pixels)
         self._liveness: LivenessCheck | None = None  # built on first use
@@ -131,27 +151,59 @@ class FaceEngine:
                 self._fallback_wanted = self._fallback is not None
             if self._fallback is not None:
                 detections = self._fallback.detect(image)
-        faces = []
-        for det in detections:
-            marks = self.aligner.landmarks(image, det)
-            chip = self.aligner.chip(image, marks)
-            sized = _sized(det)
-            square = clip(sized, w, h) if det.points is not None else None
-            faces.append(
-                Face(
-                    clip(det.box, w, h), det.score, marks, chip, assess(sized, marks, chip), square_box=square
-                )
-            )
+        faces = [self.face(image, det) for det in detections]
         faces.sort(key=lambda f: -f.box.width * f.box.height)
         return AnalysedImage(image, faces)
+
+    def face(self, image: np.ndarray, det: Detection) -> Face:
+        """A detected face with its landmarks, chip, quality and (for a five-point embedder) the
+        embedder's own aligned crop; not embedded yet."""
+        h, w = image.shape[:2]
+        marks = self.aligner.landmarks(image, det)
+        chip = self.aligner.chip(image, marks)
+        sized = _sized(det)
+        square = clip(sized, w, h) if det.points is not None else None
+        crop = None
+        if self._cropper is not None:
+            crop = self._cropper.crop(image, self._five_points(image, det, marks))
+        return Face(
+            clip(det.box, w, h), det.score, marks, chip, assess(sized, marks, chip), square_box=square, crop=crop
+        )
+
+    def _five_points(self, image: np.ndarray, det: Detection, marks: np.ndarray) -> np.ndarray:
+        if det.points is not None:
+            return det.points
+        if self._point_finder is None:
+            from facegate.vision.detectors import build_detector
+
+            self._point_finder = build_detector(self.settings, "yunet", 0, self.settings.detector.max_side)
+        found = points_near(self._point_finder, image, det)
+        return found if found is not None else points_from_eyes(marks)
 
     def embed(self, faces: list[Face]) -> None:
         """Fill in `face.embedding` for every face, in one batch."""
         if not faces:
             return
-        vectors = self.embedder.embed([f.chip for f in faces])
+        vectors = self.embedder.embed([f.chip if f.crop is None else f.crop for f in faces])
         for face, vec in zip(faces, vectors, strict=True):
             face.embedding = vec
+
+    def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Embeddings of kept face chips (dlib-aligned, 150x150): for a five-point embedder its
+        crop is cut from each chip at the landmarks YuNet finds in it (`gallery reembed`)."""
+        if self._cropper is None or not chips:
+            return self.embedder.embed(chips)
+        return self.embedder.embed([self._cropper.crop(c, self._chip_points(c)) for c in chips])
+
+    def _chip_points(self, chip: np.ndarray) -> np.ndarray:
+        # dlib's chips frame the face with a quarter of padding on every side: YuNet is given a
+        # black margin around it (a face filling the whole input is found less reliably).
+        pad = chip.shape[0] // 4
+        framed = np.pad(chip, ((pad, pad), (pad, pad), (0, 0)))
+        side = chip.shape[0]
+        face = Detection(Box(pad + side // 6, pad + side // 6, pad + side - side // 6, pad + side - side // 6), 1.0)
+        marks = self.aligner.landmarks(framed, face)
+        return self._five_points(framed, face, marks) - np.float32(pad)
 
     def analyse(self, source: ImageInput, max_faces: int | None = None) -> AnalysedImage:
         """Detect and embed every face (the `max_faces` largest, if given)."""

@@ -67,6 +67,17 @@ YUNET = ModelFile(
     resource="yunet/yunet_s_dynamic.onnx",
 )
 
+# SFace (OpenCV Zoo, Apache-2.0), the default embedder: shipped in facegate/data/sface/ with its
+# LICENSE, int8 block-quantised as released; `SFACE_FAST` is the graph facegate runs.
+SFACE_SPACE = "sface_2021dec"
+SFACE = ModelFile(
+    "face_recognition_sface_2021dec_int8bq.onnx",
+    "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+    10667852,
+    package="facegate",
+    resource="sface/face_recognition_sface_2021dec_int8bq.onnx",
+)
+
 _verified: set[tuple[Path, str]] = set()
 _lock = threading.Lock()
 
@@ -107,15 +118,17 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class ConvertedModel:
-    """An ONNX graph that facegate builds from a dlib model file on first use.
+    """An ONNX graph that facegate builds from a shipped model file on first use.
 
     The build is deterministic, so its SHA-256 is recorded here: a graph that differs (a
-    changed converter, a tampered cache file) is refused instead of silently used.
+    changed converter, a tampered cache file) is refused instead of silently used. `recipe`:
+    "dlib" (dlib's network converted to ONNX) or "fold" (an ONNX graph made fast, onnx_fold.py).
     """
 
     name: str
     source: ModelFile
     sha256: str
+    recipe: str = "dlib"
 
     def path(self, models_dir: Path) -> Path:
         return models_dir / self.name
@@ -131,6 +144,26 @@ ONNX_MMOD = ConvertedModel(
     DLIB_MMOD,
     "6970ae29005b6782036530aa819b5923413b4216e2bb5687d66e620a7e58f90c",
 )
+SFACE_FAST = ConvertedModel(
+    "face_recognition_sface_2021dec_fp32.onnx",
+    SFACE,
+    "05f4d405c8dbe64ca6dbad73fd2cd958b8e6e23a8d1353b09b0340dad87344d1",
+    recipe="fold",
+)
+
+
+def _build(model: ConvertedModel, source: Path) -> bytes:
+    if model.recipe == "fold":
+        from facegate.vision.onnx_fold import fast_graph
+
+        return fast_graph(source.read_bytes())
+    from facegate.vision.dlib_format import face_resnet_spec, mmod_spec, parse
+    from facegate.vision.onnx_export import mmod_to_onnx, resnet_to_onnx
+
+    is_resnet = model.source is DLIB_RESNET
+    net = parse(source.read_bytes(), face_resnet_spec() if is_resnet else mmod_spec(), str(source))
+    data: bytes = (resnet_to_onnx(net) if is_resnet else mmod_to_onnx(net)).SerializeToString()
+    return data
 
 
 def converted_path(model: ConvertedModel, models_dir: Path) -> Path:
@@ -141,17 +174,12 @@ def converted_path(model: ConvertedModel, models_dir: Path) -> Path:
         if digest != model.sha256:
             raise ModelIntegrityError(
                 f"model file {path} has SHA-256 {digest}, expected {model.sha256}: corrupt or "
-                "replaced (delete it and facegate rebuilds it from the dlib model)",
+                "replaced (delete it and facegate rebuilds it from the shipped model)",
                 file=str(path),
             )
         return path
-    from facegate.vision.dlib_format import face_resnet_spec, mmod_spec, parse
-    from facegate.vision.onnx_export import mmod_to_onnx, resnet_to_onnx
-
     source = verified_path(model.source)
-    is_resnet = model.source is DLIB_RESNET
-    net = parse(source.read_bytes(), face_resnet_spec() if is_resnet else mmod_spec(), str(source))
-    data = (resnet_to_onnx(net) if is_resnet else mmod_to_onnx(net)).SerializeToString()
+    data = _build(model, source)
     digest = hashlib.sha256(data).hexdigest()
     if digest != model.sha256:
         raise ModelIntegrityError(

@@ -43,3 +43,21 @@ class Embedder(Protocol):
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         """(n, dim) float32, each row L2-normalised."""
         ...
+
+
+@runtime_checkable
+class FivePointCropper(Protocol):
+    """An embedder that cuts its own input from the image at a face's five landmarks (YuNet's:
+    right eye, left eye, nose tip, right and left mouth corner), instead of taking the aligner's chip."""
+
+    def crop(self, image: np.ndarray, points: np.ndarray) -> np.ndarray: ...
+
+
+def five_point_cropper(embedder: Embedder) -> FivePointCropper | None:
+    """The embedder itself, or the one it wraps (flip fusion), if it crops at five points."""
+    seen: object = embedder
+    while seen is not None:
+        if isinstance(seen, FivePointCropper):
+            return seen
+        seen = getattr(seen, "inner", None)
+    return None

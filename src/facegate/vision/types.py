@@ -76,12 +76,15 @@ class Face:
     box: Box
     score: float
     landmarks: np.ndarray  # (5, 2) float32, image pixels: two points per eye, then the nose base
-    chip: np.ndarray  # aligned 150x150x3 uint8
+    chip: np.ndarray  # dlib-aligned 150x150x3 uint8 (quality, kept face chips, dlib's embedder)
     quality: Quality
     embedding: np.ndarray | None = field(default=None, repr=False)  # L2-normalised float32
     # The square, ear-to-ear box dlib's HOG would have given, placed from YuNet's landmarks (None
     # where the detector's own box is one). Quality and liveness rules were set on such boxes.
     square_box: Box | None = field(default=None, repr=False)
+    # The embedder's own input where it aligns by five landmarks (SFace: 112x112 RGB), else None
+    # and the embedder takes `chip`.
+    crop: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def rules_box(self) -> Box:
