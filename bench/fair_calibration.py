@@ -2,7 +2,7 @@
 and for men, and measured on people it was not fitted on.
 
     python bench/face_embeddings.py --set lfw; python bench/face_embeddings.py --set east_asian
-    python bench/fair_calibration.py [--write]
+    python bench/fair_calibration.py [--model sface] [--flip|--no-flip] [--write]
 
 LFW's identities are split in two by the SHA-256 of their names (reproducible, unrelated to how
 anyone looks); each half in turn is fitted on and the other scored. On the fitting half, two
@@ -12,7 +12,8 @@ tables: the threshold over all impostor pairs (what was shipped before), and
 group's within-group threshold). On the other half, each table's thresholds are scored: FMR over
 all impostor pairs and within each group, TAR over genuine pairs; the East Asian development set
 beside them (nothing of it is fitted on). `--write` ships the worst-group table fitted on all of
-LFW as src/facegate/data/calibration_dlib_resnet_v1_flip.json. Labels are used here only.
+LFW as src/facegate/data/calibration_<space>.json (dlib: flip-fused by default; SFace: plain).
+Labels are used here only.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ from facegate.eval.calibration import (
     thresholds,
     worst_group_thresholds,
 )
-from make_cohort import embeddings, load_lfw
+from make_cohort import MODELS, embeddings, load_lfw, load_set, space_of
 
-from common import CACHE, LFW, RESULTS, ROOT, machine, require_lfw
+from common import LFW, RESULTS, ROOT, machine, require_lfw
 
-OUT = ROOT / "src" / "facegate" / "data" / "calibration_dlib_resnet_v1_flip.json"
 SCORED = (1e-3, 1e-4)
 
 
@@ -81,11 +81,18 @@ def fit_tables(emb: np.ndarray, ids: np.ndarray, label: np.ndarray) -> tuple[dic
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true", help="write the shipped table (fitted on all of LFW)")
+    ap.add_argument("--model", choices=sorted(MODELS), default="dlib")
+    ap.add_argument(
+        "--flip", action=argparse.BooleanOptionalAction, default=None, help="default: dlib on, SFace off"
+    )
     args = ap.parse_args()
+    flip = args.flip if args.flip is not None else args.model == "dlib"
+    space = space_of(flip, args.model)
+    out = ROOT / "src" / "facegate" / "data" / f"calibration_{space}.json"
     require_lfw()
-    d = load_lfw()
+    d = load_lfw(args.model)
     found = d["found"]
-    emb = embeddings(d, flip=True)[found]
+    emb = embeddings(d, flip=flip)[found]
     ids = d["identity"][found]
     paths = d["paths"][found]
     gender: dict[str, str] = {}
@@ -94,8 +101,9 @@ def main() -> None:
             gender[row["image"]] = row["gender"]
     label = np.array([gender.get(str(p), "") for p in paths])
     half = np.array([hashlib.sha256(str(i).encode()).digest()[0] % 2 for i in ids])
-    ea_path = CACHE / "faces_east_asian.npz"
-    ea = dict(np.load(ea_path)) if ea_path.is_file() else None
+    from face_embeddings import cache_path
+
+    ea = load_set("east_asian", args.model) if cache_path("east_asian", args.model).is_file() else None
     rng = np.random.default_rng(0)
     rows = []
     for fold in (0, 1):
@@ -108,7 +116,7 @@ def main() -> None:
             "LFW held-out, men": (emb, ids, sample(np.flatnonzero(held & (label == "male")), 6000, rng)),
         }
         if ea is not None:
-            e = embeddings(ea, flip=True)[ea["found"]]
+            e = embeddings(ea, flip=flip)[ea["found"]]
             sets["East Asian dev set"] = (e, ea["identity"][ea["found"]], np.arange(len(e)))
         for name, (e, i, idx) in sets.items():
             for f in SCORED:
@@ -149,7 +157,7 @@ def main() -> None:
             "lfw_tar_at_all_pairs_threshold": float((gen >= float(p["all_pairs_threshold"])).mean()),  # type: ignore[arg-type]
         }
         if ea is not None:
-            e = embeddings(ea, flip=True)[ea["found"]]
+            e = embeddings(ea, flip=flip)[ea["found"]]
             fmr, n_imp, tar, _ = rates(e, ea["identity"][ea["found"]], t)
             row.update({"east_asian_fmr": fmr, "east_asian_impostor_pairs": n_imp, "east_asian_tar": tar})
         at_shipped.append(row)
@@ -160,11 +168,12 @@ def main() -> None:
             + (f"; East Asian FMR {row['east_asian_fmr']:.3f}" if ea is not None else "")
         )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fair_calibration.json").write_text(
+    name = "fair_calibration.json" if args.model == "dlib" else f"fair_calibration_{space}.json"
+    (RESULTS / name).write_text(
         json.dumps(
             {
                 "machine": machine(),
-                "space": "dlib_resnet_v1_flip",
+                "space": space,
                 "rows": rows,
                 "shipped": shipped,
                 "at_shipped_thresholds": at_shipped,
@@ -175,9 +184,9 @@ def main() -> None:
     if args.write:
         g = np.isin(label, ["female", "male"])
         table = {
-            "space": "dlib_resnet_v1_flip",
-            "score": "cosine similarity of L2-normalised embeddings (each face's descriptor averaged with "
-            "its mirror image's)",
+            "space": space,
+            "score": "cosine similarity of L2-normalised embeddings"
+            + (" (each face's descriptor averaged with its mirror image's)" if flip else ""),
             "source": f"LFW deep-funneled: {int(g.sum())} photos of {len(set(ids[g].tolist()))} people "
             "labelled female or male (../shared/faces/lfw/gender_labels.csv)",
             "method": "for each target FMR f, the highest of: the threshold over every impostor pair, and "
@@ -190,8 +199,8 @@ def main() -> None:
             "created": datetime.now(UTC).date().isoformat(),
             "points": shipped,
         }
-        OUT.write_text(json.dumps(table, indent=2) + "\n")
-        print(f"wrote {OUT}")
+        out.write_text(json.dumps(table, indent=2) + "\n")
+        print(f"wrote {out}", "sha256", hashlib.sha256(out.read_bytes()).hexdigest())
 
 
 if __name__ == "__main__":

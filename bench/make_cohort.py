@@ -3,9 +3,10 @@
 Only statistics are shipped, never an embedding: a face template of someone who never enrolled
 has no place in a user's install (their faces are never stored as templates).
 
-    python bench/face_embeddings.py --set lfw; python bench/make_cohort.py [--flip]
+    python bench/face_embeddings.py --set lfw [--model sface]
+    python bench/make_cohort.py [--model sface] [--flip]
 
-Reads bench/.cache/faces_lfw.npz (bench/face_embeddings.py --set lfw). The cohort is COHORT_SIZE
+Reads bench/.cache/faces_lfw[_<model>].npz (bench/face_embeddings.py --set lfw). The cohort is COHORT_SIZE
 LFW identities that have exactly one photo, chosen by the SHA-256 of their names (reproducible,
 unrelated to how they look); `cohort_people()` is what the other benchmarks exclude, so nothing is
 scored on the people the cohort was made of. Writes src/facegate/data/cohort_<space>.json (plain
@@ -23,7 +24,7 @@ import numpy as np
 
 from facegate.vision.vectors import l2_normalise as normalise
 
-from common import CACHE, ROOT
+from common import ROOT
 
 COHORT_SIZE = 1500
 # Rates of the tables: every half decade from 10% down to 1e-7. Below what the pairs can show
@@ -51,13 +52,23 @@ def out_path(space: str) -> Path:
     return ROOT / "src" / "facegate" / "data" / f"cohort_{space}.json"
 
 
-def space_of(flip: bool) -> str:
-    return "dlib_resnet_v1_flip" if flip else "dlib_resnet_v1"
+MODELS = {"dlib": "dlib_resnet_v1", "sface": "sface_2021dec"}
 
 
-def load_lfw() -> dict[str, np.ndarray]:
-    d = np.load(CACHE / "faces_lfw.npz")
+def space_of(flip: bool, model: str = "dlib") -> str:
+    return MODELS[model] + ("_flip" if flip else "")
+
+
+def load_set(name: str, model: str = "dlib") -> dict[str, np.ndarray]:
+    """A cached set (bench/face_embeddings.py) as a dict of arrays."""
+    from face_embeddings import cache_path
+
+    d = np.load(cache_path(name, model))
     return {k: d[k] for k in ("paths", "identity", "embeddings", "flipped", "found")}
+
+
+def load_lfw(model: str = "dlib") -> dict[str, np.ndarray]:
+    return load_set("lfw", model)
 
 
 def cohort_people(identity: np.ndarray, found: np.ndarray) -> list[str]:
@@ -115,11 +126,12 @@ def cohort_embeddings(d: dict[str, np.ndarray], flip: bool = False) -> np.ndarra
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (space dlib_resnet_v1_flip)")
+    ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (space <model>_flip)")
+    ap.add_argument("--model", choices=sorted(MODELS), default="dlib")
     args = ap.parse_args()
-    space = space_of(args.flip)
+    space = space_of(args.flip, args.model)
     out = out_path(space)
-    d = load_lfw()
+    d = load_lfw(args.model)
     people = cohort_people(d["identity"], d["found"])
     emb = cohort_embeddings(d, args.flip)
     rates, z = tail_table(emb)

@@ -2,7 +2,7 @@
 
     python bench/face_embeddings.py --set lfw; python bench/face_embeddings.py --set east_asian
     python bench/make_cohort.py          # once: the shipped cohort
-    python bench/open_set.py             # -> bench/results/open_set.json and a table
+    python bench/open_set.py [--model sface] [--flip]   # -> bench/results/open_set[_<tag>].json
 
 Protocol (pure numpy on cached embeddings): enrol people with 1 or 3 photos each, present the
 rest of their photos (mated: FNIR, wrong person) and one photo of each of 100 never-enrolled
@@ -25,15 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from face_embeddings import cache_path
 from facegate.eval.calibration import wilson_interval
 from facegate.gallery.cohort import Cohort, shipped_cohort
 from facegate.gallery.thresholds import gallery_moments, person_thresholds
-from facegate.match import shipped_calibration
-from make_cohort import cohort_people, embeddings, normalise
+from facegate.match import ambiguity_margin, shipped_calibration
+from make_cohort import MODELS, cohort_people, embeddings, load_set, normalise, space_of
 
-from common import CACHE, RESULTS, machine
-
-MARGIN = 0.02  # the shipped ambiguity margin
+from common import RESULTS, machine
 
 
 @dataclass
@@ -43,8 +42,8 @@ class Faces:
     by_person: dict[str, np.ndarray]
 
 
-def load(name: str, flip: bool, exclude: set[str] | None = None) -> Faces:
-    d = dict(np.load(CACHE / f"faces_{name}.npz"))
+def load(name: str, flip: bool, exclude: set[str] | None = None, model: str = "dlib") -> Faces:
+    d = load_set(name, model)
     found = d["found"]
     e = embeddings(d, flip)
     ident = d["identity"]
@@ -90,6 +89,7 @@ def trial(
     rng: np.random.Generator,
     stranger_photos: int = 1,
     mean_templates: bool = False,
+    margin: float = 0.02,
 ) -> dict[str, int]:
     tpl_idx, owners, probes, truth = [], [], [], []
     for p, name in enumerate(enrolled):
@@ -120,7 +120,7 @@ def trial(
         ok = s1 >= thr[best]
         if n > 1:
             second, s2 = order[:, 1], per[rows, order[:, 1]]
-            ok &= ~((s2 >= thr[second]) & (s1 - s2 < MARGIN))
+            ok &= ~((s2 >= thr[second]) & (s1 - s2 < margin))
         if kind == "mated":
             t = np.array(truth)
             out["mated_accepted"] = int((ok & (best == t)).sum())
@@ -151,15 +151,17 @@ def main() -> None:
     ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (enrolment and query)")
     ap.add_argument("--weights", default="0.1,0.2")
     ap.add_argument("--mean-templates", action="store_true", help="one mean template per person")
+    ap.add_argument("--model", choices=sorted(MODELS), default="dlib")
     args = ap.parse_args()
-    space = "dlib_resnet_v1_flip" if args.flip else "dlib_resnet_v1"
+    space = space_of(args.flip, args.model)
     cohort = shipped_cohort(space)
-    if cohort is None or not (CACHE / "faces_lfw.npz").is_file():
+    if cohort is None or not cache_path("lfw", args.model).is_file():
         print("SKIP: run bench/face_embeddings.py and bench/make_cohort.py first", file=sys.stderr)
         return
-    raw = np.load(CACHE / "faces_lfw.npz")
+    margin = ambiguity_margin(None, shipped_calibration(space))  # the shipped default
+    raw = load_set("lfw", args.model)
     excluded = set(cohort_people(raw["identity"], raw["found"]))
-    lfw = load("lfw", args.flip, excluded)
+    lfw = load("lfw", args.flip, excluded, args.model)
     rules: dict[str, Rule] = {"fmr1e-3": rule_old(space), "flat": rule_flat(cohort, args.target)}
     for w in (float(x) for x in args.weights.split(",")):
         rules[f"person w={w:g}"] = rule_person(cohort, args.target, w)
@@ -195,10 +197,12 @@ def main() -> None:
                         enrolled += fill
                         rest = [p for p in rest if p not in set(fill)]
                     strangers = list(rng.permutation(rest)[:100])
-                    runs.append(trial(lfw, enrolled, strangers, shots, rule, rng, 1, args.mean_templates))
+                    runs.append(
+                        trial(lfw, enrolled, strangers, shots, rule, rng, 1, args.mean_templates, margin)
+                    )
                 report("lfw", size, shots, name, summarise(runs))
-    if (CACHE / "faces_east_asian.npz").is_file():
-        ea = load("east_asian", args.flip)
+    if cache_path("east_asian", args.model).is_file():
+        ea = load("east_asian", args.flip, model=args.model)
         people = sorted(ea.by_person)
         for shots in (1, 3):
             for name, rule in rules.items():
@@ -206,12 +210,24 @@ def main() -> None:
                 runs = []
                 for _ in range(args.draws):
                     perm = list(rng.permutation(people))
-                    runs.append(trial(ea, perm[:25], perm[25:], shots, rule, rng, 10, args.mean_templates))
+                    runs.append(
+                        trial(ea, perm[:25], perm[25:], shots, rule, rng, 10, args.mean_templates, margin)
+                    )
                 report("east_asian", 25, shots, name, summarise(runs))
     RESULTS.mkdir(exist_ok=True)
-    tag = ("_flip" if args.flip else "") + ("_mean" if args.mean_templates else "")
+    tag = ("" if args.model == "dlib" else f"_{args.model}") + ("_flip" if args.flip else "")
+    tag += "_mean" if args.mean_templates else ""
     (RESULTS / f"open_set{tag}.json").write_text(
-        json.dumps({"machine": machine(), "target_fpir": args.target, "results": results}, indent=1)
+        json.dumps(
+            {
+                "machine": machine(),
+                "space": space,
+                "margin": margin,
+                "target_fpir": args.target,
+                "results": results,
+            },
+            indent=1,
+        )
     )
 
 

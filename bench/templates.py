@@ -1,7 +1,7 @@
 """Better templates, measured: mirrored (flip-fused) descriptors, on LFW.
 
     python bench/face_embeddings.py --set lfw     # embeddings of each photo and of its mirror image
-    python bench/templates.py                     # -> bench/results/templates.json
+    python bench/templates.py [--model sface]     # -> bench/results/templates[_sface].json
 
 For each variant: LFW 10-fold accuracy (pairs.csv, the standard protocol) and TAR at FMR 1e-3
 and 1e-4 over every pair of LFW photos (all genuine pairs, all impostor pairs; the impostor
@@ -10,15 +10,16 @@ tail is kept block by block, so the 87 million pairs never sit in memory at once
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 
 import numpy as np
 
 from facegate.eval.verification import kfold_accuracy
-from make_cohort import embeddings
+from make_cohort import MODELS, embeddings, load_lfw
 
-from common import CACHE, RESULTS, machine, require_lfw
+from common import RESULTS, machine, require_lfw
 
 FMRS = (1e-3, 1e-4)
 
@@ -52,8 +53,11 @@ def all_pairs_tar(emb: np.ndarray, ident: np.ndarray) -> dict[str, float]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=sorted(MODELS), default="dlib")
+    args = ap.parse_args()
     lfw = require_lfw()
-    d = np.load(CACHE / "faces_lfw.npz")
+    d = load_lfw(args.model)
     paths = [str(p) for p in d["paths"]]
     index = {p: i for i, p in enumerate(paths)}
     variants = {"plain": embeddings(d, flip=False), "flip-fused": embeddings(d, flip=True)}
@@ -73,7 +77,10 @@ def main() -> None:
         results[name] = res
         print(name, json.dumps(res), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "templates.json").write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
+    name = "templates.json" if args.model == "dlib" else f"templates_{args.model}.json"
+    (RESULTS / name).write_text(
+        json.dumps({"machine": machine(), "model": args.model, "results": results}, indent=1)
+    )
 
 
 if __name__ == "__main__":

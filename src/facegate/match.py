@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 SHIPPED_CALIBRATIONS: dict[str, str] = {
     "dlib_resnet_v1": "c750ada64a10936accdd375afb00e22e00d3c2407a9f4bd879cae1f655d44403",
     "dlib_resnet_v1_flip": "7eb6bfd1f1b23920d06acebeabd500b370a5c0977b3b54099e1e8b46d2f63411",
+    "sface_2021dec": "7d6b0ea1f167ce4d89e066c0fa19552755e036b0918e6d0ecc3a13d871652e45",
 }
 
 
@@ -144,6 +145,20 @@ class Calibration:
                 t = (score - hi.threshold) / max(lo.threshold - hi.threshold, 1e-12)
                 return math.exp(math.log(hi.fmr) + t * (math.log(lo.fmr) - math.log(hi.fmr)))
         return pts[-1].fmr  # pragma: no cover
+
+
+def ambiguity_margin(configured: float | None, cal: Calibration) -> float:
+    """The open-set ambiguity margin: as configured, else 1.5x the score distance between the
+    table's 1e-3 and 1e-4 thresholds. Scores spread differently in each embedding space (dlib's
+    genuine and impostor scores both sit near 0.93, SFace's far apart), so a margin means the same
+    there only when measured in the space's own steps (dlib's: 0.0204, the 0.02 it always had)."""
+    if configured is not None:
+        return configured
+    deep = max(1e-4, cal.min_fmr)
+    if deep >= 1e-3:  # a table that stops above 1e-3: its steepest decade
+        return 1.5 * max(cal.points[-1].threshold - cal.points[0].threshold, 0.0)
+    per_decade = (cal.threshold(deep) - cal.threshold(1e-3)) / math.log10(1e-3 / deep)
+    return 1.5 * max(per_decade, 0.0)
 
 
 @lru_cache(maxsize=8)

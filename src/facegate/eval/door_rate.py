@@ -27,6 +27,7 @@ from facegate.eval.calibration import wilson_interval
 from facegate.eval.datasets import embed_dataset, identity_folders
 from facegate.gallery.gallery import Gallery
 from facegate.gallery.people import Consent
+from facegate.match import ambiguity_margin
 from facegate.vision.engine import FaceEngine
 
 
@@ -247,6 +248,7 @@ def run_fpir(
 
         refused = enrol_in_order(gallery, root, proto.enrol, sizes, measure, progress)
         threshold = gallery.threshold
+        margin = ambiguity_margin(engine.settings.match.ambiguity_margin, gallery.calibration)
     match = engine.settings.match
     fig, ax = report.figure()
     xs = [r["gallery size"] for r in rows]
@@ -276,7 +278,7 @@ def run_fpir(
         "target FPIR (the door's rate)": match.target_fpir if match.open_set_thresholds == "fpir" else None,
         "1:1 threshold (the floor under every person's)": threshold,
         "target FMR (1:1)": match.target_fmr,
-        "ambiguity margin": match.ambiguity_margin,
+        "ambiguity margin": margin,
         "seed": seed,
     }
     html_path, json_path = report.write(

@@ -29,6 +29,10 @@ COHORTS: dict[str, tuple[str, str]] = {
         "cohort_dlib_resnet_v1_flip.json",
         "c5779b9aa6f3b5a6b5782f9a80b8099471b250f74e4ff31af8bd034eaa29cb6e",
     ),
+    "sface_2021dec": (
+        "cohort_sface_2021dec.json",
+        "b5468070ed568c5fd2e4b04565b9071e49f67e504d94ed43f620d248e58b100e",
+    ),
 }
 
 

@@ -34,6 +34,7 @@ from facegate.match import (
     Calibration,
     OpenSetDecision,
     Verification,
+    ambiguity_margin,
     calibration_for,
     decide,
     verify,
@@ -450,7 +451,7 @@ class Gallery:
         """
         k = k or self.settings.match.top_k
         threshold = self.threshold if threshold is None else threshold
-        margin = self.settings.match.ambiguity_margin
+        margin = ambiguity_margin(self.settings.match.ambiguity_margin, self.calibration)
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         now = datetime.now(UTC)
         # At least two people, so that a close second can make the answer ambiguous.

@@ -12,8 +12,11 @@ class MatchSettings(BaseModel):
     target_fmr: float = Field(
         1e-3, gt=0, lt=1, description="Accepted false-match rate per comparison (see docs/accuracy.md)"
     )
-    ambiguity_margin: float = Field(
-        0.02, ge=0, description="Best and second-best people closer than this: unknown"
+    ambiguity_margin: float | None = Field(
+        None,
+        ge=0,
+        description="Best and second-best people closer than this: unknown (default: 1.5x the score "
+        "distance between the calibration table's 1e-3 and 1e-4 thresholds, 0.02 for dlib's ResNet)",
     )
     target_fpir: float = Field(
         0.01,

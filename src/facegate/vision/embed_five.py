@@ -16,8 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from facegate.vision.align_five import ARCFACE_112, warp
 from facegate.settings import OnnxEmbedderSettings
+from facegate.vision.align_five import ARCFACE_112, warp
 from facegate.vision.models import SFACE_FAST, SFACE_SPACE, ModelFile, converted_path, verified_path
 from facegate.vision.onnx_runtime import session
 from facegate.vision.vectors import l2_normalise
@@ -93,9 +93,13 @@ class FivePointEmbedder:
         return l2_normalise(self.raw(chips))
 
 
-def sface(models_dir: Path, provider: str = "auto", threads: int = 0, batch_size: int = 32) -> FivePointEmbedder:
+def sface(
+    models_dir: Path, provider: str = "auto", threads: int = 0, batch_size: int = 32
+) -> FivePointEmbedder:
     """SFace, the default embedder: the shipped graph made fast once (pinned), then loaded."""
-    return FivePointEmbedder(SFACE_MODEL, converted_path(SFACE_FAST, models_dir), provider, threads, batch_size)
+    return FivePointEmbedder(
+        SFACE_MODEL, converted_path(SFACE_FAST, models_dir), provider, threads, batch_size
+    )
 
 
 def operator_model(

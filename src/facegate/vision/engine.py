@@ -142,7 +142,6 @@ class FaceEngine:
         detector is worth a try with the CNN (setting `detector.cnn_fallback`).
         """
         image = self.load(source)
-        h, w = image.shape[:2]
         detections = self.detector.detect(image)
         fallback = self.settings.detector.cnn_fallback
         if not detections and self._fallback_wanted and (expect_face or fallback == "always"):
@@ -167,7 +166,13 @@ class FaceEngine:
         if self._cropper is not None:
             crop = self._cropper.crop(image, self._five_points(image, det, marks))
         return Face(
-            clip(det.box, w, h), det.score, marks, chip, assess(sized, marks, chip), square_box=square, crop=crop
+            clip(det.box, w, h),
+            det.score,
+            marks,
+            chip,
+            assess(sized, marks, chip),
+            square_box=square,
+            crop=crop,
         )
 
     def _five_points(self, image: np.ndarray, det: Detection, marks: np.ndarray) -> np.ndarray:
@@ -201,7 +206,8 @@ class FaceEngine:
         pad = chip.shape[0] // 4
         framed = np.pad(chip, ((pad, pad), (pad, pad), (0, 0)))
         side = chip.shape[0]
-        face = Detection(Box(pad + side // 6, pad + side // 6, pad + side - side // 6, pad + side - side // 6), 1.0)
+        lo, hi = pad + side // 6, pad + side - side // 6  # where dlib's box lies in its chip
+        face = Detection(Box(lo, lo, hi, hi), 1.0)
         marks = self.aligner.landmarks(framed, face)
         return self._five_points(framed, face, marks) - np.float32(pad)
 

@@ -32,7 +32,8 @@ def points_near(yunet: Detector, image: np.ndarray, det: Detection) -> np.ndarra
         return None
 
     def distance(d: Detection) -> float:
-        return float(np.hypot((d.box.left + d.box.right) / 2 + x0 - cx, (d.box.top + d.box.bottom) / 2 + y0 - cy))
+        x, y = (d.box.left + d.box.right) / 2 + x0, (d.box.top + d.box.bottom) / 2 + y0
+        return float(np.hypot(x - cx, y - cy))
 
     best = min(found, key=distance)
     assert best.points is not None
