@@ -22,30 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from facegate.eval.cohort_stats import cohort_table
 from facegate.vision.vectors import l2_normalise as normalise
 
 from common import ROOT
 
 COHORT_SIZE = 1500
-# Rates of the tables: every half decade from 10% down to 1e-7. Below what the pairs can show
-# (100 pairs at least), a Gaussian-type tail: log(rate) quadratic in the value, fitted to the
-# rows from 1e-2 down. On LFW this lands within 0.002 of the score that all 87 million LFW
-# impostor pairs give at 1e-5..1e-6; an exponential tail (log-linear) lands 0.005 too high.
-RATES = [10 ** (-k / 2) for k in range(2, 15)]
-
-
-def extend(rows: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """`rows` (rate, value) seen empirically, continued to every rate of RATES."""
-    fit = [(r, v) for r, v in rows if r <= 1e-2]
-    coef = np.polyfit([v for _, v in fit], np.log([r for r, _ in fit]), 2)
-    last = rows[-1][1]
-    grid = np.linspace(last, last + 4 * (last - rows[0][1]), 400_001)
-    logs = np.polyval(coef, grid)
-    logs = np.minimum.accumulate(logs)  # the falling branch only
-    out = list(rows)
-    for r in RATES[len(rows) :]:
-        out.append((r, float(grid[int(np.argmax(logs <= np.log(r)))])))
-    return out
 
 
 def out_path(space: str) -> Path:
@@ -80,38 +62,6 @@ def cohort_people(identity: np.ndarray, found: np.ndarray) -> list[str]:
     return sorted(single[:COHORT_SIZE])
 
 
-def tail_table(cohort: np.ndarray) -> tuple[list[float], list[float]]:
-    """z at each rate: each cohort face against the others, standardised by its own mean/sd."""
-    s = cohort @ cohort.T
-    n = len(s)
-    off = ~np.eye(n, dtype=bool)
-    vals = s[off].reshape(n, n - 1)
-    z = (vals - vals.mean(axis=1, keepdims=True)) / vals.std(axis=1, keepdims=True)
-    z = np.sort(z.ravel())[::-1]
-    total = len(z)
-    rows: list[tuple[float, float]] = []
-    for r in RATES:
-        k = int(r * total)
-        if k >= 100:  # enough exceedances for an empirical quantile
-            rows.append((r, float(z[k])))
-    rows = extend(rows)
-    return [r for r, _ in rows], [z for _, z in rows]
-
-
-def score_table(cohort: np.ndarray) -> tuple[list[float], list[float]]:
-    """The score that a share `rate` of the cohort's impostor pairs reach (each pair once)."""
-    s = cohort @ cohort.T
-    vals = np.sort(s[np.triu_indices(len(s), 1)])[::-1]
-    total = len(vals)
-    rows: list[tuple[float, float]] = []
-    for r in RATES:
-        k = int(r * total)
-        if k >= 100:
-            rows.append((r, float(vals[k])))
-    rows = extend(rows)
-    return [r for r, _ in rows], [t for _, t in rows]
-
-
 def embeddings(d: dict[str, np.ndarray], flip: bool) -> np.ndarray:
     """Every cached face's embedding, plain or flip-fused (the mirror's descriptor averaged in)."""
     e = normalise(d["embeddings"])
@@ -134,8 +84,6 @@ def main() -> None:
     d = load_lfw(args.model)
     people = cohort_people(d["identity"], d["found"])
     emb = cohort_embeddings(d, args.flip)
-    rates, z = tail_table(emb)
-    s_rates, s_thr = score_table(emb)
     meta = {
         "space": space,
         "version": 1,
@@ -148,11 +96,9 @@ def main() -> None:
         "scores": "the score a share of the cohort's impostor pairs (each pair once) reach; "
         "extrapolated the same way",
     }
-    table = {
-        "meta": meta,
-        "tail": {"rates": rates, "z": z},
-        "scores": {"rates": s_rates, "thresholds": s_thr},
-    }
+    table = cohort_table(emb, meta)
+    rates, z = table["tail"]["rates"], table["tail"]["z"]
+    s_rates, s_thr = table["scores"]["rates"], table["scores"]["thresholds"]
     out.write_text(json.dumps(table, indent=1) + "\n")
     print(f"{len(people)} people, {len(emb)} faces -> {out}")
     for r, v, t in zip(rates, z, s_thr, strict=True):

@@ -137,11 +137,11 @@ def eval_fpir(
     _print_report(as_json, result, lines)
 
 
-def _point_config_at(config_path: Path, calibration: Path) -> None:
-    """Set match.calibration_file in the config file, keeping what else it says."""
+def _point_config_at(config_path: Path, calibration: Path, key: str = "calibration_file") -> None:
+    """Set match.<key> in the config file to a file just made, keeping what else it says."""
     data = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
     data = data or {}
-    data.setdefault("match", {})["calibration_file"] = str(calibration)
+    data.setdefault("match", {})[key] = str(calibration)
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -187,6 +187,42 @@ def eval_calibrate(
             lo, hi = p["fmr_ci95"]
             held = f"  (all pairs {p['all_pairs_threshold']:.4f}; set by {p['binding']})" if labels else ""
             out.print(f"FMR {p['fmr']:>8g}: threshold {p['threshold']:.4f}  (95% {lo:.2g}..{hi:.2g}){held}")
+        out.print(f"written to {target}" + (f"; {config_path} now uses it" if write_config else ""))
+
+    emit(as_json, result, human)
+
+
+@eval_app.command("cohort")
+def eval_cohort(
+    root: Annotated[
+        Path,
+        typer.Argument(
+            help="DIR/<identity>/<photo>: people unrelated to any gallery (one photo each is used)."
+        ),
+    ],
+    write_config: Annotated[
+        bool,
+        typer.Option("--write-config/--no-write-config", help="Point config.yaml's match.cohort_file at it."),
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cohort statistics (how strangers score) for a model that ships none (`embedder.model: onnx`):
+    the per-person open-set thresholds of the door's target FPIR rest on them."""
+    from facegate.eval.runs import run_cohort
+
+    with _eval_context(as_json, None, _count_photos(root)) as (engine, _reports, cache, advance):
+        target = engine.settings.data_dir / "cohort.json"
+        table = run_cohort(engine, root, target, cache, advance)
+        config_path = engine.settings.config or engine.settings.data_dir / "config.yaml"
+        if write_config:
+            _point_config_at(config_path, target, "cohort_file")
+    result = {"cohort_file": str(target), "config": str(config_path) if write_config else None, **table}
+
+    def human() -> None:
+        for r, z, t in zip(
+            table["tail"]["rates"], table["tail"]["z"], table["scores"]["thresholds"], strict=True
+        ):
+            out.print(f"rate {r:8.1e}: stranger score {t:.4f}, one face's tail z {z:.3f}")
         out.print(f"written to {target}" + (f"; {config_path} now uses it" if write_config else ""))
 
     emit(as_json, result, human)

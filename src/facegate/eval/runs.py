@@ -290,6 +290,36 @@ def run_calibrate(
     return table
 
 
+def run_cohort(
+    engine: FaceEngine, root: Path, out_path: Path, cache_dir: Path, progress: Progress
+) -> dict[str, Any]:
+    """Write cohort statistics for the engine's space from `root` (one photo per identity: the
+    first with a face), for per-person open-set thresholds of a model that ships none."""
+    from facegate.eval.cohort_stats import cohort_table
+
+    folders = identity_folders(root)
+    paths = sorted(p for ps in folders.values() for p in ps)
+    emb = embed_dataset(engine, root, paths, cache_dir, progress)
+    first: dict[str, int] = {}
+    for i, (p, f) in enumerate(zip(paths, emb.found, strict=True)):
+        if f:
+            first.setdefault(identity_of(p), i)
+    faces = emb.vectors[sorted(first.values())]
+    meta = {
+        "space": engine.space,
+        "version": 1,
+        "source": f"{root}: one photo of each of {len(faces)} identities",
+        "created": datetime.now(UTC).date().isoformat(),
+        "tail": "z of each cohort face's impostor scores against the other cohort faces, standardised by "
+        "its own mean and standard deviation; below the rates the pairs show, log(rate) quadratic in z",
+        "scores": "the score a share of the cohort's impostor pairs (each pair once) reach",
+    }
+    table = cohort_table(faces, meta)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(table, indent=1) + "\n")
+    return table
+
+
 def _finite(x: float) -> float | None:
     """NaN (nothing to measure) as None: JSON has no NaN, and a reader should see 'n/a'."""
     return None if math.isnan(x) else x

@@ -9,13 +9,15 @@ is shipped. Made by bench/make_cohort.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from facegate.errors import ModelIntegrityError
+from facegate.errors import ConfigError, ModelIntegrityError
 from facegate.gallery.thresholds import RateTable
 from facegate.match import check_pinned
 
@@ -57,6 +59,30 @@ def load_cohort(data: bytes, expected_sha256: str, name: str) -> Cohort:
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"cohort file {name} is not valid: {exc!r}", file=name) from exc
     return Cohort(str(meta["space"]), tail, scores, meta)
+
+
+def cohort_for(cohort_file: Path | None, space: str) -> Cohort | None:
+    """The configured cohort file, else the one shipped for `space` (None where there is none).
+    A file made in another embedding space is refused: its scores mean nothing for these."""
+    if cohort_file is None:
+        return shipped_cohort(space)
+    try:
+        cohort = _cohort_file(str(cohort_file), Path(cohort_file).stat().st_mtime_ns)
+    except OSError as exc:
+        raise ConfigError(f"cannot read cohort file {cohort_file}: {exc}") from exc
+    if cohort.space != space:
+        raise ConfigError(
+            f"cohort file {cohort_file} was made for the embedding space {cohort.space}, but the embedder "
+            f"now makes {space}: run `facegate eval cohort` again (or unset match.cohort_file)"
+        )
+    return cohort
+
+
+@lru_cache(maxsize=4)
+def _cohort_file(path: str, mtime_ns: int) -> Cohort:
+    """An operator's cohort file, read once per version (searches ask for it on every call)."""
+    data = Path(path).read_bytes()
+    return load_cohort(data, hashlib.sha256(data).hexdigest(), path)
 
 
 @lru_cache(maxsize=4)

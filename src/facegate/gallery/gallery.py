@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from facegate.errors import ConsentMissing, FacegateError, NoFaceFound, WrongKey
 from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
-from facegate.gallery.cohort import shipped_cohort
+from facegate.gallery.cohort import cohort_for
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.enrolment import Enrolment, Refusal, decode_chip, drafts, source_digest, source_name
 from facegate.gallery.index import VectorIndex
@@ -183,7 +183,7 @@ class Gallery:
         m = self.settings.match
         if m.open_set_thresholds != "fpir":
             return None
-        cohort = shipped_cohort(self.space)
+        cohort = cohort_for(m.cohort_file, self.space)
         if cohort is None:
             return None
         with self._lock:

@@ -52,7 +52,7 @@ class FaceIdentification:
 
 class SearchIndex:
     def __init__(self) -> None:
-        self.index: VectorIndex = make_index(128)
+        self.index: VectorIndex = make_index(128)  # re-made at the dimension of the space's vectors
         self._owner: dict[int, str] = {}
         self._held: Counter[str] = Counter()  # templates per person in the index
         self._names: dict[str, str] = {}
@@ -74,7 +74,8 @@ class SearchIndex:
             vecs.append(open_embedding(cipher, pid, tid, ct))
             ids.append(tid)
             owner[tid] = pid
-        index = make_index(128, settings.backend, len(ids), settings.approximate_above)
+        dim = len(vecs[0]) if vecs else self.index.dim
+        index = make_index(dim, settings.backend, len(ids), settings.approximate_above)
         if ids:
             index.add(np.array(ids, np.int64), np.stack(vecs))
         self.index = index
@@ -90,6 +91,9 @@ class SearchIndex:
         self._consent = store.consent_windows()
 
     def added(self, person_id: str, template_ids: list[int], vectors: np.ndarray) -> None:
+        dim = np.atleast_2d(vectors).shape[1]
+        if len(self.index) == 0 and dim != self.index.dim:  # the first template of a space
+            self.index = make_index(dim)
         self.index.add(np.array(template_ids, np.int64), vectors)
         for tid, vec in zip(template_ids, vectors, strict=True):
             self._owner[tid] = person_id

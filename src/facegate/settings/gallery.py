@@ -41,6 +41,11 @@ class MatchSettings(BaseModel):
     calibration_file: Path | None = Field(
         None, description="Calibration table to use instead of the one shipped with the model"
     )
+    cohort_file: Path | None = Field(
+        None,
+        description="Cohort statistics to use instead of the ones shipped with the model "
+        "(`facegate eval cohort`; needed for per-person thresholds of your own model)",
+    )
 
 
 class IndexSettings(BaseModel):
