@@ -24,6 +24,7 @@ from facegate.vision.embed_five import FivePointEmbedder, sface
 from facegate.vision.engine import FaceEngine
 from facegate.vision.models import SFACE, SFACE_FAST, SFACE_SPACE, converted_path, verified_path
 from facegate.vision.onnx_fold import drop_weight_inputs
+
 from tests.conftest import ALEX, BIDEN, EXAMPLES, LFW, OBAMA, consent
 
 pytestmark = pytest.mark.integration
