@@ -339,17 +339,17 @@ def test_privacy_commands(cli: Cli, tmp_path: Path) -> None:
     assert cli.json("audit", "verify")["ok"]
 
 
-def test_people_reembed_converts_a_gallery_made_without_flip_fusion(cli: Cli) -> None:
-    cli.env["FACEGATE_EMBEDDER__FLIP"] = "false"
+def test_people_reembed_converts_a_gallery_made_with_dlib(cli: Cli) -> None:
+    cli.env["FACEGATE_EMBEDDER__MODEL"] = "dlib"  # the default before SFace
     pid = cli.json("enroll", "Barack Obama", OBAMA, *CONSENT)["person"]["id"]
-    assert cli.json("people", "show", pid)["template_list"][0]["model"] == "dlib_resnet_v1"
-    del cli.env["FACEGATE_EMBEDDER__FLIP"]  # the default: flip fusion
+    assert cli.json("people", "show", pid)["template_list"][0]["model"] == "dlib_resnet_v1_flip"
+    del cli.env["FACEGATE_EMBEDDER__MODEL"]  # the default: SFace
     [refused] = cli.json("identify", PROBES / "obama.jpg", code=ExitCode.ERROR)["results"]
     assert refused["error"] == "embedding_space_mismatch" and "people reembed" in refused["message"]
     assert cli.json("people", "reembed", code=ExitCode.USAGE)["error"] == "config_error"  # asks first
     done = cli.json("people", "reembed", "--yes")
     assert (done["converted"], done["people"], done["without_chip"]) == (1, 1, 0)
-    assert cli.json("people", "show", pid)["template_list"][0]["model"] == "dlib_resnet_v1_flip"
+    assert cli.json("people", "show", pid)["template_list"][0]["model"] == "sface_2021dec"
     [face] = cli.json("identify", PROBES / "obama.jpg")["results"][0]["faces"]
     assert face["decision"] == "match" and face["person"]["name"] == "Barack Obama"
     assert cli.json("people", "reembed")["converted"] == 0  # nothing left: no question asked

@@ -1,4 +1,5 @@
-"""Flip fusion (the default embedding space) and converting a gallery made without it."""
+"""Flip fusion (dlib's default embedding space), and converting galleries of another space from
+their kept face chips: dlib without fusion to dlib with it, and dlib's to SFace's (the default)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,28 @@ from facegate.vision.embed_flip import FlipFused
 from tests.conftest import ALEX, BIDEN, OBAMA, PROBES, consent
 
 
+def _dlib(settings, **embedder):  # type: ignore[no-untyped-def]
+    return settings.model_copy(
+        update={"embedder": settings.embedder.model_copy(update={"model": "dlib", **embedder})}
+    )
+
+
+@pytest.fixture
+def dlib_settings(settings):  # type: ignore[no-untyped-def]
+    return _dlib(settings)
+
+
+@pytest.fixture(scope="module")
+def dlib_engine(models_dir) -> FaceEngine:  # type: ignore[no-untyped-def]
+    from facegate import load_settings
+
+    return FaceEngine(load_settings(data_dir=models_dir, embedder={"model": "dlib"}))
+
+
 def _plain(settings, **gallery):  # type: ignore[no-untyped-def]
     return settings.model_copy(
         update={
-            "embedder": settings.embedder.model_copy(update={"flip": False}),
+            "embedder": settings.embedder.model_copy(update={"model": "dlib", "flip": False}),
             "gallery": settings.gallery.model_copy(update=gallery),
         }
     )
@@ -26,7 +45,10 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return np.asarray(v / np.linalg.norm(v), np.float32)
 
 
-def test_flip_fusion_is_the_default_space_and_averages_a_face_with_its_mirror(engine: FaceEngine) -> None:
+def test_flip_fusion_is_dlibs_default_space_and_averages_a_face_with_its_mirror(
+    dlib_engine: FaceEngine,
+) -> None:
+    engine = dlib_engine
     assert isinstance(engine.embedder, FlipFused) and engine.space == "dlib_resnet_v1_flip"
     inner = engine.embedder.inner
     assert inner.space == "dlib_resnet_v1"
@@ -55,8 +77,9 @@ def _gallery_before_fusion(settings, engine: FaceEngine, database_url: str) -> t
 
 
 def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
-    settings, engine: FaceEngine, database_url: str
+    dlib_settings, dlib_engine: FaceEngine, database_url: str
 ) -> None:
+    settings, engine = dlib_settings, dlib_engine
     obama, biden, alex = _gallery_before_fusion(settings, engine, database_url)
     with Gallery.open(settings, engine=engine, database_url=database_url) as g:
         assert g.foreign_spaces == {"dlib_resnet_v1": 3}
@@ -82,8 +105,9 @@ def test_a_gallery_made_without_fusion_is_refused_then_converted_from_its_chips(
 
 
 def test_unconvertible_templates_are_reported_dropped_on_request_and_their_people_can_enrol_again(
-    settings, engine: FaceEngine, database_url: str
+    dlib_settings, dlib_engine: FaceEngine, database_url: str
 ) -> None:
+    settings, engine = dlib_settings, dlib_engine
     from sqlalchemy import update
 
     from facegate.eval.datasets import model_signature
@@ -109,3 +133,35 @@ def test_unconvertible_templates_are_reported_dropped_on_request_and_their_peopl
         assert face.result.person is not None and face.result.person.person_id == obama
     # flip fusion is part of what an evaluation cache is keyed by, with the model it wraps
     assert "FlipFused(OnnxResNetEmbedder)" in model_signature(engine)
+
+
+def test_a_dlib_gallery_is_converted_to_sface_from_its_dlib_aligned_chips(
+    settings, engine: FaceEngine, dlib_settings, dlib_engine: FaceEngine, database_url: str
+) -> None:
+    # Made with the default before SFace (dlib, flip-fused): Obama and Biden with chips, Alex without.
+    with Gallery.open(dlib_settings, engine=dlib_engine, database_url=database_url) as old:
+        obama = old.enroll("Barack Obama", [OBAMA], consent()).person.id
+        biden = old.enroll("Joe Biden", [BIDEN], consent()).person.id
+    no_chips = dlib_settings.model_copy(
+        update={"gallery": dlib_settings.gallery.model_copy(update={"keep_face_chips": False})}
+    )
+    with Gallery.open(no_chips, engine=dlib_engine, database_url=database_url) as old:
+        alex = old.enroll("Alex Lacamoire", [ALEX], consent()).person.id
+    assert engine.space == "sface_2021dec"
+    with Gallery.open(settings, engine=engine, database_url=database_url) as g:
+        assert g.foreign_spaces == {"dlib_resnet_v1_flip": 3}
+        with pytest.raises(EmbeddingSpaceMismatch, match="people reembed"):
+            g.identify(PROBES / "biden.jpg")
+        done = reembed(g, actor="tester")
+        assert done.space == "sface_2021dec"
+        assert (done.converted, done.people, done.without_chip, done.to_enrol_again) == (2, 2, 1, [alex])
+        [converted] = g.template_vectors(obama)
+        assert converted.shape == (128,)
+        # YuNet's landmarks found again on the 150x150 dlib chip: the same person as enrolling
+        # the photo afresh, at a cost (docs/accuracy.md measures it on LFW).
+        direct = engine.largest_face(OBAMA).embedding
+        assert direct is not None and float(converted @ direct) > 0.75
+        for probe, who in ((PROBES / "biden.jpg", biden), (PROBES / "obama.jpg", obama)):
+            [face] = g.identify(probe)
+            person = face.result.person
+            assert face.result.decision == "match" and person is not None and person.person_id == who

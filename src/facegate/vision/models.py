@@ -78,6 +78,24 @@ SFACE = ModelFile(
     resource="sface/face_recognition_sface_2021dec_int8bq.onnx",
 )
 
+# face-reidentification-retail-0095 (Intel Open Model Zoo, Apache-2.0), an optional embedder:
+# OpenVINO IR shipped in facegate/data/reid0095/ with its LICENSE, rebuilt as ONNX (`REID0095_ONNX`).
+REID0095_SPACE = "reid0095"
+REID0095_XML = ModelFile(
+    "face-reidentification-retail-0095.xml",
+    "879662c555c826e7a07683f95bb4387b810ab679a8b8c64cc46e07016bb3da2b",
+    382044,
+    package="facegate",
+    resource="reid0095/face-reidentification-retail-0095.xml",
+)
+REID0095_BIN = ModelFile(
+    "face-reidentification-retail-0095.bin",
+    "4d8cdfa9447ddd6d8b447f76c6eaaa2c9345c1ee0146b94900ee5267ffcb9307",
+    2213628,
+    package="facegate",
+    resource="reid0095/face-reidentification-retail-0095.bin",
+)
+
 _verified: set[tuple[Path, str]] = set()
 _lock = threading.Lock()
 
@@ -122,13 +140,15 @@ class ConvertedModel:
 
     The build is deterministic, so its SHA-256 is recorded here: a graph that differs (a
     changed converter, a tampered cache file) is refused instead of silently used. `recipe`:
-    "dlib" (dlib's network converted to ONNX) or "fold" (an ONNX graph made fast, onnx_fold.py).
+    "dlib" (dlib's network converted to ONNX), "fold" (an ONNX graph made fast, onnx_fold.py) or
+    "ir" (an OpenVINO IR graph and its `weights` rebuilt as ONNX, openvino_ir.py).
     """
 
     name: str
     source: ModelFile
     sha256: str
     recipe: str = "dlib"
+    weights: ModelFile | None = None  # a second source file (an IR graph's .bin)
 
     def path(self, models_dir: Path) -> Path:
         return models_dir / self.name
@@ -150,6 +170,13 @@ SFACE_FAST = ConvertedModel(
     "05f4d405c8dbe64ca6dbad73fd2cd958b8e6e23a8d1353b09b0340dad87344d1",
     recipe="fold",
 )
+REID0095_ONNX = ConvertedModel(
+    "face-reidentification-retail-0095.onnx",
+    REID0095_XML,
+    "1260c68598e36addbc045b8a94b09bbb03592e2c627e82ce39fca5cca13b432a",
+    recipe="ir",
+    weights=REID0095_BIN,
+)
 
 
 def _build(model: ConvertedModel, source: Path) -> bytes:
@@ -157,6 +184,14 @@ def _build(model: ConvertedModel, source: Path) -> bytes:
         from facegate.vision.onnx_fold import fast_graph
 
         return fast_graph(source.read_bytes())
+    if model.recipe == "ir":
+        from facegate.vision.openvino_ir import ir_to_onnx
+
+        assert model.weights is not None
+        ir: bytes = ir_to_onnx(
+            source.read_bytes(), verified_path(model.weights).read_bytes()
+        ).SerializeToString()
+        return ir
     from facegate.vision.dlib_format import face_resnet_spec, mmod_spec, parse
     from facegate.vision.onnx_export import mmod_to_onnx, resnet_to_onnx
 
