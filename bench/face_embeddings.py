@@ -71,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", choices=sorted(SETS), default="lfw")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--model", choices=["dlib", "sface"], default="dlib")
+    ap.add_argument("--model", choices=["dlib", "sface", "reid0095"], default="dlib")
     args = ap.parse_args()
     root = SETS[args.set]
     if not root.is_dir():

@@ -34,7 +34,12 @@ def out_path(space: str) -> Path:
     return ROOT / "src" / "facegate" / "data" / f"cohort_{space}.json"
 
 
-MODELS = {"dlib": "dlib_resnet_v1", "sface": "sface_2021dec"}
+MODELS = {
+    "dlib": "dlib_resnet_v1",
+    "sface": "sface_2021dec",
+    "reid0095": "reid0095",
+    "sface+reid0095": "sface_2021dec+reid0095",
+}
 
 
 def space_of(flip: bool, model: str = "dlib") -> str:
@@ -45,6 +50,13 @@ def load_set(name: str, model: str = "dlib") -> dict[str, np.ndarray]:
     """A cached set (bench/face_embeddings.py) as a dict of arrays."""
     from face_embeddings import cache_path
 
+    if "+" in model:  # score fusion: each model's unit vectors joined, scaled by 1/sqrt(k)
+        parts = [load_set(name, m) for m in model.split("+")]
+        out = dict(parts[0])
+        for key in ("embeddings", "flipped"):
+            out[key] = np.concatenate([normalise(p[key]) for p in parts], axis=1) / np.sqrt(len(parts))
+        out["found"] = np.logical_and.reduce([p["found"] for p in parts])
+        return out
     d = np.load(cache_path(name, model))
     return {k: d[k] for k in ("paths", "identity", "embeddings", "flipped", "found")}
 

@@ -298,7 +298,15 @@ def test_open_set_thresholds_follow_the_gallery(gallery: Gallery) -> None:
     real = [many[p] for p in ids.values()]
     # (In SFace's space ordinary people of a small gallery sit at the 1:1 floor; the crowd above.)
     assert min(many[p] for p in crowd) > max(real) >= gallery.threshold
-    # A face at 0.95 to one of the crowd passes a 1:1 check, but not their open-set threshold.
+    # 1:1 claims are held to each person's own threshold too: a crowd member's is higher.
+    own = {p: gallery.verify_threshold(p) for p in many}
+    assert min(own[p] for p in crowd) > max(own[p] for p in ids.values()) >= gallery.threshold
+    gallery.settings.match.verify_thresholds = "table"
+    try:
+        assert gallery.verify_threshold(crowd[0]) == gallery.threshold
+    finally:
+        gallery.settings.match.verify_thresholds = "person"
+    # A face at 0.95 to one of the crowd passes the table's 1:1 threshold, but not their open-set one.
     member = crowd[0]
     probe = _near(gallery.template_vectors(member)[0].astype(np.float64), 0.95, rng)
     assert gallery.threshold < 0.95 < many[member]

@@ -177,6 +177,18 @@ class Gallery:
         floor = self.threshold if floor is None else floor
         return {p: max(t, floor) for p, t in found.items()}
 
+    def verify_threshold(self, person_id: str) -> float:
+        """The 1:1 threshold a claim to be this person is held to: the table's at the target FMR,
+        raised to the person's own where `match.verify_thresholds: person` (docs/accuracy.md)."""
+        m = self.settings.match
+        cohort = cohort_for(m.cohort_file, self.space) if m.verify_thresholds == "person" else None
+        if cohort is None:
+            return self.threshold
+        self.sync()
+        with self._lock:
+            own = self.search_index.verify_thresholds(cohort, m.target_fmr, m.gallery_weight)
+        return max(own.get(person_id, self.threshold), self.threshold)
+
     def _person_thresholds(self) -> Mapping[str, float] | None:
         """The search index's cached per-person thresholds, before any floor (no copy: a search
         reads them as they are, and `decide` applies its floor)."""
@@ -501,7 +513,8 @@ class Gallery:
             hint = " (run `facegate people reembed`)" if self.foreign_spaces else ""
             raise NoFaceFound(f"person {person_id} has no templates for {self.space}{hint}")
         # Against the person's best-matching template: each template is one enrolled photo.
-        results = [verify(face.embedding, v, self.threshold, self.settings.match.target_fmr) for v in vectors]
+        threshold = self.verify_threshold(person_id)
+        results = [verify(face.embedding, v, threshold, self.settings.match.target_fmr) for v in vectors]
         best = max(results, key=lambda r: r.score)
         if best.same_person:
             self.store.touch([person_id], datetime.now(UTC))

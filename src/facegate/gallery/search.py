@@ -21,7 +21,7 @@ from facegate.gallery.index import VectorIndex, make_index
 from facegate.gallery.people import ConsentWindow, consent_in_force
 from facegate.gallery.store import SqlStore
 from facegate.gallery.templates import open_embedding
-from facegate.gallery.thresholds import gallery_moments, person_thresholds
+from facegate.gallery.thresholds import gallery_moments, person_thresholds, rate_thresholds
 from facegate.match import Candidate, OpenSetDecision, best_per_person
 from facegate.settings import IndexSettings
 from facegate.vision.types import Face
@@ -59,7 +59,10 @@ class SearchIndex:
         self._consent: dict[str, list[ConsentWindow]] = {}
         self._foreign_spaces: dict[str, int] = {}
         self._vectors: dict[int, np.ndarray] = {}  # template id -> embedding, for the thresholds
-        self._thresholds: tuple[tuple[float, float], dict[str, float]] | None = None
+        # Per-person thresholds by (rule, target, weight), and the moments they rest on: cleared
+        # when the templates change.
+        self._thresholds: dict[tuple[str, float, float], dict[str, float]] = {}
+        self._moments: tuple[list[str], np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -81,7 +84,7 @@ class SearchIndex:
         self.index = index
         self._owner = owner
         self._vectors = dict(zip(ids, vecs, strict=True))
-        self._thresholds = None
+        self._thresholds, self._moments = {}, None
         self._held = Counter(owner.values())
         self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
         self.refresh_people(store)
@@ -99,7 +102,7 @@ class SearchIndex:
             self._owner[tid] = person_id
             self._vectors[tid] = np.asarray(vec, np.float32)
         self._held[person_id] += len(template_ids)
-        self._thresholds = None
+        self._thresholds, self._moments = {}, None
 
     def removed(self, person_id: str, template_ids: list[int]) -> None:
         self.index.remove(np.array(template_ids, np.int64))
@@ -107,7 +110,7 @@ class SearchIndex:
             self._owner.pop(tid, None)
             self._vectors.pop(tid, None)
         self._held.pop(person_id, None)
-        self._thresholds = None
+        self._thresholds, self._moments = {}, None
 
     def person_thresholds(
         self, cohort: Cohort, target_fpir: float, gallery_weight: float
@@ -117,21 +120,36 @@ class SearchIndex:
         Cached until the templates change (an enrolment, an erasure, a reload); then the
         gallery's own pairs are scored again in one matrix product.
         """
-        key = (target_fpir, gallery_weight)
-        if self._thresholds is not None and self._thresholds[0] == key:
-            return self._thresholds[1]
-        people = sorted(self._held)
-        found: dict[str, float] = {}
-        if people:
-            slot = {p: i for i, p in enumerate(people)}
-            tids = list(self._vectors)
-            tpl = np.stack([self._vectors[t] for t in tids])
-            owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
-            mean, std = gallery_moments(tpl, owners, len(people))
+        key = ("fpir", target_fpir, gallery_weight)
+        if key not in self._thresholds:
+            people, mean, std = self._gallery_moments()
             values = person_thresholds(mean, std, cohort.scores, cohort.tail, target_fpir, gallery_weight)
-            found = {p: float(v) for p, v in zip(people, values, strict=True)}
-        self._thresholds = (key, found)
-        return found
+            self._thresholds[key] = {p: float(v) for p, v in zip(people, values, strict=True)}
+        return self._thresholds[key]
+
+    def verify_thresholds(self, cohort: Cohort, target_fmr: float, gallery_weight: float) -> dict[str, float]:
+        """Each enrolled person's own 1:1 threshold for `target_fmr`: where a stranger claiming to
+        be them, drawn from the cohort or from people like those enrolled, passes at that rate."""
+        key = ("fmr", target_fmr, gallery_weight)
+        if key not in self._thresholds:
+            people, mean, std = self._gallery_moments()
+            w = gallery_weight if len(people) > 1 else 0.0
+            values = rate_thresholds(mean, std, cohort.scores, cohort.tail, target_fmr, w)
+            self._thresholds[key] = {p: float(v) for p, v in zip(people, values, strict=True)}
+        return self._thresholds[key]
+
+    def _gallery_moments(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        if self._moments is None:
+            people = sorted(self._held)
+            mean = std = np.zeros(0)
+            if people:
+                slot = {p: i for i, p in enumerate(people)}
+                tids = list(self._vectors)
+                tpl = np.stack([self._vectors[t] for t in tids])
+                owners = np.array([slot[self._owner[t]] for t in tids], np.int64)
+                mean, std = gallery_moments(tpl, owners, len(people))
+            self._moments = (people, mean, std)
+        return self._moments
 
     def holds(self, template_id: int) -> bool:
         """Whether the index still knows whose template this id is."""

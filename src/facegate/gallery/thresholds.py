@@ -149,12 +149,22 @@ def person_thresholds(
         return np.zeros(0)
     if not 0 < target_fpir < 1:
         raise ConfigError(f"target FPIR must be between 0 and 1, got {target_fpir}")
-    rate = target_fpir / n
-    w = gallery_weight if n > 1 else 0.0
+    return rate_thresholds(mean, std, scores, tail, target_fpir / n, gallery_weight if n > 1 else 0.0)
+
+
+def rate_thresholds(
+    mean: np.ndarray, std: np.ndarray, scores: RateTable, tail: RateTable, rate: float, weight: float
+) -> np.ndarray:
+    """For each person, the score where (1 - weight) * cohort_rate(t) + weight * own_tail(t) falls
+    to `rate`: a stranger reaches it with about that probability (1:1 at `rate` = the target FMR,
+    open-set at target FPIR / N)."""
+    if len(mean) == 0:
+        return np.zeros(0)
     s = np.maximum(np.asarray(std, np.float64), 1e-6)
+    n = len(mean)
 
     def mixture(t: np.ndarray) -> np.ndarray:
-        return (1 - w) * scores.rate_at(t) + w * tail.rate_at((t - mean) / s)
+        return (1 - weight) * scores.rate_at(t) + weight * tail.rate_at((t - mean) / s)
 
     # Bisection, all people at once: the mixture's rate falls as the threshold rises.
     lo, hi = np.full(n, -1.0), np.full(n, 2.0)

@@ -30,6 +30,12 @@ class MatchSettings(BaseModel):
         description="fpir: per-person thresholds for target_fpir; fmr: one threshold at target_fmr "
         "(the per-comparison rate, which multiplies with the gallery's size)",
     )
+    verify_thresholds: Literal["person", "table"] = Field(
+        "person",
+        description="1:1 against an enrolled person: at the higher of the table's threshold and the "
+        "person's own for target_fmr (from their scores against the others enrolled and the cohort: "
+        "people who look like others enrolled are held higher), or at the table's alone",
+    )
     gallery_weight: float = Field(
         0.2,
         ge=0,

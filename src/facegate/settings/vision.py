@@ -97,11 +97,13 @@ class OnnxEmbedderSettings(BaseModel):
 class EmbedderSettings(BaseModel):
     model_config = {"protected_namespaces": ()}
 
-    model: Literal["sface", "dlib", "onnx"] = Field(
+    model: Literal["sface", "dlib", "reid0095", "sface+reid0095", "onnx"] = Field(
         "sface",
         description="SFace (OpenCV Zoo, the default: far fewer false matches, East Asian faces "
-        "included), dlib's ResNet (the default before), or your own ONNX model (`embedder.onnx`). "
-        "Each is its own embedding space: `facegate people reembed` converts a gallery",
+        "included), dlib's ResNet (the default before), Intel's face-reidentification-retail-0095 "
+        "alone or score-fused with SFace (options: measure them on your population first, "
+        "docs/accuracy.md), or your own ONNX model (`embedder.onnx`). Each is its own embedding "
+        "space: `facegate people reembed` converts a gallery",
     )
     backend: Literal["onnx", "onnx-int8", "dlib"] = Field(
         "onnx",

@@ -34,6 +34,8 @@ class FlipFused:
         if not chips:
             return np.zeros((0, self.dim), np.float32)
         n = len(chips)
+        # An input made of several models' crops (score fusion) knows how it is mirrored.
+        mirror = getattr(self.inner, "mirror", None) or (lambda c: c[:, ::-1])
         # One batch for both halves: the ONNX backend runs a batch faster than two.
-        both = self.inner.embed(list(chips) + [np.ascontiguousarray(c[:, ::-1]) for c in chips])
+        both = self.inner.embed(list(chips) + [np.ascontiguousarray(mirror(c)) for c in chips])
         return l2_normalise(both[:n] + both[n:])
