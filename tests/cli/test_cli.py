@@ -242,14 +242,26 @@ def test_models_list_convert_and_quantize(cli: Cli) -> None:
     listed = cli.json("models", "list")["models"]
     dlib_files = [m for m in listed if m["kind"] == "dlib"]
     assert len(dlib_files) == 4 and all(m["status"] == "ok" for m in dlib_files)
-    [yunet] = [m for m in listed if m["kind"] == "onnx (shipped)"]
-    assert yunet["name"] == "yunet_s_dynamic.onnx" and yunet["status"] == "ok"
+    shipped = {m["name"]: m["status"] for m in listed if m["kind"] == "shipped"}
+    assert shipped == {
+        "yunet_s_dynamic.onnx": "ok",
+        "face_recognition_sface_2021dec_int8bq.onnx": "ok",
+        "face-reidentification-retail-0095.xml": "ok",
+        "face-reidentification-retail-0095.bin": "ok",
+    }
     converted = cli.json("models", "convert")["converted"]
-    assert all(Path(p).is_file() for p in converted)
+    assert len(converted) == 4 and all(Path(p).is_file() for p in converted)
+    built = {
+        m["name"]: m["status"]
+        for m in cli.json("models", "list")["models"]
+        if m["kind"] == "onnx (converted)"
+    }
+    assert set(built.values()) == {"ok"} and "face-reidentification-retail-0095.onnx" in built
     from tests.conftest import LFW
 
     q = cli.json("models", "quantize", "--faces", LFW, "--limit", "16")
     assert q["calibration_faces"] == 16 and Path(q["int8_model"]).is_file()
+    cli.env["FACEGATE_EMBEDDER__MODEL"] = "dlib"  # the int8 build is of dlib's ResNet
     cli.env["FACEGATE_EMBEDDER__BACKEND"] = "onnx-int8"
     out = cli.json("verify", PROBES / "obama.jpg", OBAMA)
     assert out["same_person"]

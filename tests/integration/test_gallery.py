@@ -56,14 +56,12 @@ def test_enrol_identify_round_trip(gallery: Gallery) -> None:
         if f.name:
             assert f.result.person is not None and f.result.person.person_id == ids[f.name]
             assert f.score is not None and f.score >= gallery.threshold
-    # Alex Lacamoire's second photo ranks him first; it is a near miss at the default 1e-3 (0.936
-    # against 0.938, the threshold that holds between two women as between two men): he is
-    # matched exactly when his score clears what he is held to.
+    # Alex Lacamoire's second photo, a near miss with dlib's model (0.936 against 0.938), is
+    # recognised with SFace, well clear of what he is held to.
     [alex] = gallery.identify(PROBES / "alex-lacamoire2.jpg")
     top = alex.result.candidates[0]
     assert top.name == "Alex Lacamoire" and alex.result.threshold is not None
-    assert (alex.name == "Alex Lacamoire") == (top.score >= alex.result.threshold)
-    assert alex.name in ("Alex Lacamoire", None)
+    assert alex.name == "Alex Lacamoire" and top.score >= alex.result.threshold + 0.05
 
 
 def test_a_person_not_enrolled_is_unknown(gallery: Gallery) -> None:

@@ -19,6 +19,11 @@ from facegate.vision.models import (
     DLIB_RESNET,
     ONNX_MMOD,
     ONNX_RESNET,
+    REID0095_BIN,
+    REID0095_ONNX,
+    REID0095_XML,
+    SFACE,
+    SFACE_FAST,
     YUNET,
     converted_path,
     sha256_file,
@@ -26,8 +31,9 @@ from facegate.vision.models import (
 from facegate.vision.quantize import int8_path, quantize_embedder
 
 models_app = typer.Typer(
-    help="Model files: check them, convert dlib's networks, quantize.", no_args_is_help=True
+    help="Model files: check them, build the ONNX graphs, quantize.", no_args_is_help=True
 )
+CONVERTED = (ONNX_RESNET, ONNX_MMOD, SFACE_FAST, REID0095_ONNX)
 
 
 @models_app.command("list")
@@ -40,12 +46,13 @@ def models_list(as_json: JsonOpt = False) -> None:
             path = m.locate()
             ok = path.is_file() and sha256_file(path) == m.sha256
             rows.append({"name": m.name, "path": str(path), "kind": "dlib", "status": "ok" if ok else "BAD"})
-        path = YUNET.locate()
-        ok = path.is_file() and sha256_file(path) == YUNET.sha256
-        rows.append(
-            {"name": YUNET.name, "path": str(path), "kind": "onnx (shipped)", "status": "ok" if ok else "BAD"}
-        )
-        for c in (ONNX_RESNET, ONNX_MMOD):
+        for m in (YUNET, SFACE, REID0095_XML, REID0095_BIN):
+            path = m.locate()
+            ok = path.is_file() and sha256_file(path) == m.sha256
+            rows.append(
+                {"name": m.name, "path": str(path), "kind": "shipped", "status": "ok" if ok else "BAD"}
+            )
+        for c in CONVERTED:
             path = c.path(models_dir)
             status = (
                 "not built yet" if not path.exists() else ("ok" if sha256_file(path) == c.sha256 else "BAD")
@@ -76,10 +83,11 @@ def models_list(as_json: JsonOpt = False) -> None:
 
 @models_app.command("convert")
 def models_convert(as_json: JsonOpt = False) -> None:
-    """Build the ONNX versions of dlib's networks now (otherwise done on first use)."""
+    """Build the ONNX graphs facegate runs now (otherwise done on first use): dlib's networks,
+    SFace folded to float32, reid0095 rebuilt from its OpenVINO IR."""
     with handled(as_json):
         models_dir = settings().models_dir
-        paths = [str(converted_path(m, models_dir)) for m in (ONNX_RESNET, ONNX_MMOD)]
+        paths = [str(converted_path(m, models_dir)) for m in CONVERTED]
 
         def human() -> None:
             for p in paths:
