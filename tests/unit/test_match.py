@@ -126,7 +126,8 @@ def test_shipped_calibration_tables_are_pinned_by_sha256() -> None:
         data = resources.files("facegate.data").joinpath(f"calibration_{space}.json").read_bytes()
         assert hashlib.sha256(data).hexdigest() == sha
         assert json.loads(shipped_table(space))["space"] == space
-        edited = data.replace(b'"threshold": 0.9', b'"threshold": 0.8', 1)
+        edited = data.replace(b'"threshold": 0.', b'"threshold": 1.', 1)
+        assert edited != data
         with pytest.raises(ModelIntegrityError, match="SHA-256"):
             check_pinned(edited, sha, f"calibration_{space}.json")
     with pytest.raises(ConfigError, match="eval calibrate"):
