@@ -33,7 +33,7 @@ from facegate.eval.calibration import (
     thresholds,
     worst_group_thresholds,
 )
-from make_cohort import MODELS, embeddings, load_lfw, load_set, space_of
+from make_cohort import MODELS, embeddings, has_set, load_lfw, load_set, space_of
 
 from common import LFW, RESULTS, ROOT, machine, require_lfw
 
@@ -83,10 +83,13 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="write the shipped table (fitted on all of LFW)")
     ap.add_argument("--model", choices=sorted(MODELS), default="dlib")
     ap.add_argument(
-        "--flip", action=argparse.BooleanOptionalAction, default=None, help="default: dlib on, SFace off"
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: dlib and reid0095 on, SFace and the fusion off",
     )
     args = ap.parse_args()
-    flip = args.flip if args.flip is not None else args.model == "dlib"
+    flip = args.flip if args.flip is not None else args.model in ("dlib", "reid0095")
     space = space_of(flip, args.model)
     out = ROOT / "src" / "facegate" / "data" / f"calibration_{space}.json"
     require_lfw()
@@ -101,9 +104,7 @@ def main() -> None:
             gender[row["image"]] = row["gender"]
     label = np.array([gender.get(str(p), "") for p in paths])
     half = np.array([hashlib.sha256(str(i).encode()).digest()[0] % 2 for i in ids])
-    from face_embeddings import cache_path
-
-    ea = load_set("east_asian", args.model) if cache_path("east_asian", args.model).is_file() else None
+    ea = load_set("east_asian", args.model) if has_set("east_asian", args.model) else None
     rng = np.random.default_rng(0)
     rows = []
     for fold in (0, 1):

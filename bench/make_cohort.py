@@ -61,6 +61,13 @@ def load_set(name: str, model: str = "dlib") -> dict[str, np.ndarray]:
     return {k: d[k] for k in ("paths", "identity", "embeddings", "flipped", "found")}
 
 
+def has_set(name: str, model: str = "dlib") -> bool:
+    """Whether the set is cached for the model (for a fusion: for each of its models)."""
+    from face_embeddings import cache_path
+
+    return all(cache_path(name, m).is_file() for m in model.split("+"))
+
+
 def load_lfw(model: str = "dlib") -> dict[str, np.ndarray]:
     return load_set("lfw", model)
 

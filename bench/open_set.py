@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from face_embeddings import cache_path
 from facegate.eval.calibration import wilson_interval
 from facegate.gallery.cohort import Cohort, shipped_cohort
 from facegate.gallery.thresholds import gallery_moments, person_thresholds
 from facegate.match import ambiguity_margin, shipped_calibration
-from make_cohort import MODELS, cohort_people, embeddings, load_set, normalise, space_of
+from make_cohort import MODELS, cohort_people, embeddings, has_set, load_set, normalise, space_of
 
 from common import RESULTS, machine
 
@@ -155,7 +154,7 @@ def main() -> None:
     args = ap.parse_args()
     space = space_of(args.flip, args.model)
     cohort = shipped_cohort(space)
-    if cohort is None or not cache_path("lfw", args.model).is_file():
+    if cohort is None or not has_set("lfw", args.model):
         print("SKIP: run bench/face_embeddings.py and bench/make_cohort.py first", file=sys.stderr)
         return
     margin = ambiguity_margin(None, shipped_calibration(space))  # the shipped default
@@ -201,7 +200,7 @@ def main() -> None:
                         trial(lfw, enrolled, strangers, shots, rule, rng, 1, args.mean_templates, margin)
                     )
                 report("lfw", size, shots, name, summarise(runs))
-    if cache_path("east_asian", args.model).is_file():
+    if has_set("east_asian", args.model):
         ea = load("east_asian", args.flip, model=args.model)
         people = sorted(ea.by_person)
         for shots in (1, 3):

@@ -33,6 +33,8 @@ SHIPPED_CALIBRATIONS: dict[str, str] = {
     "dlib_resnet_v1": "c750ada64a10936accdd375afb00e22e00d3c2407a9f4bd879cae1f655d44403",
     "dlib_resnet_v1_flip": "7eb6bfd1f1b23920d06acebeabd500b370a5c0977b3b54099e1e8b46d2f63411",
     "sface_2021dec": "7d6b0ea1f167ce4d89e066c0fa19552755e036b0918e6d0ecc3a13d871652e45",
+    "reid0095_flip": "467921251b67c05b179c9e85553823ccbada5f08eb9da7090a2320e689777de8",
+    "sface_2021dec+reid0095": "2da29e6bcb217187b16c3e98239c12b024468cac56dd8785ac1724566989fc8d",
 }
 
 

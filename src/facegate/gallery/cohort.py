@@ -35,6 +35,14 @@ COHORTS: dict[str, tuple[str, str]] = {
         "cohort_sface_2021dec.json",
         "b5468070ed568c5fd2e4b04565b9071e49f67e504d94ed43f620d248e58b100e",
     ),
+    "reid0095_flip": (
+        "cohort_reid0095_flip.json",
+        "163379ae2db25ca6ef9b606e3f30ee59209c8b6cb00084f3090396491fd3663c",
+    ),
+    "sface_2021dec+reid0095": (
+        "cohort_sface_2021dec+reid0095.json",
+        "b1d9c452a88e33ab4ae67c30d88767229eeb409dd680b9bc0c27d9cf86584549",
+    ),
 }
 
 

@@ -116,8 +116,8 @@ class EmbedderSettings(BaseModel):
     flip: bool | None = Field(
         None,
         description="Flip fusion: embed each face and its mirror image and average them (two network "
-        "passes per face; its own embedding space). Default: where it measured better (dlib: on; "
-        "SFace: off, docs/accuracy.md)",
+        "passes per face; its own embedding space). Default: where it measured better (dlib, reid0095: "
+        "on; SFace and the fusion: off, docs/accuracy.md)",
     )
     onnx: OnnxEmbedderSettings | None = None
 
@@ -130,7 +130,7 @@ class EmbedderSettings(BaseModel):
     @property
     def fused(self) -> bool:
         """Whether flip fusion runs: as set, else the model's measured default."""
-        return self.flip if self.flip is not None else self.model == "dlib"
+        return self.flip if self.flip is not None else self.model in ("dlib", "reid0095")
 
 
 class WorkerSettings(BaseModel):
