@@ -205,3 +205,45 @@ def test_an_operators_onnx_model_end_to_end(tmp_path: Path) -> None:
     edited = {**onnx_cfg, "file": str(other)}
     with pytest.raises(ModelIntegrityError, match="SHA-256"):
         FaceEngine(load_settings(data_dir=data, embedder={"model": "onnx", "onnx": edited}))
+
+
+REFERENCE = Path(__file__).resolve().parent.parent / "data" / "reference"
+
+
+def test_reid0095_rebuilt_from_its_ir_gives_openvinos_numbers(models_dir: Path) -> None:
+    """The IR graph rebuilt as ONNX, against OpenVINO's own run of the shipped IR on the same crop
+    (tests/data/reference: the crop, and OpenVINO 2026.4.1's output for it)."""
+    import json
+
+    from PIL import Image
+
+    from facegate.vision.embed_five import reid0095
+
+    reid = reid0095(models_dir)
+    assert reid.space == "reid0095" and reid.dim == 256
+    crop = np.asarray(Image.open(REFERENCE / "obama2_reid0095_crop.png").convert("RGB"))
+    want = np.array(json.loads((REFERENCE / "obama2_reid0095_openvino.json").read_text())["output"])
+    got = reid.raw([crop])[0]
+    np.testing.assert_allclose(got, want, atol=1e-4 * float(np.abs(want).max()))
+    np.testing.assert_allclose(reid.embed([crop])[0], want / np.linalg.norm(want), atol=1e-4)
+    # and the engine cuts that crop from the photo with the Open Model Zoo's reference points
+    engine = FaceEngine(load_settings(data_dir=models_dir, embedder={"model": "reid0095", "flip": False}))
+    face = engine.analyse(OBAMA).faces[0]
+    assert face.crop is not None and np.abs(face.crop.astype(int) - crop.astype(int)).max() <= 1
+
+
+def test_score_fusion_is_the_mean_of_the_two_models_cosines(models_dir: Path) -> None:
+    fused = FaceEngine(load_settings(data_dir=models_dir, embedder={"model": "sface+reid0095"}))
+    assert fused.space == "sface_2021dec+reid0095" and fused.embedder.dim == 384
+    alone = {
+        name: FaceEngine(load_settings(data_dir=models_dir, embedder={"model": name, "flip": False}))
+        for name in ("sface", "reid0095")
+    }
+    a, b = (fused.analyse(p).faces[0].embedding for p in (OBAMA, EXAMPLES / "probes" / "obama.jpg"))
+    assert a is not None and b is not None and float(np.linalg.norm(a)) == pytest.approx(1.0, abs=1e-5)
+    means = []
+    for e in alone.values():
+        x, y = (e.analyse(p).faces[0].embedding for p in (OBAMA, EXAMPLES / "probes" / "obama.jpg"))
+        assert x is not None and y is not None
+        means.append(float(x @ y))
+    assert float(a @ b) == pytest.approx(sum(means) / 2, abs=1e-5)
