@@ -97,6 +97,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--flip", action="store_true", help="flip-fused embeddings (space <model>_flip)")
     ap.add_argument("--model", choices=sorted(MODELS), default="dlib")
+    ap.add_argument(
+        "--gallery-weight",
+        type=float,
+        help="the open-set gallery weight measured for this space (bench/open_set.py)",
+    )
     args = ap.parse_args()
     space = space_of(args.flip, args.model)
     out = out_path(space)
@@ -115,6 +120,8 @@ def main() -> None:
         "scores": "the score a share of the cohort's impostor pairs (each pair once) reach; "
         "extrapolated the same way",
     }
+    if args.gallery_weight is not None:
+        meta["gallery_weight"] = args.gallery_weight
     table = cohort_table(emb, meta)
     rates, z = table["tail"]["rates"], table["tail"]["z"]
     s_rates, s_thr = table["scores"]["rates"], table["scores"]["thresholds"]

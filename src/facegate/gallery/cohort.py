@@ -33,7 +33,7 @@ COHORTS: dict[str, tuple[str, str]] = {
     ),
     "sface_2021dec": (
         "cohort_sface_2021dec.json",
-        "b5468070ed568c5fd2e4b04565b9071e49f67e504d94ed43f620d248e58b100e",
+        "65ce18ffa03b7bcfc71f2907528216ffec8d712cc84c52f27d0794ada8cfec8f",
     ),
     "reid0095_flip": (
         "cohort_reid0095_flip.json",
@@ -52,6 +52,14 @@ class Cohort:
     tail: RateTable  # standardised impostor score z per rate (a person's own distribution)
     scores: RateTable  # the cohort's impostor score per rate (the general population)
     meta: dict[str, Any]
+
+    @property
+    def gallery_weight(self) -> float:
+        """The gallery weight measured for this space (docs/accuracy.md); 0.2 where none was."""
+        return float(self.meta.get("gallery_weight", 0.2))
+
+    def weight(self, configured: float | None) -> float:
+        return self.gallery_weight if configured is None else configured
 
 
 def load_cohort(data: bytes, expected_sha256: str, name: str) -> Cohort:

@@ -186,7 +186,7 @@ class Gallery:
             return self.threshold
         self.sync()
         with self._lock:
-            own = self.search_index.verify_thresholds(cohort, m.target_fmr, m.gallery_weight)
+            own = self.search_index.verify_thresholds(cohort, m.target_fmr, cohort.weight(m.gallery_weight))
         return max(own.get(person_id, self.threshold), self.threshold)
 
     def _person_thresholds(self) -> Mapping[str, float] | None:
@@ -199,7 +199,7 @@ class Gallery:
         if cohort is None:
             return None
         with self._lock:
-            return self.search_index.person_thresholds(cohort, m.target_fpir, m.gallery_weight)
+            return self.search_index.person_thresholds(cohort, m.target_fpir, cohort.weight(m.gallery_weight))
 
     @property
     def index(self) -> VectorIndex:

@@ -36,12 +36,13 @@ class MatchSettings(BaseModel):
         "person's own for target_fmr (from their scores against the others enrolled and the cohort: "
         "people who look like others enrolled are held higher), or at the table's alone",
     )
-    gallery_weight: float = Field(
-        0.2,
+    gallery_weight: float | None = Field(
+        None,
         ge=0,
         le=1,
         description="Share of strangers assumed to look like the people enrolled (their own impostor "
-        "scores set each person's threshold; the rest: the shipped cohort's)",
+        "scores set each person's threshold; the rest: the shipped cohort's). Default: the weight "
+        "measured for the model, kept with its cohort statistics (dlib 0.2, SFace 1.0)",
     )
     top_k: int = Field(3, ge=1, le=100)
     calibration_file: Path | None = Field(
