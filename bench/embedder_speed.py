@@ -1,5 +1,6 @@
-"""Face embedding speed: dlib vs ONNX Runtime fp32 vs int8, batch 1/8/32, 1 and 2 threads; and
-the shipped default, fp32 with flip fusion (each face and its mirror: two passes per face).
+"""Face embedding speed: dlib vs ONNX Runtime fp32 vs int8, batch 1/8/32, 1 and 2 threads, with
+flip fusion (each face and its mirror: two passes per face); and the five-point models: SFace (the
+default since issue 22), reid0095 and their score fusion.
 
     python bench/embedder_speed.py
 
@@ -27,9 +28,10 @@ from common import LFW, RESULTS, ROOT, machine
 
 
 def chips_from(engine: FaceEngine, photos: list[Path]) -> list[np.ndarray]:
+    """Each photo's main face as the engine's embedder takes it (dlib's chip or a model's crop)."""
     out = []
     for p in photos:
-        out += [f.chip for f in engine.detect(p, expect_face=True).faces[:1]]
+        out += [f.chip if f.crop is None else f.crop for f in engine.detect(p, expect_face=True).faces[:1]]
     return out
 
 
@@ -60,7 +62,7 @@ def ms_per_face(fn, chips: list[np.ndarray], batch: int, seconds: float = 3.0) -
 
 def main() -> None:
     data = Path(tempfile.mkdtemp())
-    engine = FaceEngine(load_settings(data_dir=data))
+    engine = FaceEngine(load_settings(data_dir=data, embedder={"model": "dlib"}))
     models = data / "models"
     photos = sorted((ROOT / "examples").rglob("*.[jp][pn]g")) + sorted(
         (ROOT / "tests" / "data" / "lfw").glob("*.jpg")
@@ -97,13 +99,26 @@ def main() -> None:
             ms = ms_per_face(fused.embed, chips, batch)
             rows.append(
                 {
-                    "backend": "onnx fp32 + flip (default)",
+                    "backend": "onnx fp32 + flip (dlib's default)",
                     "threads": threads,
                     "batch": batch,
                     "ms_per_face": ms,
                 }
             )
             print(rows[-1], flush=True)
+    for model in ("sface", "reid0095", "sface+reid0095"):
+        for threads in (1, 2):
+            settings = load_settings(
+                data_dir=data, embedder={"model": model, "flip": False, "threads": threads, "provider": "cpu"}
+            )
+            five = FaceEngine(settings)
+            crops = chips_from(five, photos)
+            crops = (crops * (64 // len(crops) + 1))[:64]
+            for batch in (1, 8, 32):
+                ms = ms_per_face(five.embedder.embed, crops, batch)
+                name = "sface (default)" if model == "sface" else model
+                rows.append({"backend": name, "threads": threads, "batch": batch, "ms_per_face": ms})
+                print(rows[-1], flush=True)
     base = {r["batch"]: r["ms_per_face"] for r in rows if r["backend"] == "dlib"}
     for r in rows:
         r["faces_per_s"] = 1000 / float(r["ms_per_face"])  # type: ignore[arg-type]

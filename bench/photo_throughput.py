@@ -5,12 +5,10 @@
 The photos are the portraits in examples/ (and ../shared/faces/portraits where present), cut
 to 640x480 and 1280x720. face_recognition does what its README shows: face_locations() then
 face_encodings() and compare_faces() against the known encodings. facegate runs
-Gallery.identify() against a gallery holding the same people: with its default detector
-(YuNet), with flip fusion off (`embedder.flip: false`: what the default costs), and with dlib's
-HOG at one upsampling (the default before), all with the same 5-point
-landmarks and ResNet, in one process with one ONNX Runtime thread; and with the vision worker
-pool (one process per core, photos submitted from as many threads), as `serve` and the bulk
-commands run it.
+Gallery.identify() against a gallery holding the same people: with its defaults (YuNet, SFace
+since issue 22), with dlib's flip-fused ResNet (the default before), in one process with one
+ONNX Runtime thread; and with the vision worker pool (one process per core, photos submitted
+from as many threads), as `serve` and the bulk commands run it.
 """
 
 from __future__ import annotations
@@ -77,17 +75,15 @@ def main() -> None:
     consent = Consent("benchmark", datetime.now(UTC) + timedelta(days=1), recorded_by="bench")
     galleries: dict[str, tuple[object, int]] = {}
     cores = os.cpu_count() or 1
-    for label, backend, pooled, flip in (
-        ("facegate", "yunet", False, True),
-        ("facegate_no_flip", "yunet", False, False),
-        ("facegate_hog", "hog", False, True),
-        ("facegate_pool", "yunet", True, True),
+    for label, model, pooled in (
+        ("facegate", "sface", False),
+        ("facegate_dlib", "dlib", False),
+        ("facegate_pool", "sface", True),
     ):
         settings = load_settings(
             data_dir=Path(tempfile.mkdtemp()),
             secret_key="benchmark-secret-key-123456",
-            detector={"backend": backend},
-            embedder={"threads": 1, "flip": flip},
+            embedder={"threads": 1, "model": model},
         )
         engine = PooledEngine(settings, cores) if pooled else FaceEngine(settings)
         if isinstance(engine, PooledEngine):
