@@ -37,11 +37,11 @@ COHORTS: dict[str, tuple[str, str]] = {
     ),
     "reid0095_flip": (
         "cohort_reid0095_flip.json",
-        "163379ae2db25ca6ef9b606e3f30ee59209c8b6cb00084f3090396491fd3663c",
+        "58cee86cdde118cb8746a560d052bc19b184586a0e58077925c4dd0514bf9105",
     ),
     "sface_2021dec+reid0095": (
         "cohort_sface_2021dec+reid0095.json",
-        "b1d9c452a88e33ab4ae67c30d88767229eeb409dd680b9bc0c27d9cf86584549",
+        "13180d1163793e87b208dae55255cbcfbf50b6dd0c64dd96ecf901a2fd635b64",
     ),
 }
 
