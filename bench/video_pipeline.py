@@ -125,6 +125,7 @@ def score(clip: Clip, grants: list[Grant], rate: float, compute_s: float) -> dic
 
 # The camera detector before YuNet: the MMOD CNN on a 640 px copy.
 CNN_640: dict[str, object] = {"detector": "cnn", "detect_max_side": 640}
+DLIB: dict[str, object] = {"model": "dlib"}  # the embedder before issue 22 (flip-fused ResNet)
 
 
 def run_facegate(
@@ -133,6 +134,7 @@ def run_facegate(
     rate: float,
     target_fmr: float,
     camera: dict[str, object] | None = None,
+    embedder: dict[str, object] | None = None,
 ) -> dict[str, object]:
     from facegate import Gallery, load_settings
     from facegate.gallery.people import Consent
@@ -141,7 +143,9 @@ def run_facegate(
     from facegate.video.sources import Frame
 
     with tempfile.TemporaryDirectory() as d:
-        settings = load_settings(data_dir=d, quality={"min_face_px": 60}, events={"snapshots": False})
+        settings = load_settings(
+            data_dir=d, quality={"min_face_px": 60}, events={"snapshots": False}, embedder=embedder or {}
+        )
         g = Gallery.open(settings)
         consent = Consent("bench", datetime.now(UTC) + timedelta(days=1), "bench")
         for name, imgs in enrol_images(clip).items():
@@ -287,8 +291,8 @@ def main() -> None:
             "size": f"{w}x{h}",
             "facegate (fmr 1e-3)": run_facegate(clip, frames, rate, 1e-3),
             "facegate (fmr 1e-2)": run_facegate(clip, frames, rate, 1e-2),
+            "facegate dlib, before SFace (fmr 1e-3)": run_facegate(clip, frames, rate, 1e-3, None, DLIB),
             "facegate CNN 640 (fmr 1e-3)": run_facegate(clip, frames, rate, 1e-3, CNN_640),
-            "facegate CNN 640 (fmr 1e-2)": run_facegate(clip, frames, rate, 1e-2, CNN_640),
         }
         peers = {
             "face_recognition video_file (every frame, tol 0.5)": (1.0, 1, 0.5),
