@@ -216,7 +216,7 @@ def purge(
     actor: str = "retention",
 ) -> PurgeReport:
     """Remove what the policy no longer allows to keep (or count it, with `dry_run`)."""
-    from facegate.privacy.erasure import erase
+    from facegate.privacy.erasure import erase, finish_owed
 
     now = now or datetime.now(UTC)
     report = PurgeReport(now, dry_run)
@@ -262,6 +262,8 @@ def purge(
         for pid in due:
             receipt = erase(gallery, pid, actor=actor, reason="retention")
             report.receipts.append(receipt.digest)
+        # Erasures whose process died after the deletion committed: wiped, checked, receipted.
+        report.receipts += [r.digest for r in finish_owed(gallery)]
         if report.total:
             gallery.audit.record(
                 actor, "purge", None, {k: v for k, v in report.to_dict().items() if k != "receipts"}
