@@ -314,6 +314,60 @@ def test_another_process_withdrawing_or_erasing_takes_effect_in_a_running_servic
     cli.close()
 
 
+def test_a_wipe_that_failed_after_the_deletion_is_finished_once_even_after_a_key_rotation(
+    gallery: Gallery, settings, engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The database went away after the deletion committed (the wipe step raises): the wipe is
+    owed, finished once by whoever comes next, its snapshots go, one receipt is kept."""
+    from facegate.errors import PersonNotFound
+    from facegate.gallery.store import SqlStore
+    from facegate.privacy.erasure import finish_owed
+
+    g = gallery
+    lin = g.enroll("Lin-Manuel Miranda", [LIN], consent()).person.id
+    obama = g.enroll("Barack Obama", [OBAMA], consent()).person.id
+    g.enroll("Joe Biden", [BIDEN], consent())
+    events = EventStore(g.store)
+    mine = [
+        events.add("door", "granted", lin, {"name": "Lin-Manuel Miranda"}, snapshot=_snap(g)) for _ in "ab"
+    ]
+
+    def away(_store: SqlStore) -> str:
+        raise ConnectionError("the database went away")
+
+    for pid in (lin, obama):
+        with monkeypatch.context() as m:
+            m.setattr(SqlStore, "reclaim", away)
+            with pytest.raises(ConnectionError):
+                erase(g, pid, actor="test")
+    assert [e.action for e in g.audit.entries(5)][:2] == ["erasure", "erasure"]  # committed, no receipt
+    # Asked again: the wipe is finished now, and asked once more, the same receipt again.
+    first = erase(g, obama, actor="test")
+    assert first.clean and first.removed["templates"] == 1, first.to_dict()
+    assert erase(g, obama, actor="test").to_dict() == first.to_dict()
+    # The owed wipe outlives a key rotation; another process (on the new key) finishes it.
+    rotate_data_key(g, "a-brand-new-secret-key-0123456789", actor="test")
+    other = Gallery.open(
+        settings, engine=engine, database_url=database_url, secret_key="a-brand-new-secret-key-0123456789"
+    )
+    try:
+        [receipt] = finish_owed(other)  # as `facegate serve` does at start-up
+        assert finish_owed(other) == [] and finish_owed(g) == []
+    finally:
+        other.close()
+    assert receipt.clean, receipt.checks
+    assert receipt.removed["templates"] == 1 and receipt.removed["events"] == 2
+    assert receipt.removed["snapshots"] == 2 and receipt.subject != first.subject
+    assert not [e for e in mine if (g.settings.snapshots_dir / (e.snapshot or "")).exists()]
+    digests = [e.details["digest"] for e in g.audit.entries(100, action="erasure_receipt")]
+    assert digests == [receipt.digest, first.digest]
+    # After the rotation the erased id leads to nothing, as a stranger's never did.
+    for pid in (lin, "no-such-person"):
+        with pytest.raises(PersonNotFound):
+            erase(g, pid, actor="test")
+    assert g.audit.verify().ok
+
+
 def test_erasing_a_name_that_is_part_of_another_still_gives_a_clean_receipt(gallery: Gallery) -> None:
     ann = gallery.enroll("Ann", [OBAMA], consent()).person.id
     gallery.enroll("Anna", [BIDEN], consent())
