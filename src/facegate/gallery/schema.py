@@ -164,6 +164,22 @@ class EventRow(Base):
     snapshot: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
+class EventSubjectRow(Base):
+    """An event that names nobody but shows an enrolled person's face (a failed head-turn
+    challenge, a presentation attack, a face two people resemble alike): whose it is, for their
+    subject access and their erasure. Never shown with the event."""
+
+    __tablename__ = "event_subjects"
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("events.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    person_id: Mapped[str] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class OwedWipeRow(Base):
     """An erasure whose deletion committed but whose wipe (freed pages, trace checks, receipt)
     is not done yet: written in the deletion's transaction, removed in the receipt's. What the

@@ -16,7 +16,20 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, text, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +45,14 @@ from facegate.gallery.people import (
     Person,
     TemplateInfo,
 )
-from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.schema import (
+    ConsentRow,
+    EventRow,
+    EventSubjectRow,
+    MetaRow,
+    PersonRow,
+    TemplateRow,
+)
 from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
@@ -78,6 +98,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA secure_delete=ON")  # deleted templates are overwritten, not left in free pages
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def subject_events(person_id: str) -> Select[int]:
+    """The ids of the events that show the person's face without naming them."""
+    return select(EventSubjectRow.event_id).where(EventSubjectRow.person_id == person_id)
 
 
 def rowcount(result: object) -> int:
@@ -302,11 +327,14 @@ class SqlStore:
                 is None
             ):
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            # Their events: those that name them, and those that show their face naming nobody.
+            theirs = or_(EventRow.person_id == person_id, EventRow.id.in_(subject_events(person_id)))
+            event_ids = list(s.scalars(select(EventRow.id).where(theirs)))
             snapshots = [
                 r
                 for (r,) in s.execute(
                     select(EventRow.snapshot).where(
-                        EventRow.person_id == person_id, EventRow.snapshot.is_not(None)
+                        EventRow.id.in_(event_ids), EventRow.snapshot.is_not(None)
                     )
                 )
                 if r
@@ -316,7 +344,9 @@ class SqlStore:
             # the receipt, and a database with foreign keys off still loses every row.
             n_templates = rowcount(s.execute(delete(TemplateRow).where(TemplateRow.person_id == person_id)))
             n_consents = rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
-            n_events = rowcount(s.execute(delete(EventRow).where(EventRow.person_id == person_id)))
+            s.execute(delete(EventSubjectRow).where(EventSubjectRow.event_id.in_(event_ids)))
+            s.execute(delete(EventSubjectRow).where(EventSubjectRow.person_id == person_id))
+            n_events = rowcount(s.execute(delete(EventRow).where(EventRow.id.in_(event_ids))))
             s.execute(delete(PersonRow).where(PersonRow.id == person_id))
             deletion = Deletion(person_id, n_templates, n_consents, template_ids, n_events, snapshots)
             if audit is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from facegate.events.snapshots import snapshot_store
 from facegate.gallery.audit import ANCHOR_KEY
 from facegate.gallery.people import consent_in_force
-from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
+from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, EventSubjectRow, MetaRow, PersonRow
 from facegate.settings import PrivacySettings
 
 if TYPE_CHECKING:
@@ -247,6 +247,8 @@ def purge(
             s.execute(select(func.count()).select_from(EventRow).where(old_events)).scalar_one()
         )
         if not dry_run:
+            old_ids = select(EventRow.id).where(old_events)
+            s.execute(delete(EventSubjectRow).where(EventSubjectRow.event_id.in_(old_ids)))
             s.execute(delete(EventRow).where(old_events))
         report.audit_entries = _trim_audit(s, gallery, audit_cut, dry_run)
     orphans = orphan_snapshots(gallery, now)
