@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.api.test_erasure_server import _cli
 from tests.api.test_server import Server, _body
 from tests.conftest import BIDEN, OBAMA, ROOT
 
@@ -27,16 +26,6 @@ pytestmark = pytest.mark.api
 
 DIE_AT_WIPE = str(ROOT / "tests" / "support" / "die_at_wipe.py")
 NAME = "Wanda Erasable-Quist"  # a name found nowhere else, to look for in raw bytes
-
-
-def _cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "facegate.cli", *args, "--json"],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _rows(url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
