@@ -246,6 +246,9 @@ class OpenSetDecision:
     person: Candidate | None
     candidates: list[Candidate] = field(default_factory=list)
     threshold: float | None = None  # what the best candidate was held to (their own, if any)
+    # Everyone the face scored at or above their threshold for, best first: the person decided,
+    # or, when nobody could be (two alike), those it is nonetheless the face of.
+    matched: tuple[str, ...] = ()
 
 
 def decide(
@@ -270,14 +273,15 @@ def decide(
     held = bar(best)
     if best.score < held:
         return OpenSetDecision("unknown", "below_threshold", None, candidates, held)
+    matched = tuple(c.person_id for c in candidates if c.score >= bar(c))
     if (
         len(candidates) > 1
         and candidates[1].score >= bar(candidates[1])
         and best.score - candidates[1].score < margin
     ):
         # Two enrolled people both look like this face: saying either would be a guess.
-        return OpenSetDecision("unknown", "ambiguous", None, candidates, held)
-    return OpenSetDecision("match", "match", best, candidates, held)
+        return OpenSetDecision("unknown", "ambiguous", None, candidates, held, matched)
+    return OpenSetDecision("match", "match", best, candidates, held, matched)
 
 
 def best_per_person(

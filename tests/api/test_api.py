@@ -16,12 +16,13 @@ from facegate.api.app import create_app
 from facegate.api.keys import KeyStore
 from facegate.events.store import EventStore
 
-from tests.conftest import BIDEN, OBAMA, PROBES
+from tests.conftest import BIDEN, OBAMA, PROBES, SHARED, need
 from tests.unit.test_decode import png_bomb
 
 pytestmark = pytest.mark.api
 
 ROLES = ("admin", "operator", "device", "auditor")
+SECOND_OBAMA = SHARED / "faces" / "portraits" / "obama3.jpg"  # another photo of the man in OBAMA
 
 
 @pytest.fixture
@@ -273,6 +274,27 @@ def test_unknown_faces_do_not_reveal_who_they_resemble(api) -> None:  # type: ig
             "faces"
         ]
     assert face["decision"] == "unknown" and face["person"] is None and face["candidates"] == []
+
+
+def test_an_unknown_face_names_nobody_even_when_two_enrolled_people_look_like_it(api) -> None:  # type: ignore[no-untyped-def]
+    """Two people enrolled with photos of one man: his face is ambiguous, hence unknown, and
+    every route answers so without a name or a score of either, whoever asks."""
+    need(None if SECOND_OBAMA.is_file() else f"{SECOND_OBAMA} is not there")
+    client, h, _ = api
+    for name, photo in (("Barack Obama", OBAMA), ("Barry Soetoro", SECOND_OBAMA)):
+        assert client.post("/v1/people", json=person_body(name, photo), headers=h["admin"]).status_code == 201
+    probe = PROBES / "obama.jpg"
+    for role in ("device", "operator"):  # the roles that may identify
+        answers = [
+            client.post("/v1/identify", files={"file": ("o.jpg", probe.read_bytes())}, headers=h[role]),
+            client.post("/v1/identify/base64", json={"image_base64": b64(probe)}, headers=h[role]),
+        ]
+        for r in answers:
+            assert r.status_code == 200, r.text
+            [face] = r.json()["faces"]
+            assert (face["decision"], face["reason"], face["person"]) == ("unknown", "ambiguous", None)
+            assert face["candidates"] == [], f"a {role} key was told whom the stranger resembles"
+            assert "Obama" not in r.text and "Soetoro" not in r.text
 
 
 def test_events_by_camera_scoped_device_keys(api) -> None:  # type: ignore[no-untyped-def]

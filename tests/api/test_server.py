@@ -32,9 +32,11 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
         self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRET_KEY": SECRET}
         self.env.pop("FACEGATE_DATABASE_URL", None)
+        if database_url is not None:
+            self.env["FACEGATE_DATABASE_URL"] = database_url
         self.admin = self._key("tests", "admin")
         self.operator = self._key("door", "operator")
         self.auditor = self._key("audit", "auditor")
@@ -52,11 +54,12 @@ class Server:
         )
         return {"Authorization": f"Bearer {json.loads(out.stdout)['key']}"}
 
-    def start(self) -> None:
+    def start(self, launcher: tuple[str, ...] = ("-m", "facegate.cli")) -> None:
+        """`launcher`: what python runs instead of `-m facegate.cli` (a test hook around it)."""
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "facegate.cli", "serve", "--port", str(port)],
+            [sys.executable, *launcher, "serve", "--port", str(port)],
             # Twenty clients at once, each waiting for its answer: admit them all.
             env={**self.env, "FACEGATE_API__RATE_LIMIT": "100000/minute", "FACEGATE_API__MAX_PENDING": "64"},
             stdout=subprocess.DEVNULL,

@@ -19,7 +19,7 @@ from facegate.web.auth import ConsoleRoute
 from facegate.web.paths import CONSOLE_ROOTS
 from facegate.web.users import UserStore, check_password, hash_password
 
-from tests.conftest import BIDEN, OBAMA, PROBES, consent
+from tests.conftest import BIDEN, OBAMA, PROBES, consent, need
 from tests.web.console import PASSWORD, ROLES, csrf_of, login_token, sign_in
 
 pytestmark = pytest.mark.api
@@ -343,6 +343,35 @@ def test_unknown_visitor_event_with_snapshot_and_why_not_recognised(site) -> Non
     assert r.status_code == 200, r.text
     [person] = gallery.people()
     assert person.name == "Joe Biden" and person.consent_valid and person.templates == 1
+
+
+def test_an_unknown_face_two_people_resemble_is_named_to_no_operator(site) -> None:  # type: ignore[no-untyped-def]
+    """Two people enrolled with photos of one man, and he comes to the door: "unknown"
+    (ambiguous). The operator's timeline, the decision's page and its "why not recognised"
+    name neither of them."""
+    from facegate.settings import AccessRule, DoorSettings
+    from facegate.video.service import LiveService
+
+    from tests.integration.test_privacy import SECOND_OBAMA, present
+
+    need(None if SECOND_OBAMA.is_file() else f"{SECOND_OBAMA} is not there")
+    client, gallery = site
+    enrolled(gallery)
+    enrolled(gallery, "Barry Soetoro", SECOND_OBAMA)
+    live = LiveService(gallery, cameras=[])
+    try:
+        door = DoorSettings(name="back", cameras=["back"], rules=[AccessRule(people=["*"])], liveness="off")
+        [decision] = present(gallery, live, door, PROBES / "obama.jpg", 3)
+    finally:
+        live.bus.close()
+    assert (decision.kind, decision.reason) == ("unknown", "ambiguous")
+    [event] = EventStore(gallery.store).list(kind="unknown")
+    sign_in(client, "operator")
+    pages = [client.get("/events"), client.get("/events?kind=unknown"), client.get(f"/events/{event.id}")]
+    assert all(p.status_code == 200 for p in pages)
+    assert "not accepted" in pages[2].text and "nobody enrolled" in pages[2].text
+    for page in pages:
+        assert "Obama" not in page.text and "Soetoro" not in page.text
 
 
 def test_audit_page_checks_the_chain_and_purge_dry_run_removes_nothing(site) -> None:  # type: ignore[no-untyped-def]

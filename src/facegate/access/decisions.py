@@ -56,6 +56,10 @@ class DoorDecision:
     evidence: int  # embeddings the decision rests on
     box: Box
     liveness: float | None = None  # the track's fused live score, where the door requires it
+    # Whose face this is, where the decision names nobody (a failed challenge, an attack, two
+    # people alike): everyone it matched at or above their threshold. Not in `details`: kept
+    # only so that the event is theirs for subject access and erasure.
+    subjects: tuple[str, ...] = ()
 
     def details(self) -> dict[str, object]:
         """The event payload: never an image, a template or a candidate who was not decided."""
@@ -163,6 +167,7 @@ class DecisionGate:
         return DoorDecision(
             "unknown", self.door.name, camera, track.id, None, None, score, threshold, target_fmr,
             ident.reason, wall, now - track.first_seen, len(track.evidence), track.box,
+            subjects=ident.matched,
         )  # fmt: skip
 
     def _live(self, track: TrackedFace) -> Literal["live", "attack"] | None:
@@ -188,7 +193,7 @@ class DecisionGate:
         return DoorDecision(
             "denied", self.door.name, camera, track.id, None, None, person.score if person else None,
             threshold, target_fmr, "challenge_failed", wall, now - track.first_seen, len(track.evidence),
-            track.box, track.liveness.fused(),
+            track.box, track.liveness.fused(), ident.matched if ident is not None else (),
         )  # fmt: skip
 
     def _attack(
@@ -197,7 +202,7 @@ class DecisionGate:
         """A presentation attack: denied, once per track and per cooldown, whoever it shows.
 
         The person it resembles is not named (nor their last-seen time touched): the face is
-        not theirs."""
+        not theirs, though its picture is, so the event is theirs to see and to erase."""
         if "presentation_attack" in track.emitted:
             return None
         track.emitted.add("presentation_attack")
@@ -205,8 +210,9 @@ class DecisionGate:
         if now - self._last.get(key, float("-inf")) < self.door.cooldown_s:
             return None
         self._last[key] = now
+        ident = track.identity
         return DoorDecision(
             "denied", self.door.name, camera, track.id, None, None, None, threshold, target_fmr,
             "presentation_attack", wall, now - track.first_seen, len(track.liveness.scores), track.box,
-            track.liveness.fused(),
+            track.liveness.fused(), ident.matched if ident is not None else (),
         )  # fmt: skip

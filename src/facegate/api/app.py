@@ -8,6 +8,7 @@ one router per resource (`api/routes/`). Dependencies are in `deps.py`, request 
 `schemas.py`, errors in `problems.py`.
 """
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -27,6 +28,8 @@ from facegate.events.store import EventStore
 from facegate.gallery.gallery import Gallery
 from facegate.settings import Settings, load_settings
 from facegate.vision.onnx_runtime import available_cores
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -91,8 +94,13 @@ def _lifespan(
         live = None
         purger = None
         if background:
+            from facegate.privacy.erasure import finish_owed
             from facegate.privacy.retention import PurgeScheduler
 
+            try:  # before the first request: an erasure a crash interrupted is finished first
+                await anyio.to_thread.run_sync(finish_owed, g)
+            except Exception:
+                log.exception("could not finish interrupted erasures now; the retention purge retries")
             purger = PurgeScheduler(g, settings.privacy)
             purger.start()
         if background and settings.cameras:

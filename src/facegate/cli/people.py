@@ -22,8 +22,8 @@ from facegate.cli.common import (
     parse_when,
     progress,
 )
-from facegate.errors import ConfigError, ExitCode
-from facegate.gallery.people import Consent
+from facegate.errors import ConfigError, ExitCode, PersonNotFound
+from facegate.gallery.people import Consent, Person
 from facegate.gallery.reembed import Reembedding, reembed
 from facegate.privacy.erasure import erase
 from facegate.privacy.export import export_subject
@@ -118,16 +118,22 @@ def people_delete(
     the audit trail without personal data.
     """
     with handled(as_json), open_gallery() as gallery:
-        p = gallery.person(person_id)
-        confirm(
-            yes, f"Erase {p.name} ({p.id}), their {p.templates} template(s) and everything derived from them?"
-        )
+        try:
+            p: Person | None = gallery.person(person_id)
+        except PersonNotFound:
+            p = None  # already deleted: `erase` finishes an erasure left unfinished, or shows its receipt
+        if p is not None:
+            confirm(
+                yes,
+                f"Erase {p.name} ({p.id}), their {p.templates} template(s) and everything derived from them?",
+            )
         receipt = erase(gallery, person_id, actor=actor())
         payload = {"deleted": person_id, **receipt.removed, "receipt": receipt.to_dict()}
 
         def human() -> None:
             removed = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in receipt.removed.items())
-            out.print(f"erased {p.name} ({person_id}): {removed}", highlight=False)
+            who = f"{p.name} ({person_id})" if p is not None else person_id
+            out.print(f"erased {who}: {removed}", highlight=False)
             state = (
                 "[green]no trace found[/green]"
                 if receipt.clean

@@ -76,7 +76,16 @@ class QueuedSink:
             self.sink.close()
 
 
-Pending = tuple[str, str, str | None, dict[str, Any], str | None, datetime, "Callable[[Event], None] | None"]
+Pending = tuple[
+    str,
+    str,
+    str | None,
+    dict[str, Any],
+    str | None,
+    datetime,
+    "Callable[[Event], None] | None",
+    tuple[str, ...],
+]
 
 
 class EventBus:
@@ -114,16 +123,18 @@ class EventBus:
         *,
         urgent: bool = True,
         then: Callable[[Event], None] | None = None,
+        subjects: tuple[str, ...] = (),
     ) -> None:
         """Queue it for the urgent sinks (unless `alert` already did) and for the database
         writer, which stores it (id 0 if the database failed), hands it to every other sink,
-        and runs `then` (e.g. the audit entry) with the stored event. Never blocks."""
+        and runs `then` (e.g. the audit entry) with the stored event. Never blocks.
+        `subjects`: whose face it shows though it names nobody (`EventStore.add`)."""
         if self._closed:
             log.warning("a %s event of %s after the bus closed was dropped", kind, camera)
             return
         if urgent:
             self.alert(camera, kind, person_id, details)
-        item = (camera, kind, person_id, dict(details or {}), snapshot, datetime.now(UTC), then)
+        item = (camera, kind, person_id, dict(details or {}), snapshot, datetime.now(UTC), then, subjects)
         try:
             self._pending.put_nowait(item)
         except queue.Full:
@@ -147,11 +158,14 @@ class EventBus:
         snapshot: str | None,
         at: datetime,
         then: Callable[[Event], None] | None,
+        subjects: tuple[str, ...],
     ) -> None:
         event: Event | None = None
         if self.store is not None:
             try:
-                event = self.store.add(camera, kind, person_id, details, at=at, snapshot=snapshot)
+                event = self.store.add(
+                    camera, kind, person_id, details, at=at, snapshot=snapshot, subjects=subjects
+                )
             except PersonNotFound:
                 # Erased while this decision was in flight: nothing about them may leave now.
                 if snapshot is not None and self.snapshots is not None:

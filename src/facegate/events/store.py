@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from facegate.errors import PersonNotFound
-from facegate.gallery.schema import EventRow, PersonRow
-from facegate.gallery.store import SqlStore
+from facegate.gallery.schema import EventRow, EventSubjectRow, PersonRow
+from facegate.gallery.store import SqlStore, subject_events
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,19 @@ class EventStore:
         details: dict[str, Any] | None = None,
         at: datetime | None = None,
         snapshot: str | None = None,
+        subjects: Sequence[str] = (),
     ) -> Event:
+        """Store an event. `subjects`: enrolled people whose face it shows though it names
+        nobody (`EventSubjectRow`): it is theirs for subject access and erasure, and not shown."""
+        linked = sorted(set(subjects) - {person_id})
         with self.store.write() as s:
-            if person_id is not None:
+            for pid in [person_id, *linked] if person_id is not None else linked:
                 # Erased (perhaps by another process) while this decision was in flight: an event
                 # must not bring their id and name back after the erasure receipt said "clean".
                 # The shared row lock orders this against the erasure's lock on the same row.
-                q = select(PersonRow.id).where(PersonRow.id == person_id).with_for_update(read=True)
+                q = select(PersonRow.id).where(PersonRow.id == pid).with_for_update(read=True)
                 if s.execute(q).first() is None:
-                    raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+                    raise PersonNotFound(f"no person with id {pid}", person_id=pid)
             row = EventRow(
                 at=at or datetime.now(UTC),
                 camera=camera,
@@ -71,12 +76,21 @@ class EventStore:
             )
             s.add(row)
             s.flush()
+            s.add_all(EventSubjectRow(event_id=row.id, person_id=pid) for pid in linked)
             return _event(row)
 
     def get(self, event_id: int) -> Event | None:
         with self.store.session() as s:
             row = s.get(EventRow, event_id)
             return _event(row) if row is not None else None
+
+    def concerning(self, person_id: str) -> list[Event]:
+        """Every event that names the person or shows their face (`subjects`), newest first:
+        what their subject access holds."""
+        theirs = or_(EventRow.person_id == person_id, EventRow.id.in_(subject_events(person_id)))
+        q = select(EventRow).where(theirs).order_by(EventRow.at.desc(), EventRow.id.desc())
+        with self.store.session() as s:
+            return [_event(r) for r in s.scalars(q)]
 
     def list(
         self,

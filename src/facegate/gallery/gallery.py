@@ -28,7 +28,7 @@ from facegate.gallery.people import (
     normalise_name,
 )
 from facegate.gallery.search import FaceIdentification, SearchIndex
-from facegate.gallery.store import AuditHook, SqlStore
+from facegate.gallery.store import AuditHook, DeletionHook, SqlStore
 from facegate.gallery.templates import open_chip, open_embedding
 from facegate.match import (
     Calibration,
@@ -427,15 +427,19 @@ class Gallery:
         audit: bool = True,
         action: str = "delete_person",
         details: Mapping[str, object] | None = None,
+        also: DeletionHook | None = None,
     ) -> Deletion:
         """Delete a person with every template, chip and consent record; drop them from the index.
+        `also` writes what must commit with the deletion.
 
         This is the database step; `facegate.privacy.erasure.erase` adds snapshots, the wiping of
         freed pages, the trace checks and the receipt (what the CLI and the API use).
         """
         with self._lock:
             deletion = self.store.delete_person(
-                person_id, self._audited(actor, action, details, results="templates") if audit else None
+                person_id,
+                self._audited(actor, action, details, results="templates") if audit else None,
+                also,
             )
             self.search_index.removed(person_id, deletion.template_ids)
             self.search_index.refresh_people(self.store)

@@ -1,4 +1,4 @@
-"""Data key rotation: every template, face image, snapshot and audit link under a new key.
+"""Data key rotation: every template, face image, snapshot, owed wipe and audit link under a new key.
 
 Templates and face images are re-encrypted and the audit chain re-keyed in one database
 transaction; snapshots are re-encrypted to side files first and swapped in after the commit,
@@ -30,6 +30,7 @@ from facegate.gallery.audit import (
 from facegate.gallery.crypto import TemplateCipher, new_secret, write_key_file
 from facegate.gallery.schema import AuditRow, EventRow, MetaRow, PersonRow, TemplateRow
 from facegate.gallery.templates import reseal
+from facegate.gallery.wipes import reseal_owed
 
 if TYPE_CHECKING:
     from facegate.gallery.gallery import Gallery
@@ -192,6 +193,7 @@ def rotate_data_key(
             s.flush()
             _reencrypt_snapshots(s, gallery.settings.snapshots_dir, old, new, side)
             n_templates, n_chips = _reencrypt_templates(s, old, new)
+            reseal_owed(s, old, new)  # erasures left unfinished must still open to be finished
             n_audit, last = _rekey_audit(s, gallery.audit, new_audit)
     except BaseException:
         for tmp, _ in side:

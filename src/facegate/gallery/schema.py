@@ -162,3 +162,31 @@ class EventRow(Base):
     details: Mapped[str] = mapped_column(Text)  # JSON: scores, door, never images or templates
     # Relative path of an encrypted JPEG under the data directory, removed with the event.
     snapshot: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class EventSubjectRow(Base):
+    """An event that names nobody but shows an enrolled person's face (a failed head-turn
+    challenge, a presentation attack, a face two people resemble alike): whose it is, for their
+    subject access and their erasure. Never shown with the event."""
+
+    __tablename__ = "event_subjects"
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("events.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    person_id: Mapped[str] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class OwedWipeRow(Base):
+    """An erasure whose deletion committed but whose wipe (freed pages, trace checks, receipt)
+    is not done yet: written in the deletion's transaction, removed in the receipt's. What the
+    wipe needs names the person, so it is kept sealed (`gallery/wipes.py`)."""
+
+    __tablename__ = "erasures_owed"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy reads it on the class)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)

@@ -49,6 +49,16 @@ class FaceIdentification:
             "candidates": [c.to_dict() for c in self.result.candidates],
         }
 
+    def disclosed(self, threshold: float) -> dict[str, object]:
+        """`to_dict` as a caller who is not the gallery's keeper may see it: an unknown face with
+        no candidates, whatever the reason (below the threshold, or two people alike: whom a
+        stranger resembles would let a device list enrolled people and tune a probe against
+        their scores); a recognised one with the candidates at or above `threshold` only."""
+        shown = (
+            [] if self.result.person is None else [c for c in self.result.candidates if c.score >= threshold]
+        )
+        return {**self.to_dict(), "candidates": [c.to_dict() for c in shown]}
+
 
 class SearchIndex:
     def __init__(self) -> None:

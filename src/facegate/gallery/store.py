@@ -16,8 +16,21 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, text, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +45,14 @@ from facegate.gallery.people import (
     Person,
     TemplateInfo,
 )
-from facegate.gallery.schema import ConsentRow, EventRow, MetaRow, PersonRow, TemplateRow
+from facegate.gallery.schema import (
+    ConsentRow,
+    EventRow,
+    EventSubjectRow,
+    MetaRow,
+    PersonRow,
+    TemplateRow,
+)
 from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
@@ -42,6 +62,8 @@ AUDIT_WRITERS_LOCK = 4242001  # PostgreSQL advisory lock: one audit writer at a 
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
 # as counts known only inside it).
 AuditHook = Callable[[Session, str, dict[str, Any]], object]
+# Writes more that must commit with a deletion (an erasure's record of the wipe it owes).
+DeletionHook = Callable[[Session, Deletion], object]
 
 
 class Store(Protocol):
@@ -57,7 +79,9 @@ class Store(Protocol):
         seal: Sealer,
     ) -> tuple[str, list[int]]: ...
 
-    def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion: ...
+    def delete_person(
+        self, person_id: str, audit: AuditHook | None = None, also: DeletionHook | None = None
+    ) -> Deletion: ...
 
     def person(self, person_id: str) -> Person: ...
 
@@ -76,8 +100,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _rowcount(result: object) -> int:
+def subject_events(person_id: str) -> Select[int]:
+    """The ids of the events that show the person's face without naming them."""
+    return select(EventSubjectRow.event_id).where(EventSubjectRow.person_id == person_id)
+
+
+def rowcount(result: object) -> int:
+    """Rows a statement's result says it changed (0 where the driver does not say)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _truncate_wal(c: Connection, tries: int) -> bool:
+    """`wal_checkpoint(TRUNCATE)`, retried every 0.1 s while a reader keeps it busy."""
+    for _ in range(tries):
+        busy = c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy is None or not busy[0]:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 class SqlStore:
@@ -208,7 +248,7 @@ class SqlStore:
             .where(MetaRow.key == "generation")
             .values(value=cast(cast(MetaRow.value, Integer) + 1, Text))
         )
-        if _rowcount(bumped) == 0:
+        if rowcount(bumped) == 0:
             s.add(MetaRow(key="generation", value="1"))
             s.flush()
         self.last_generation = int(
@@ -274,8 +314,11 @@ class SqlStore:
             if audit is not None:
                 audit(s, person_id, {})
 
-    def delete_person(self, person_id: str, audit: AuditHook | None = None) -> Deletion:
-        """Remove the person and everything derived from them, in one transaction."""
+    def delete_person(
+        self, person_id: str, audit: AuditHook | None = None, also: DeletionHook | None = None
+    ) -> Deletion:
+        """Remove the person and everything derived from them, in one transaction (with the
+        audit entry and whatever `also` writes)."""
         with self.write(bump_generation=True, audit_first=audit is not None) as s:
             # Locked first: an event being written for this person waits for us or we for it,
             # so none can slip in after its events were deleted (PostgreSQL; SQLite has one writer).
@@ -284,11 +327,14 @@ class SqlStore:
                 is None
             ):
                 raise PersonNotFound(f"no person with id {person_id}", person_id=person_id)
+            # Their events: those that name them, and those that show their face naming nobody.
+            theirs = or_(EventRow.person_id == person_id, EventRow.id.in_(subject_events(person_id)))
+            event_ids = list(s.scalars(select(EventRow.id).where(theirs)))
             snapshots = [
                 r
                 for (r,) in s.execute(
                     select(EventRow.snapshot).where(
-                        EventRow.person_id == person_id, EventRow.snapshot.is_not(None)
+                        EventRow.id.in_(event_ids), EventRow.snapshot.is_not(None)
                     )
                 )
                 if r
@@ -296,9 +342,11 @@ class SqlStore:
             template_ids = list(s.scalars(select(TemplateRow.id).where(TemplateRow.person_id == person_id)))
             # Explicit deletes rather than trusting ON DELETE CASCADE alone: the counts go on
             # the receipt, and a database with foreign keys off still loses every row.
-            n_templates = _rowcount(s.execute(delete(TemplateRow).where(TemplateRow.person_id == person_id)))
-            n_consents = _rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
-            n_events = _rowcount(s.execute(delete(EventRow).where(EventRow.person_id == person_id)))
+            n_templates = rowcount(s.execute(delete(TemplateRow).where(TemplateRow.person_id == person_id)))
+            n_consents = rowcount(s.execute(delete(ConsentRow).where(ConsentRow.person_id == person_id)))
+            s.execute(delete(EventSubjectRow).where(EventSubjectRow.event_id.in_(event_ids)))
+            s.execute(delete(EventSubjectRow).where(EventSubjectRow.person_id == person_id))
+            n_events = rowcount(s.execute(delete(EventRow).where(EventRow.id.in_(event_ids))))
             s.execute(delete(PersonRow).where(PersonRow.id == person_id))
             deletion = Deletion(person_id, n_templates, n_consents, template_ids, n_events, snapshots)
             if audit is not None:
@@ -307,6 +355,8 @@ class SqlStore:
                     person_id,
                     {"templates": n_templates, "consent_records": n_consents, "events": n_events},
                 )
+            if also is not None:
+                also(s, deletion)
         return deletion
 
     # --- reads -------------------------------------------------------------------------------
@@ -408,6 +458,15 @@ class SqlStore:
             return None
         return Path(self.url.database).resolve()
 
+    def checkpoint(self, tries: int = 20) -> bool:
+        """SQLite: copy the write-ahead log into the database file and empty it, so that the file
+        alone (a plain copy of it, say) holds nothing just deleted. Retried while another
+        connection reads; False if it stayed busy. Other databases: nothing to do."""
+        if self.backend != "sqlite":
+            return True
+        with self.engine.connect() as c:
+            return _truncate_wal(c, tries)
+
     def reclaim(self) -> str:
         """Wipe freed pages so deleted rows are gone from the database files, not just unlinked."""
         if self.backend == "sqlite":
@@ -415,12 +474,8 @@ class SqlStore:
             # checkpoint empties the write-ahead log, which still held the old pages.
             with self.engine.connect() as c:
                 c.exec_driver_sql("VACUUM")
-                # Busy while another connection reads: retry, then say so on the receipt.
-                for _ in range(50):
-                    busy = c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                    if busy is None or not busy[0]:
-                        return "sqlite: secure_delete, VACUUM, wal_checkpoint(TRUNCATE)"
-                    time.sleep(0.1)
+                if _truncate_wal(c, 50):
+                    return "sqlite: secure_delete, VACUUM, wal_checkpoint(TRUNCATE)"
             return "sqlite: secure_delete, VACUUM; the write-ahead log was busy and still holds old pages"
         if self.backend == "postgresql":
             # VACUUM FULL rewrites each table into new files and drops the old ones.

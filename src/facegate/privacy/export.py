@@ -31,8 +31,10 @@ consents.json   Every consent record: purpose, scope (doors or uses), when it wa
 templates.json  One entry per enrolled photo: when, the quality measures, and the face template
                 itself (128 numbers computed from the face; stored encrypted, decrypted here).
 images/         The aligned face image kept with each template (template-<id>.jpg).
-events.json     Door decisions that name this person: when, which camera and door, the decision
-                and its score.
+events.json     Door decisions that name this person, and those that show their face without
+                naming anyone (a failed head-turn challenge, a photo held up to the camera, a
+                face two enrolled people resemble alike): when, which camera and door, the
+                decision and its score.
 snapshots/      The picture kept of such a decision, while retention keeps it (event-<id>.jpg);
                 other people's faces in it are blurred.
 audit.json      Entries of the audit trail that concern this person: who enrolled, searched for,
@@ -62,7 +64,7 @@ def export_subject(gallery: Gallery, person_id: str, out: Path, *, actor: str) -
             for r in s.scalars(select(AuditRow).order_by(AuditRow.id))
             if r.target == pseudonym or pseudonym in r.details
         ]
-    events = EventStore(store).list(person_id=person_id, limit=1_000_000)
+    events = EventStore(store).concerning(person_id)
     snaps = snapshot_store(gallery.settings, gallery.cipher)
     counts = {
         "consents": len(store.consents(person_id)),

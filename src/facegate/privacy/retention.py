@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from facegate.events.snapshots import snapshot_store
 from facegate.gallery.audit import ANCHOR_KEY
 from facegate.gallery.people import consent_in_force
-from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, MetaRow, PersonRow
+from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, EventSubjectRow, MetaRow, PersonRow
 from facegate.settings import PrivacySettings
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def purge(
     actor: str = "retention",
 ) -> PurgeReport:
     """Remove what the policy no longer allows to keep (or count it, with `dry_run`)."""
-    from facegate.privacy.erasure import erase
+    from facegate.privacy.erasure import erase, finish_owed
 
     now = now or datetime.now(UTC)
     report = PurgeReport(now, dry_run)
@@ -247,6 +247,8 @@ def purge(
             s.execute(select(func.count()).select_from(EventRow).where(old_events)).scalar_one()
         )
         if not dry_run:
+            old_ids = select(EventRow.id).where(old_events)
+            s.execute(delete(EventSubjectRow).where(EventSubjectRow.event_id.in_(old_ids)))
             s.execute(delete(EventRow).where(old_events))
         report.audit_entries = _trim_audit(s, gallery, audit_cut, dry_run)
     orphans = orphan_snapshots(gallery, now)
@@ -262,6 +264,8 @@ def purge(
         for pid in due:
             receipt = erase(gallery, pid, actor=actor, reason="retention")
             report.receipts.append(receipt.digest)
+        # Erasures whose process died after the deletion committed: wiped, checked, receipted.
+        report.receipts += [r.digest for r in finish_owed(gallery)]
         if report.total:
             gallery.audit.record(
                 actor, "purge", None, {k: v for k, v in report.to_dict().items() if k != "receipts"}

@@ -1,4 +1,4 @@
-"""Look for byte strings in files, run in a child process by `erasure.file_traces`.
+"""Look for byte strings in files, run in a child process by `traces.file_traces`.
 
 Why a child process: a process that opens and closes a SQLite database file with plain
 `open()`/`close()` drops every POSIX lock it holds on that file (a documented SQLite pitfall),

@@ -215,6 +215,7 @@ class CameraPipeline:
                 snapshot,
                 urgent=False,
                 then=self._account(d),
+                subjects=d.subjects,
             )
         else:
             self._account(d)(None)

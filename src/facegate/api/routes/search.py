@@ -70,11 +70,4 @@ async def _identify(
     faces = await threads.run_with_deadline(lambda: gallery.identify(data, actor=f"key:{key.id}"))
     metrics.faces.labels("identify").inc(len(faces))
     threshold = gallery.threshold
-    out = []
-    for f in faces:
-        d: dict[str, Any] = f.to_dict()
-        # Who an unknown face most resembles is not the caller's business: it would let a
-        # device list enrolled people and tune a probe against their scores.
-        d["candidates"] = [c for c in d["candidates"] if c["score"] >= threshold]
-        out.append(d)
-    return {"faces": out, "threshold": threshold}
+    return {"faces": [f.disclosed(threshold) for f in faces], "threshold": threshold}
