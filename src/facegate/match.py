@@ -261,7 +261,8 @@ def decide(
 
     `candidates` are people (one entry per person, best template's score), best first. A person
     found in `per_person` is held to their own threshold, never below `threshold` (the floor);
-    anyone else to `threshold`.
+    anyone else to `threshold`. A second person within `margin` of the best who clears the floor
+    makes the answer ambiguous.
     """
     if not candidates:
         return OpenSetDecision("unknown", "empty_gallery", None, [])
@@ -274,12 +275,11 @@ def decide(
     if best.score < held:
         return OpenSetDecision("unknown", "below_threshold", None, candidates, held)
     matched = tuple(c.person_id for c in candidates if c.score >= bar(c))
-    if (
-        len(candidates) > 1
-        and candidates[1].score >= bar(candidates[1])
-        and best.score - candidates[1].score < margin
-    ):
-        # Two enrolled people both look like this face: saying either would be a guess.
+    if len(candidates) > 1 and candidates[1].score >= threshold and best.score - candidates[1].score < margin:
+        # Two enrolled people both look like this face: saying either would be a guess. The
+        # second counts from the 1:1 floor, not their own open-set threshold: that one says how
+        # far strangers reach, not whether this face could be theirs (two people enrolled from
+        # photos of one man hold each other's thresholds up to their own likeness).
         return OpenSetDecision("unknown", "ambiguous", None, candidates, held, matched)
     return OpenSetDecision("match", "match", best, candidates, held, matched)
 

@@ -91,12 +91,16 @@ def test_a_crowded_gallery_raises_its_thresholds() -> None:
 
 def test_decide_holds_each_person_to_their_own_threshold() -> None:
     c = [Candidate("a", "A", 0.90, 1), Candidate("b", "B", 0.89, 2)]
-    # a clears their 0.85; b is below their 0.95, so b's closeness makes nothing ambiguous.
-    d = decide(c, 0.5, 0.02, {"a": 0.85, "b": 0.95})
+    # a clears their 0.85; b is below their own 0.95 but clears the 0.5 floor and is within the
+    # margin: the face could be b's, so the answer is ambiguous, whatever b's own threshold.
+    assert decide(c, 0.5, 0.02, {"a": 0.85, "b": 0.95}).reason == "ambiguous"
+    assert decide(c, 0.5, 0.02, {"a": 0.85, "b": 0.80}).reason == "ambiguous"
+    # b further than the margin: a, at a's own threshold.
+    d = decide([c[0], Candidate("b", "B", 0.87, 2)], 0.5, 0.02, {"a": 0.85, "b": 0.95})
     assert d.decision == "match" and d.person is not None and d.person.person_id == "a"
     assert d.threshold == 0.85
-    # b clears their own 0.80 too and is within the margin: ambiguous.
-    assert decide(c, 0.5, 0.02, {"a": 0.85, "b": 0.80}).reason == "ambiguous"
+    # b within the margin but below the floor: nothing ambiguous.
+    assert decide([Candidate("a", "A", 0.60, 1), Candidate("b", "B", 0.59, 2)], 0.595, 0.02).reason == "match"
     # a misses their own 0.92, though the fallback threshold would pass them.
     assert decide(c, 0.5, 0.02, {"a": 0.92}).reason == "below_threshold"
     assert decide(c, 0.5, 0.02, {"b": 0.92}).threshold == 0.5  # a has none of their own
