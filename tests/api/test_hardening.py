@@ -333,3 +333,27 @@ def test_the_docs_can_be_kept_private(live) -> None:  # type: ignore[no-untyped-
     for path in ("/docs", "/openapi.json", "/redoc"):
         assert httpx.get(f"{closed.url}{path}").status_code == 404
     assert httpx.get(f"{closed.url}/v1/privacy/policy").status_code == 200  # published on purpose
+
+
+# --- tiny files that would cost seconds (issue 21) ----------------------------------------------
+
+
+def test_tiny_bombs_are_refused_before_their_pixels_are_decoded(api) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import base64
+
+    from tests.unit.test_decode import png_bomb
+
+    client, h, _ = api
+    for data, status, code in (
+        (png_bomb(1, 40_000_000, rows=1), 413, "image_too_large"),  # 1 x 40 MP in 67 bytes
+        (png_bomb(6000, 6000), 413, "image_too_large"),  # 36 MP in 4 KB
+        (png_bomb(1000, 1000, rows=10), 422, "bad_image"),  # rows missing
+    ):
+        r = client.post("/v1/identify", files={"file": ("b.png", data, "image/png")}, headers=h["device"])
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        body = person_body("Nobody", OBAMA)
+        body["images_base64"] = [base64.b64encode(data).decode()]
+        r = client.post("/v1/people", json=body, headers=h["admin"])
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert client.get("/v1/people", headers=h["admin"]).json()["people"] == []

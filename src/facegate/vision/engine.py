@@ -105,7 +105,7 @@ class FaceEngine:
         self.aligner = aligner
         self.embedder = embedder or default_embedder(self.settings)
         self.load_seconds = time.perf_counter() - started
-        self.limits = DecodeLimits(self.settings.images.max_bytes, self.settings.images.max_pixels)
+        self.limits = DecodeLimits(**self.settings.images.model_dump())
         self._liveness: LivenessCheck | None = None  # built on first use
 
     @property
