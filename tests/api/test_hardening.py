@@ -357,3 +357,52 @@ def test_tiny_bombs_are_refused_before_their_pixels_are_decoded(api) -> None:  #
         r = client.post("/v1/people", json=body, headers=h["admin"])
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
     assert client.get("/v1/people", headers=h["admin"]).json()["people"] == []
+
+
+# --- text that is not UTF-8 (issue 21) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        r'{"camera": "porch", "kind": "doorbell", "details": {"x": "\ud800"}}',
+        r'{"camera": "porch", "kind": "doorbell", "details": {"\udc00": 1}}',
+        r'{"camera": "porch", "kind": "doorbell", "details": {"x": [{"y": "ok \udfff"}]}}',
+        r'{"camera": "porch\ud800", "kind": "doorbell"}',  # refused by the schema already
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_before_it_is_stored(api, door_key, raw) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, h, _ = api
+    for key in (door_key, h["admin"]):
+        r = client.post("/v1/events", content=raw, headers={**key, "content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text
+    listed = client.get("/v1/events", headers=h["operator"])
+    assert listed.status_code == 200 and listed.json()["events"] == []
+    # A pair of surrogates is one character, and fine.
+    ok = raw.replace("\\ud800", "\\ud83d\\ude00").replace("\\udc00", "\\ud83d\\ude00")
+    ok = ok.replace("\\udfff", "\\ud83d\\ude00")
+    r = client.post("/v1/events", content=ok, headers={**h["admin"], "content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    assert "\U0001f600" in str(r.json())
+
+
+def test_one_bad_stored_row_never_breaks_a_listing(api) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from sqlalchemy import update
+
+    from facegate.events.store import EventStore
+    from facegate.gallery.schema import EventRow
+
+    client, h, gallery = api
+    events = EventStore(gallery.store)
+    # Rows an older version stored: a lone surrogate, and details that are no JSON at all.
+    lone = events.add("porch", "doorbell", None, {"x": "a\ud800b", "\udc00": 1})
+    broken = events.add("porch", "note", None, {"y": 1})
+    with gallery.store.write() as s:
+        s.execute(update(EventRow).where(EventRow.id == broken.id).values(details="{not json"))
+    events.add("porch", "motion", None, {"fine": True})
+    r = client.get("/v1/events", headers=h["operator"])
+    assert r.status_code == 200, r.text
+    by_id = {e["id"]: e for e in r.json()["events"]}
+    assert by_id[lone.id]["details"] == {"x": "a\ufffdb", "\ufffd": 1}
+    assert by_id[broken.id]["details"] == {"unreadable": True}
+    assert len(by_id) == 3
