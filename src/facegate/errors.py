@@ -152,6 +152,15 @@ class ServiceBusy(FacegateError):
     http_status = 503
 
 
+class DatabaseUnavailable(FacegateError):
+    """The database cannot be reached or is shutting down (a restart, a network cut, a lock
+    held past its timeout): try the same request again shortly."""
+
+    code = "database_unavailable"
+    exit_code = ExitCode.ERROR
+    http_status = 503
+
+
 class RequestTimeout(FacegateError):
     code = "timeout"
     exit_code = ExitCode.ERROR

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.api.test_api import api, b64, person_body  # noqa: F401  (api is a fixture)
+from tests.api.test_server import photos  # noqa: F401  (a fixture)
 from tests.conftest import BIDEN, OBAMA, PROBES
 
 pytestmark = pytest.mark.api
@@ -406,3 +407,122 @@ def test_one_bad_stored_row_never_breaks_a_listing(api) -> None:  # type: ignore
     assert by_id[lone.id]["details"] == {"x": "a\ufffdb", "\ufffd": 1}
     assert by_id[broken.id]["details"] == {"unreadable": True}
     assert len(by_id) == 3
+
+
+# --- the database goes away under load (issue 21) -------------------------------------------------
+
+
+@pytest.fixture
+def private_pg():  # type: ignore[no-untyped-def]
+    """A PostgreSQL server of the test's own, which it may stop and start."""
+    from tests.conftest import need
+    from tests.support.private_postgres import PrivatePostgres, missing_reason
+
+    need(missing_reason())
+    pg = PrivatePostgres()
+    yield pg
+    pg.close()
+
+
+def test_a_postgresql_outage_under_load_gives_typed_answers_and_loses_nothing(  # type: ignore[no-untyped-def]
+    tmp_path,
+    private_pg,
+    photos,  # noqa: F811
+) -> None:
+    from tests.api.test_server import Server
+
+    server = Server(tmp_path / "data", private_pg.url, FACEGATE_WORKERS__PROCESSES="1")
+    server.start()
+    try:
+        _outage_under_load(server, private_pg, photos)
+    finally:
+        server.stop()
+
+
+def _outage_under_load(server, private_pg, photos) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import threading
+    import time
+
+    import httpx
+
+    from tests.api.test_server import _body, _templates
+
+    answers: list[tuple[str, str, int, str, dict[str, object]]] = []  # phase, route, status, type, body
+    acknowledged: dict[str, str] = {}  # person id: name, for every 201
+    broken: list[str] = []  # answers that never came
+    phase = ["before"]
+    done = threading.Event()
+
+    def note(route: str, r: httpx.Response) -> None:
+        kind = r.headers.get("content-type", "")
+        body = r.json() if kind.startswith("application/") else {"text": r.text[:200]}
+        if r.status_code == 503:
+            body["retry-after"] = r.headers.get("retry-after")
+        answers.append((phase[0], route, r.status_code, kind, body))
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            n = 0
+            while not done.is_set():
+                photo = photos[(7 * i + n) % len(photos)]
+                try:
+                    r = c.post("/v1/people", json=_body(f"client-{i}-{n}", photo), headers=server.admin)
+                    note("enrol", r)
+                    if r.status_code == 201:
+                        acknowledged[r.json()["person"]["id"]] = f"client-{i}-{n}"
+                    files = {"file": (photo.name, photo.read_bytes())}
+                    note("identify", c.post("/v1/identify", files=files, headers=server.operator))
+                    note("people", c.get("/v1/people", headers=server.admin))
+                    note("readyz", c.get("/readyz"))
+                except httpx.HTTPError as exc:
+                    broken.append(f"{phase[0]}: {type(exc).__name__} {exc}")
+                n += 1
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    try:
+        for t in clients:
+            t.start()
+        time.sleep(4)
+        phase[0] = "outage"
+        private_pg.stop()  # fast shutdown: every connection is cut, new ones are refused
+        time.sleep(6)
+        private_pg.start()
+        phase[0] = "after"
+        time.sleep(8)
+    finally:
+        done.set()
+        for t in clients:
+            t.join(120)
+    assert not broken, broken[:5]
+    untyped = [
+        a
+        for a in answers
+        if not (
+            a[2] in (200, 201)
+            or (
+                a[2] == 503
+                and a[3] == "application/problem+json"
+                and a[4]["code"] == "database_unavailable"
+                and a[4]["retry-after"] == "2"
+            )
+        )
+    ]
+    assert not untyped, untyped[:5]
+    counts = {
+        (p, s): sum(1 for a in answers if (a[0], a[2]) == (p, s))
+        for p in ("before", "outage", "after")
+        for s in (200, 201, 503)
+    }
+    print("answers by phase and status:", counts)
+    outage = [a for a in answers if a[0] == "outage"]
+    assert {a[1] for a in outage if a[2] == 503} >= {"enrol", "identify", "people", "readyz"}, counts
+    assert not any(a[2] == 503 for a in answers if a[0] == "before"), counts
+    after = [a for a in answers if a[0] == "after"]
+    assert any(a[1] == "enrol" and a[2] == 201 for a in after), counts
+    # Nothing acknowledged is lost: every 201 is stored, and searched.
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        assert c.get("/readyz").status_code == 200
+        people = c.get("/v1/people", headers=server.admin).json()["people"]
+        stored = {p["id"] for p in people}
+        assert set(acknowledged) <= stored, set(acknowledged) - stored
+        assert _templates(c, server) == sum(p["templates"] for p in people)

@@ -32,9 +32,11 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRET_KEY": SECRET}
+    def __init__(self, data_dir: Path, database_url: str | None = None, **env: str) -> None:
+        self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRET_KEY": SECRET, **env}
         self.env.pop("FACEGATE_DATABASE_URL", None)
+        if database_url is not None:
+            self.env["FACEGATE_DATABASE_URL"] = database_url
         self.admin = self._key("tests", "admin")
         self.operator = self._key("door", "operator")
         self.auditor = self._key("audit", "auditor")

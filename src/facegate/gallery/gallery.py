@@ -220,6 +220,10 @@ class Gallery:
             # The database is away: keep deciding on what is cached, and try again next time.
             log.warning("could not check for changes by other processes: %s", exc)
 
+    def check_ready(self) -> None:
+        """Raise unless this gallery can serve: its database answers (`DatabaseUnavailable`)."""
+        self.store.ping()
+
     def _wrote(self) -> None:
         """After our own write: no reload needed unless someone else wrote in between."""
         if self.store.last_generation == self._generation + 1:

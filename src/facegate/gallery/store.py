@@ -17,11 +17,11 @@ from typing import Any, Protocol
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, text, update
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Engine, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from facegate.errors import ConfigError, PersonNotFound, WrongKey
+from facegate.errors import ConfigError, DatabaseUnavailable, PersonNotFound, WrongKey
 from facegate.gallery.consent_rows import consent_row, scope_of, to_record, to_withdraw
 from facegate.gallery.people import (
     Consent,
@@ -37,6 +37,7 @@ from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DATABASE_RETRY_AFTER = 2  # seconds a client is told to wait while the database is away
 AUDIT_WRITERS_LOCK = 4242001  # PostgreSQL advisory lock: one audit writer at a time
 
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
@@ -76,6 +77,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _unavailable(ctx: ExceptionContext) -> None:
+    """Every statement's and connection's error passes here: one that says the database is
+    away (PostgreSQL stopped or restarting, the connection cut, a connection refused; SQLite
+    locked past its busy timeout) becomes `DatabaseUnavailable` (503 with Retry-After, exit 1)
+    for every caller at once. Other errors go on as SQLAlchemy raised them."""
+    if ctx.is_pre_ping:
+        return  # the pool then opens a fresh connection itself; its failure comes here again
+    error = ctx.sqlalchemy_exception
+    outage = ctx.is_disconnect or isinstance(error, OperationalError)
+    if outage and ctx.dialect.name == "sqlite":
+        outage = any(w in str(ctx.original_exception) for w in ("locked", "busy"))
+    if outage:
+        raise DatabaseUnavailable(
+            "the database cannot be reached just now; try again shortly",
+            retry_after=DATABASE_RETRY_AFTER,
+        ) from error
+
+
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -96,13 +115,18 @@ class SqlStore:
                 for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
                     if path is db or path.exists():
                         private_file(path)
-        elif parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
+        elif parsed.get_backend_name() == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
+            # After a restart of the server, pooled connections are dead: test each before use.
             kwargs["pool_pre_ping"] = True
+            if "connect_timeout" not in parsed.query:  # a server that does not answer: 503, not a hang
+                kwargs["connect_args"] = {"connect_timeout": 5}
         self.url = parsed
         self.engine: Engine = create_engine(parsed, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "handle_error", _unavailable)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.bound_key: str | None = None
         self.last_generation = 0  # the generation this store's last write produced
@@ -119,13 +143,18 @@ class SqlStore:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, DatabaseUnavailable) as exc:
             raise ConfigError(
                 f"cannot open the database at {self.url!r}: {getattr(exc, 'orig', None) or exc}"
             ) from exc
 
     def session(self) -> Session:
         return self._sessions()
+
+    def ping(self) -> None:
+        """One round trip to the database (`DatabaseUnavailable` if it is away)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()
