@@ -175,6 +175,15 @@ class WrongKey(FacegateError):
     http_status = 500
 
 
+class KeyRotated(WrongKey):
+    """Another process rotated the data key and this one cannot load the new key (it came from
+    FACEGATE_SECRET_KEY, or the key file does not hold it yet): nothing is written under the
+    old key. A service answers 503 and reports not ready until it is restarted with the new key."""
+
+    code = "key_rotated"
+    http_status = 503
+
+
 class AuditTampered(FacegateError):
     """The audit trail's chain or anchor does not verify: someone edited it."""
 

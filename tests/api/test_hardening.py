@@ -526,3 +526,90 @@ def _outage_under_load(server, private_pg, photos) -> None:  # type: ignore[no-u
         stored = {p["id"] for p in people}
         assert set(acknowledged) <= stored, set(acknowledged) - stored
         assert _templates(c, server) == sum(p["templates"] for p in people)
+
+
+# --- the data key rotated under a running service (issue 21) --------------------------------------
+
+
+def _rotate(server) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "facegate.cli", "keys", "rotate-data-key", "--yes", "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rotated: dict[str, object] = json.loads(out.stdout)
+    return rotated
+
+
+def _retried(send) -> object:  # type: ignore[no-untyped-def]
+    """An answer, after at most one 503 `key_rotated` (a write that raced the rotation)."""
+    r = send()
+    if r.status_code == 503:
+        assert r.json()["code"] == "key_rotated" and r.headers["retry-after"] == "1", r.text
+        r = send()
+    return r
+
+
+def test_a_service_follows_a_key_rotated_by_the_cli_from_its_key_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.api.test_server import Server, _body
+
+    server = Server(tmp_path / "data", secret_key=None, FACEGATE_WORKERS__PROCESSES="1")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            obama = c.post("/v1/people", json=_body("Barack Obama", OBAMA), headers=server.admin).json()
+            rotated = _rotate(server)
+            assert rotated["templates"] == 1 and rotated["new_secret_key"] is None
+            # Every kind of request works on, under the new key: no wrong_key, no restart.
+            r = _retried(lambda: c.post("/v1/people", json=_body("Joe Biden", BIDEN), headers=server.admin))
+            assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+            probe = {"file": ("obama.jpg", (PROBES / "obama.jpg").read_bytes())}
+            r = c.post("/v1/identify", files=probe, headers=server.operator)
+            assert r.status_code == 200, r.text
+            assert r.json()["faces"][0]["person"]["person_id"] == obama["person"]["id"]
+            assert c.get("/readyz").status_code == 200
+            r = c.delete(f"/v1/people/{obama['person']['id']}", headers=server.admin)
+            assert r.status_code == 200, r.text
+            assert c.get("/v1/audit/verify", headers=server.auditor).json()["ok"] is True
+    finally:
+        server.stop()
+
+
+def test_a_service_given_its_key_says_it_is_not_ready_after_a_rotation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.api.test_server import Server, _body
+
+    server = Server(tmp_path / "data", FACEGATE_WORKERS__PROCESSES="1")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            obama = c.post("/v1/people", json=_body("Barack Obama", OBAMA), headers=server.admin).json()
+            rotated = _rotate(server)
+            probe = {"file": ("obama.jpg", (PROBES / "obama.jpg").read_bytes())}
+            for r in (
+                c.get("/readyz"),
+                c.post("/v1/identify", files=probe, headers=server.operator),
+                c.post("/v1/people", json=_body("Joe Biden", BIDEN), headers=server.admin),
+                c.delete(f"/v1/people/{obama['person']['id']}", headers=server.admin),
+            ):
+                assert r.status_code == 503 and r.json()["code"] == "key_rotated", r.text
+                assert r.headers["content-type"] == "application/problem+json"
+                assert "restart" in r.json()["detail"]
+            assert c.get("/healthz").status_code == 200  # alive, only not ready
+        server.stop()
+        server.env["FACEGATE_SECRET_KEY"] = str(rotated["new_secret_key"])
+        server.start()
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            r = c.post("/v1/identify", files=probe, headers=server.operator)
+            assert r.json()["faces"][0]["person"]["person_id"] == obama["person"]["id"]
+    finally:
+        server.stop()

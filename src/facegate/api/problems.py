@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facegate.errors import DatabaseUnavailable, FacegateError, RateLimited, ServiceBusy
+from facegate.errors import FacegateError
 
 PROBLEM = "application/problem+json"
 
@@ -33,7 +33,7 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 def problem_for(exc: FacegateError) -> JSONResponse:
     """Our error as a problem document. Errors that say when to come back (429, 503) carry
     it as `Retry-After`; the others show their details beside the standard members."""
-    if isinstance(exc, (RateLimited, ServiceBusy, DatabaseUnavailable)):
+    if exc.http_status in (429, 503):
         response = problem(exc.http_status, exc.code, exc.message)
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
         return response

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from facegate.errors import ConfigError, DatabaseUnavailable, PersonNotFound, WrongKey
+from facegate.errors import ConfigError, DatabaseUnavailable, KeyRotated, PersonNotFound, WrongKey
 from facegate.gallery.consent_rows import consent_row, scope_of, to_record, to_withdraw
 from facegate.gallery.people import (
     Consent,
@@ -129,6 +129,9 @@ class SqlStore:
         event.listen(self.engine, "handle_error", _unavailable)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.bound_key: str | None = None
+        # Called after a write was refused because another process rotated the key (the
+        # gallery's: load the new key).
+        self.key_rotated: Callable[[], None] | None = None
         self.last_generation = 0  # the generation this store's last write produced
 
     @property
@@ -200,6 +203,20 @@ class SqlStore:
         the tables first, so that nothing else writes until this commits (SQLite: the write lock
         is the database's).
         """
+        try:
+            with self._write(exclusive=exclusive, audit_first=audit_first) as s:
+                if bump_generation:
+                    self._bump_generation(s)
+                yield s
+        except KeyRotated:
+            # Rolled back: now (not inside the transaction, which the old key began) the owner
+            # may load the new key, so that the retried request succeeds.
+            if self.key_rotated is not None:
+                self.key_rotated()
+            raise
+
+    @contextmanager
+    def _write(self, *, exclusive: bool, audit_first: bool) -> Iterator[Session]:
         with self.session() as s, s.begin():
             if self.backend == "postgresql":
                 if exclusive:
@@ -207,8 +224,6 @@ class SqlStore:
                 if exclusive or audit_first:
                     self.lock_audit_writers(s)
             self._check_key(s)
-            if bump_generation:
-                self._bump_generation(s)
             yield s
 
     def lock_audit_writers(self, s: Session) -> None:
@@ -224,8 +239,11 @@ class SqlStore:
         if self.bound_key is not None:
             row = s.execute(select(MetaRow.value).where(MetaRow.key == "key_check")).scalar_one_or_none()
             if row is not None and row != self.bound_key:
-                raise WrongKey(
-                    "the data key was rotated by another process: restart this one with the new key"
+                raise KeyRotated(
+                    "the data key was rotated by another process; nothing was written under the old "
+                    "one: try again (a service loads the new key from its key file; one given "
+                    "FACEGATE_SECRET_KEY must be restarted with the new key)",
+                    retry_after=1,
                 )
 
     def _bump_generation(self, s: Session) -> None:
