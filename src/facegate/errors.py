@@ -45,6 +45,13 @@ class ConfigError(FacegateError):
     http_status = 500
 
 
+class GalleryNotFound(ConfigError):
+    """No gallery where the settings point (a mistyped FACEGATE_DATA_DIR or database URL): a
+    command that only reads refuses rather than create an empty gallery and a new key there."""
+
+    code = "no_gallery"
+
+
 class SourceUnavailable(FacegateError):
     """A video source cannot be opened or read (missing file, unreachable camera, no video)."""
 

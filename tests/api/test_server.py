@@ -45,6 +45,8 @@ class Server:
             self.env["FACEGATE_SECRET_KEY"] = secret_key
         if database_url is not None:
             self.env["FACEGATE_DATABASE_URL"] = database_url
+        cli = [sys.executable, "-m", "facegate.cli"]
+        subprocess.run([*cli, "init"], env=self.env, capture_output=True, check=True)
         self.admin = self._key("tests", "admin")
         self.operator = self._key("door", "operator")
         self.auditor = self._key("audit", "auditor")

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from facegate.errors import ConsentMissing, FacegateError, KeyRotated, NoFaceFound, WrongKey
+from facegate.errors import ConsentMissing, FacegateError, GalleryNotFound, KeyRotated, NoFaceFound, WrongKey
 from facegate.gallery.audit import AuditLog
 from facegate.gallery.cohort import shipped_cohort
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
@@ -29,7 +29,7 @@ from facegate.gallery.people import (
     normalise_name,
 )
 from facegate.gallery.search import FaceIdentification, SearchIndex
-from facegate.gallery.store import AuditHook, SqlStore
+from facegate.gallery.store import AuditHook, SqlStore, sqlite_file
 from facegate.gallery.templates import open_chip, open_embedding
 from facegate.match import (
     Calibration,
@@ -49,6 +49,14 @@ from facegate.vision.types import Face
 __all__ = ["Enrolment", "FaceIdentification", "Gallery", "Refusal"]
 
 log = logging.getLogger(__name__)
+
+
+def _not_found(settings: Settings, where: str) -> GalleryNotFound:
+    return GalleryNotFound(
+        f"no gallery at {where} (FACEGATE_DATA_DIR is {settings.data_dir}): check FACEGATE_DATA_DIR "
+        "and FACEGATE_DATABASE_URL, or create one with `facegate init`",
+        location=where,
+    )
 
 
 class Gallery:
@@ -82,6 +90,7 @@ class Gallery:
         # the new one is read from there (`follow_key`). None: given by FACEGATE_SECRET_KEY or
         # the caller, which only a restart can change.
         self.key_file: Path | None = None
+        self.created = False  # opening made this gallery: a new database and data key
         # Called with the new cipher whenever the key changes (the live service's snapshots).
         self.key_listeners: list[Callable[[TemplateCipher], None]] = []
         store.key_rotated = self.follow_key
@@ -96,12 +105,21 @@ class Gallery:
         engine: FaceEngine | None = None,
         database_url: str | None = None,
         secret_key: str | None = None,
+        create: bool = True,
     ) -> Gallery:
-        """Open (creating if needed) the gallery in the configured database and rebuild its index."""
+        """Open the gallery in the configured database and rebuild its index. With `create`, a
+        new gallery (database and data key) is made if there is none (`created` then says so);
+        without, `GalleryNotFound` is raised and nothing is created."""
         settings = settings or load_settings()
+        url = database_url or settings.resolved_database_url
+        db = sqlite_file(url)
+        if not create and db is not None and not db.exists():
+            raise _not_found(settings, str(db))
         private_dir(settings.data_dir)
-        store = SqlStore(database_url or settings.resolved_database_url)
+        store = SqlStore(url)
         try:
+            if not create and not store.holds_gallery():
+                raise _not_found(settings, store.location)
             return cls._open(settings, store, engine, secret_key)
         except BaseException:
             store.close()
@@ -125,9 +143,10 @@ class Gallery:
             secret_key = load_or_create_key_file(settings.key_file)
             key_file = settings.key_file
         cipher = TemplateCipher(secret_key)
-        store.bind_key(cipher.key_check)
+        created = store.bind_key(cipher.key_check)
         gallery = cls(settings, store, cipher, engine)
         gallery.key_file = key_file
+        gallery.created = created
         gallery.rebuild_index()
         return gallery
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, select, text, update
-from sqlalchemy.engine import Engine, ExceptionContext, make_url
+from sqlalchemy import Integer, Text, cast, create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,6 +95,14 @@ def _unavailable(ctx: ExceptionContext) -> None:
         ) from error
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (None: another database, or one in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return None if parsed.database.startswith("file:") else Path(parsed.database)
+
+
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -106,15 +114,14 @@ class SqlStore:
         except Exception as exc:
             raise ConfigError(f"invalid database URL: {exc}") from exc
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-                db = Path(parsed.database)
-                if not db.parent.exists():
-                    private_dir(db.parent)
-                # Before SQLite creates it (0644 by the umask); its -wal and -shm take its mode.
-                for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-                    if path is db or path.exists():
-                        private_file(path)
+        db = sqlite_file(parsed)
+        if db is not None:
+            if not db.parent.exists():
+                private_dir(db.parent)
+            # Before SQLite creates it (0644 by the umask); its -wal and -shm take its mode.
+            for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                if path is db or path.exists():
+                    private_file(path)
         elif parsed.get_backend_name() == "postgresql":
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
@@ -169,18 +176,31 @@ class SqlStore:
             row = s.get(MetaRow, "key_check")
             return row.value if row else None
 
-    def bind_key(self, key_check: str) -> None:
-        """Record the key's check value on first use; refuse a different key afterwards."""
+    def holds_gallery(self) -> bool:
+        """Whether a gallery was ever made here (its key check recorded); creates nothing."""
+        return inspect(self.engine).has_table(MetaRow.__tablename__) and self.key_check() is not None
+
+    @property
+    def location(self) -> str:
+        """Where the data is, for messages: the SQLite file, or the URL without its password."""
+        db = sqlite_file(self.url)
+        return str(db) if db is not None else self.url.render_as_string(hide_password=True)
+
+    def bind_key(self, key_check: str) -> bool:
+        """Record the key's check value on first use (True: a new gallery); refuse a different
+        key afterwards."""
         self.bound_key = key_check
         with self.session() as s, s.begin():  # not `write`: this records the key it checks against
             row = s.get(MetaRow, "key_check")
             if row is None:
                 s.add(MetaRow(key="key_check", value=key_check))
-            elif row.value != key_check:
+                return True
+            if row.value != key_check:
                 raise WrongKey(
                     "the secret key does not match the one this gallery was created with "
                     "(check FACEGATE_SECRET_KEY or the key file)"
                 )
+            return False
 
     def replace_key_check(self, session: Session, key_check: str) -> None:
         row = session.get(MetaRow, "key_check")
