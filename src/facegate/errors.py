@@ -45,6 +45,13 @@ class ConfigError(FacegateError):
     http_status = 500
 
 
+class GalleryNotFound(ConfigError):
+    """No gallery where the settings point (a mistyped FACEGATE_DATA_DIR or database URL): a
+    command that only reads refuses rather than create an empty gallery and a new key there."""
+
+    code = "no_gallery"
+
+
 class SourceUnavailable(FacegateError):
     """A video source cannot be opened or read (missing file, unreachable camera, no video)."""
 
@@ -152,6 +159,15 @@ class ServiceBusy(FacegateError):
     http_status = 503
 
 
+class DatabaseUnavailable(FacegateError):
+    """The database cannot be reached or is shutting down (a restart, a network cut, a lock
+    held past its timeout): try the same request again shortly."""
+
+    code = "database_unavailable"
+    exit_code = ExitCode.ERROR
+    http_status = 503
+
+
 class RequestTimeout(FacegateError):
     code = "timeout"
     exit_code = ExitCode.ERROR
@@ -164,6 +180,15 @@ class WrongKey(FacegateError):
     code = "wrong_key"
     exit_code = ExitCode.SECURITY
     http_status = 500
+
+
+class KeyRotated(WrongKey):
+    """Another process rotated the data key and this one cannot load the new key (it came from
+    FACEGATE_SECRET_KEY, or the key file does not hold it yet): nothing is written under the
+    old key. A service answers 503 and reports not ready until it is restarted with the new key."""
+
+    code = "key_rotated"
+    http_status = 503
 
 
 class AuditTampered(FacegateError):

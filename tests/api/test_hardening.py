@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.api.test_api import api, b64, person_body  # noqa: F401  (api is a fixture)
+from tests.api.test_server import photos  # noqa: F401  (a fixture)
 from tests.conftest import BIDEN, OBAMA, PROBES
 
 pytestmark = pytest.mark.api
@@ -333,3 +334,282 @@ def test_the_docs_can_be_kept_private(live) -> None:  # type: ignore[no-untyped-
     for path in ("/docs", "/openapi.json", "/redoc"):
         assert httpx.get(f"{closed.url}{path}").status_code == 404
     assert httpx.get(f"{closed.url}/v1/privacy/policy").status_code == 200  # published on purpose
+
+
+# --- tiny files that would cost seconds (issue 21) ----------------------------------------------
+
+
+def test_tiny_bombs_are_refused_before_their_pixels_are_decoded(api) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import base64
+
+    from tests.unit.test_decode import png_bomb
+
+    client, h, _ = api
+    for data, status, code in (
+        (png_bomb(1, 40_000_000, rows=1), 413, "image_too_large"),  # 1 x 40 MP in 67 bytes
+        (png_bomb(6000, 6000), 413, "image_too_large"),  # 36 MP in 4 KB
+        (png_bomb(1000, 1000, rows=10), 422, "bad_image"),  # rows missing
+    ):
+        r = client.post("/v1/identify", files={"file": ("b.png", data, "image/png")}, headers=h["device"])
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        body = person_body("Nobody", OBAMA)
+        body["images_base64"] = [base64.b64encode(data).decode()]
+        r = client.post("/v1/people", json=body, headers=h["admin"])
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert client.get("/v1/people", headers=h["admin"]).json()["people"] == []
+
+
+# --- text that is not UTF-8 (issue 21) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        r'{"camera": "porch", "kind": "doorbell", "details": {"x": "\ud800"}}',
+        r'{"camera": "porch", "kind": "doorbell", "details": {"\udc00": 1}}',
+        r'{"camera": "porch", "kind": "doorbell", "details": {"x": [{"y": "ok \udfff"}]}}',
+        r'{"camera": "porch\ud800", "kind": "doorbell"}',  # refused by the schema already
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_before_it_is_stored(api, door_key, raw) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, h, _ = api
+    for key in (door_key, h["admin"]):
+        r = client.post("/v1/events", content=raw, headers={**key, "content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text
+    listed = client.get("/v1/events", headers=h["operator"])
+    assert listed.status_code == 200 and listed.json()["events"] == []
+    # A pair of surrogates is one character, and fine.
+    ok = raw.replace("\\ud800", "\\ud83d\\ude00").replace("\\udc00", "\\ud83d\\ude00")
+    ok = ok.replace("\\udfff", "\\ud83d\\ude00")
+    r = client.post("/v1/events", content=ok, headers={**h["admin"], "content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    assert "\U0001f600" in str(r.json())
+
+
+def test_one_bad_stored_row_never_breaks_a_listing(api) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from sqlalchemy import update
+
+    from facegate.events.store import EventStore
+    from facegate.gallery.schema import EventRow
+
+    client, h, gallery = api
+    events = EventStore(gallery.store)
+    # Rows an older version stored: a lone surrogate, and details that are no JSON at all.
+    lone = events.add("porch", "doorbell", None, {"x": "a\ud800b", "\udc00": 1})
+    broken = events.add("porch", "note", None, {"y": 1})
+    with gallery.store.write() as s:
+        s.execute(update(EventRow).where(EventRow.id == broken.id).values(details="{not json"))
+    events.add("porch", "motion", None, {"fine": True})
+    r = client.get("/v1/events", headers=h["operator"])
+    assert r.status_code == 200, r.text
+    by_id = {e["id"]: e for e in r.json()["events"]}
+    assert by_id[lone.id]["details"] == {"x": "a\ufffdb", "\ufffd": 1}
+    assert by_id[broken.id]["details"] == {"unreadable": True}
+    assert len(by_id) == 3
+
+
+# --- the database goes away under load (issue 21) -------------------------------------------------
+
+
+@pytest.fixture
+def private_pg():  # type: ignore[no-untyped-def]
+    """A PostgreSQL server of the test's own, which it may stop and start."""
+    from tests.conftest import need
+    from tests.support.private_postgres import PrivatePostgres, missing_reason
+
+    need(missing_reason())
+    pg = PrivatePostgres()
+    yield pg
+    pg.close()
+
+
+def test_a_postgresql_outage_under_load_gives_typed_answers_and_loses_nothing(  # type: ignore[no-untyped-def]
+    tmp_path,
+    private_pg,
+    photos,  # noqa: F811
+) -> None:
+    from tests.api.test_server import Server
+
+    server = Server(tmp_path / "data", private_pg.url, FACEGATE_WORKERS__PROCESSES="1")
+    server.start()
+    try:
+        _outage_under_load(server, private_pg, photos)
+    finally:
+        server.stop()
+
+
+def _outage_under_load(server, private_pg, photos) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import threading
+    import time
+
+    import httpx
+
+    from tests.api.test_server import _body, _templates
+
+    answers: list[tuple[str, str, int, str, dict[str, object]]] = []  # phase, route, status, type, body
+    acknowledged: dict[str, str] = {}  # person id: name, for every 201
+    broken: list[str] = []  # answers that never came
+    phase = ["before"]
+    done = threading.Event()
+
+    def note(route: str, r: httpx.Response) -> None:
+        kind = r.headers.get("content-type", "")
+        body = r.json() if kind.startswith("application/") else {"text": r.text[:200]}
+        if r.status_code == 503:
+            body["retry-after"] = r.headers.get("retry-after")
+        answers.append((phase[0], route, r.status_code, kind, body))
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            n = 0
+            while not done.is_set():
+                photo = photos[(7 * i + n) % len(photos)]
+                try:
+                    r = c.post("/v1/people", json=_body(f"client-{i}-{n}", photo), headers=server.admin)
+                    note("enrol", r)
+                    if r.status_code == 201:
+                        acknowledged[r.json()["person"]["id"]] = f"client-{i}-{n}"
+                    files = {"file": (photo.name, photo.read_bytes())}
+                    note("identify", c.post("/v1/identify", files=files, headers=server.operator))
+                    note("people", c.get("/v1/people", headers=server.admin))
+                    note("readyz", c.get("/readyz"))
+                except httpx.HTTPError as exc:
+                    broken.append(f"{phase[0]}: {type(exc).__name__} {exc}")
+                n += 1
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    try:
+        for t in clients:
+            t.start()
+        time.sleep(4)
+        phase[0] = "outage"
+        private_pg.stop()  # fast shutdown: every connection is cut, new ones are refused
+        time.sleep(6)
+        private_pg.start()
+        phase[0] = "after"
+        time.sleep(8)
+    finally:
+        done.set()
+        for t in clients:
+            t.join(120)
+    assert not broken, broken[:5]
+    untyped = [
+        a
+        for a in answers
+        if not (
+            a[2] in (200, 201)
+            or (
+                a[2] == 503
+                and a[3] == "application/problem+json"
+                and a[4]["code"] == "database_unavailable"
+                and a[4]["retry-after"] == "2"
+            )
+        )
+    ]
+    assert not untyped, untyped[:5]
+    counts = {
+        (p, s): sum(1 for a in answers if (a[0], a[2]) == (p, s))
+        for p in ("before", "outage", "after")
+        for s in (200, 201, 503)
+    }
+    print("answers by phase and status:", counts)
+    outage = [a for a in answers if a[0] == "outage"]
+    assert {a[1] for a in outage if a[2] == 503} >= {"enrol", "identify", "people", "readyz"}, counts
+    assert not any(a[2] == 503 for a in answers if a[0] == "before"), counts
+    after = [a for a in answers if a[0] == "after"]
+    assert any(a[1] == "enrol" and a[2] == 201 for a in after), counts
+    # Nothing acknowledged is lost: every 201 is stored, and searched.
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        assert c.get("/readyz").status_code == 200
+        people = c.get("/v1/people", headers=server.admin).json()["people"]
+        stored = {p["id"] for p in people}
+        assert set(acknowledged) <= stored, set(acknowledged) - stored
+        assert _templates(c, server) == sum(p["templates"] for p in people)
+
+
+# --- the data key rotated under a running service (issue 21) --------------------------------------
+
+
+def _rotate(server) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "facegate.cli", "keys", "rotate-data-key", "--yes", "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rotated: dict[str, object] = json.loads(out.stdout)
+    return rotated
+
+
+def _retried(send) -> object:  # type: ignore[no-untyped-def]
+    """An answer, after at most one 503 `key_rotated` (a write that raced the rotation)."""
+    r = send()
+    if r.status_code == 503:
+        assert r.json()["code"] == "key_rotated" and r.headers["retry-after"] == "1", r.text
+        r = send()
+    return r
+
+
+def test_a_service_follows_a_key_rotated_by_the_cli_from_its_key_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.api.test_server import Server, _body
+
+    server = Server(tmp_path / "data", secret_key=None, FACEGATE_WORKERS__PROCESSES="1")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            obama = c.post("/v1/people", json=_body("Barack Obama", OBAMA), headers=server.admin).json()
+            rotated = _rotate(server)
+            assert rotated["templates"] == 1 and rotated["new_secret_key"] is None
+            # Every kind of request works on, under the new key: no wrong_key, no restart.
+            r = _retried(lambda: c.post("/v1/people", json=_body("Joe Biden", BIDEN), headers=server.admin))
+            assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+            probe = {"file": ("obama.jpg", (PROBES / "obama.jpg").read_bytes())}
+            r = c.post("/v1/identify", files=probe, headers=server.operator)
+            assert r.status_code == 200, r.text
+            assert r.json()["faces"][0]["person"]["person_id"] == obama["person"]["id"]
+            assert c.get("/readyz").status_code == 200
+            r = c.delete(f"/v1/people/{obama['person']['id']}", headers=server.admin)
+            assert r.status_code == 200, r.text
+            assert c.get("/v1/audit/verify", headers=server.auditor).json()["ok"] is True
+    finally:
+        server.stop()
+
+
+def test_a_service_given_its_key_says_it_is_not_ready_after_a_rotation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.api.test_server import Server, _body
+
+    server = Server(tmp_path / "data", FACEGATE_WORKERS__PROCESSES="1")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            obama = c.post("/v1/people", json=_body("Barack Obama", OBAMA), headers=server.admin).json()
+            rotated = _rotate(server)
+            probe = {"file": ("obama.jpg", (PROBES / "obama.jpg").read_bytes())}
+            for r in (
+                c.get("/readyz"),
+                c.post("/v1/identify", files=probe, headers=server.operator),
+                c.post("/v1/people", json=_body("Joe Biden", BIDEN), headers=server.admin),
+                c.delete(f"/v1/people/{obama['person']['id']}", headers=server.admin),
+            ):
+                assert r.status_code == 503 and r.json()["code"] == "key_rotated", r.text
+                assert r.headers["content-type"] == "application/problem+json"
+                assert "restart" in r.json()["detail"]
+            assert c.get("/healthz").status_code == 200  # alive, only not ready
+        server.stop()
+        server.env["FACEGATE_SECRET_KEY"] = str(rotated["new_secret_key"])
+        server.start()
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            r = c.post("/v1/identify", files=probe, headers=server.operator)
+            assert r.json()["faces"][0]["person"]["person_id"] == obama["person"]["id"]
+    finally:
+        server.stop()

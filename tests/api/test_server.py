@@ -32,11 +32,21 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
-        self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRET_KEY": SECRET}
+    """`facegate serve` on `data_dir` (SQLite there, or `database_url`); the data key given as
+    FACEGATE_SECRET_KEY, or with `secret_key=None` in the key file it makes."""
+
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, secret_key: str | None = SECRET, **env: str
+    ) -> None:
+        self.env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), **env}
         self.env.pop("FACEGATE_DATABASE_URL", None)
+        self.env.pop("FACEGATE_SECRET_KEY", None)
+        if secret_key is not None:
+            self.env["FACEGATE_SECRET_KEY"] = secret_key
         if database_url is not None:
             self.env["FACEGATE_DATABASE_URL"] = database_url
+        cli = [sys.executable, "-m", "facegate.cli"]
+        subprocess.run([*cli, "init"], env=self.env, capture_output=True, check=True)
         self.admin = self._key("tests", "admin")
         self.operator = self._key("door", "operator")
         self.auditor = self._key("audit", "auditor")

@@ -107,6 +107,7 @@ def test_human_output(cli: Cli) -> None:
 
 
 def test_verify_exit_codes(cli: Cli) -> None:
+    cli.json("init")  # a gallery for the audit trail: only enrolment, serve and init make one
     same = cli.json("verify", PROBES / "obama.jpg", OBAMA)
     assert same["same_person"] and same["score"] >= same["threshold"]
     other = cli.json("verify", PROBES / "biden.jpg", OBAMA, code=ExitCode.UNKNOWN)
@@ -263,11 +264,13 @@ def test_models_list_convert_and_quantize(cli: Cli) -> None:
     assert q["calibration_faces"] == 16 and Path(q["int8_model"]).is_file()
     cli.env["FACEGATE_EMBEDDER__MODEL"] = "dlib"  # the int8 build is of dlib's ResNet
     cli.env["FACEGATE_EMBEDDER__BACKEND"] = "onnx-int8"
+    cli.json("init")
     out = cli.json("verify", PROBES / "obama.jpg", OBAMA)
     assert out["same_person"]
 
 
 def test_keys_are_shown_once_and_stored_as_hashes(cli: Cli) -> None:
+    cli.json("init")  # a gallery for the audit trail: only enrolment, serve and init make one
     created = cli.json("keys", "create", "front-door", "--role", "device")
     token = created["key"]
     assert token.startswith("fgk_") and created["role"] == "device"

@@ -87,3 +87,63 @@ def test_everything_the_cli_writes_is_owner_only(tmp_path: Path) -> None:
     assert len(paths) > 5
     open_ = [f"{p} {p.stat().st_mode & 0o777:o}" for p in paths if p.stat().st_mode & 0o077]
     assert open_ == []
+
+
+# --- a wrong data directory (issue 21) ------------------------------------------------------------
+
+
+READ_ONLY = (
+    ("people", "list"),
+    ("people", "show", "00000000-0000-0000-0000-000000000000"),
+    ("consent", "list"),
+    ("keys", "list"),
+    ("users", "list"),
+    ("audit", "verify"),
+    ("audit", "list"),
+    ("purge", "--dry-run"),
+    ("identify", PROBES / "obama.jpg"),
+    ("verify", PROBES / "obama.jpg", "--person", "00000000-0000-0000-0000-000000000000"),
+)
+
+
+def test_a_missing_data_directory_is_refused_not_made_into_a_new_gallery(tmp_path: Path) -> None:
+    wrong = Cli(tmp_path / "no-such-dir")
+    wrong.env.pop("FACEGATE_SECRET_KEY")  # the key would be made in the key file
+    for args in READ_ONLY:
+        r = wrong(*args)
+        assert r.returncode == ExitCode.USAGE, (args, r.returncode, r.stdout, r.stderr)
+        assert "no gallery at" in r.stderr and "FACEGATE_DATA_DIR" in r.stderr, (args, r.stderr)
+        assert str(tmp_path / "no-such-dir") in r.stderr
+        assert not (tmp_path / "no-such-dir").exists(), args  # no database, no key, no directory
+    # Writes that are not enrolment refuse too: the key would land in a gallery nobody serves.
+    assert wrong("keys", "create", "door", "--role", "device").returncode == ExitCode.USAGE
+    assert wrong.json("people", "list", code=ExitCode.USAGE)["error"] == "no_gallery"
+    assert not (tmp_path / "no-such-dir").exists()
+    # An existing, empty data directory (a mounted volume without the gallery) is no gallery either.
+    (tmp_path / "empty").mkdir()
+    assert Cli(tmp_path / "empty")("people", "list").returncode == ExitCode.USAGE
+    assert list((tmp_path / "empty").iterdir()) == []
+    # `detect` draws names only where there is a gallery, and needs none (it may cache models).
+    assert wrong("detect", PROBES / "obama.jpg").returncode == ExitCode.OK
+    assert not (tmp_path / "no-such-dir" / "facegate.db").exists()
+    assert not (tmp_path / "no-such-dir" / "keys").exists()
+
+
+def test_init_enrolment_and_serve_make_a_gallery_and_say_where(tmp_path: Path) -> None:
+    made = Cli(tmp_path / "a")
+    made.env.pop("FACEGATE_SECRET_KEY")
+    r = made("init")
+    db, key = tmp_path / "a" / "facegate.db", tmp_path / "a" / "keys" / "secret.key"
+    assert r.returncode == 0 and f"created a new gallery at {db}" in r.stderr and str(key) in r.stderr
+    assert made.json("init") == {
+        "created": False,
+        "database": str(db),
+        "data_dir": str(tmp_path / "a"),
+        "key_file": str(key),
+    }
+    assert made.json("people", "list")["people"] == []
+    enrolled = Cli(tmp_path / "b")
+    r = enrolled("enroll", "Barack Obama", OBAMA, *CONSENT)
+    assert r.returncode == 0 and f"created a new gallery at {tmp_path / 'b' / 'facegate.db'}" in r.stderr
+    assert "created a new gallery" not in enrolled("enroll", "Barack Obama", OBAMA, *CONSENT).stderr
+    assert f"created a new gallery at {tmp_path / 'c' / 'facegate.db'}" in _serve(Cli(tmp_path / "c"))

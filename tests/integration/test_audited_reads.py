@@ -55,6 +55,7 @@ def test_event_reads_are_audited(gallery: Gallery) -> None:
 @pytest.mark.cli
 def test_cli_verify_of_two_photos_is_audited(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cli = Cli(tmp_path / "data")
+    cli.json("init")  # the trail's gallery: only enrolment, serve and init make one
     assert cli.json("verify", PROBES / "obama.jpg", OBAMA)["same_person"]
     (entry,) = cli.json("audit", "list")["entries"]
     assert entry["action"] == "verify" and entry["actor"].startswith("cli:") and entry["target"] is None

@@ -338,3 +338,39 @@ def test_audited_writes_beside_audit_entries_never_deadlock(settings, engine, pg
     assert g.audit.verify().ok
     other.close()
     g.close()
+
+
+# --- a key rotated by another process (issue 21) --------------------------------------------------
+
+
+def test_a_gallery_on_a_key_file_follows_a_rotation_by_another_process(
+    tmp_path: Path, engine, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    from facegate import Gallery, load_settings
+    from facegate.errors import KeyRotated
+    from facegate.gallery.rotation import rotate_to_new_key
+
+    from tests.conftest import BIDEN, OBAMA, PROBES, consent
+
+    settings = load_settings(data_dir=tmp_path / "data")  # the key in keys/secret.key
+    service = Gallery.open(settings, engine=engine, database_url=database_url)
+    rotating = Gallery.open(settings, engine=engine, database_url=database_url)
+    try:
+        service.enroll("Barack Obama", [OBAMA], consent())
+        rotate_to_new_key(rotating, actor="test")
+        # The write that meets the rotation is refused (its templates were sealed under the old
+        # key) and loads the new key; the next succeeds under it.
+        with pytest.raises(KeyRotated):
+            service.enroll("Joe Biden", [BIDEN], consent())
+        assert service.cipher.key_check == rotating.cipher.key_check
+        service.enroll("Joe Biden", [BIDEN], consent())
+        assert [f.name for f in service.identify(PROBES / "obama.jpg")] == ["Barack Obama"]
+        assert rotating.audit.verify().ok
+        assert len(list(rotating.store.templates(rotating.space))) == 2
+        # A search loads it without any refusal: a second rotation, then identify at once.
+        rotate_to_new_key(rotating, actor="test")
+        assert [f.name for f in service.identify(PROBES / "biden.jpg")] == ["Joe Biden"]
+        service.check_ready()
+    finally:
+        service.close()
+        rotating.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -138,15 +139,16 @@ def test_unsupported_format_is_refused(photo: Image.Image) -> None:
         decode_bytes(_encode(photo, "TIFF"))
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG of width x height, all black: tiny on disk, huge when decoded."""
+def png_bomb(width: int, height: int, rows: int | None = None) -> bytes:
+    """A valid 1-bit PNG of width x height, all black: tiny on disk, huge when decoded; with
+    `rows`, its (complete) zlib stream holds only that many rows."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     comp = zlib.compressobj(9)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    idat = b"".join(comp.compress(row) for _ in range(height if rows is None else rows)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
@@ -184,3 +186,90 @@ def test_unreadable_paths_are_bad_images(tmp_path: Path) -> None:
     for path in (f / "inside.jpg", tmp_path / ("n" * 300 + ".jpg"), tmp_path / "nul\0.jpg"):
         with pytest.raises(BadImage):
             load_image(path)
+
+
+# --- tiny files that would cost seconds (issue 21) ----------------------------------------------
+
+
+def png_of(pixels: np.ndarray, *, rows: int | None = None, interlaced: bool = False) -> bytes:
+    """An 8-bit greyscale PNG of `pixels` written by hand (Pillow writes no interlaced PNGs),
+    its zlib stream complete but holding only the first `rows` rows (of the first pass)."""
+    height, width = pixels.shape
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    passes = (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    )
+    raw = b""
+    for x0, y0, dx, dy in passes if interlaced else ((0, 0, 1, 1),):
+        part = pixels[y0::dy, x0::dx]
+        if part.size:
+            raw += b"".join(b"\x00" + r.tobytes() for r in part)
+    if rows is not None:
+        raw = raw[: rows * (width + 1)]
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, int(interlaced))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_strip_declaring_40_megapixels_is_refused_from_its_header() -> None:
+    # The issue's 113-byte file: 1 x 40,000,000 pixels, one row of data. It was decoded (the
+    # rest zeros) into a 120 MB array that cost a worker 9 s.
+    data = png_bomb(1, 40_000_000, rows=1)
+    assert len(data) < 120
+    with pytest.raises(ImageTooLarge, match="long side"):
+        decode_bytes(data)
+    # Each check alone would refuse it: its shape, its density, its missing rows.
+    loose = DecodeLimits(max_side=50_000_000)
+    with pytest.raises(BadImage, match="shape"):
+        decode_bytes(data, loose)
+    loose = replace(loose, max_aspect=1e8)
+    with pytest.raises(ImageTooLarge, match="pixels a byte"):
+        decode_bytes(data, loose)
+    with pytest.raises(BadImage, match="truncated"):
+        decode_bytes(data, replace(loose, max_pixels_per_byte=10**9))
+    with pytest.raises(BadImage, match="shape"):
+        decode_bytes(png_bomb(40, 2000))  # 80 KP: cheap, but no photo is 1 to 50
+
+
+def test_a_small_file_declaring_a_huge_image_is_refused(photo: Image.Image) -> None:
+    bomb = png_bomb(6000, 6000)  # 36 MP, under max_pixels, in 4 KB
+    with pytest.raises(ImageTooLarge, match="pixels a byte"):
+        decode_bytes(bomb)
+    # A real photo that large is far denser than that, PNG or JPEG.
+    big = photo.resize((3000, 3000 * photo.height // photo.width))  # 17 MP
+    for fmt in ("JPEG", "PNG"):
+        assert decode_bytes(_encode(big, fmt)).shape[:2] == (big.height, big.width), fmt
+    # So is a small photo that is flat, under 4 MP: no check applies there.
+    assert decode_bytes(_encode(Image.new("RGB", (1600, 1200)), "PNG")).shape == (1200, 1600, 3)
+
+
+def test_a_png_whose_data_ends_early_is_refused(photo: Image.Image) -> None:
+    gray = np.asarray(photo.convert("L"))
+    full = png_of(gray)
+    assert np.array_equal(decode_bytes(full)[..., 0], gray)
+    # A complete zlib stream holding only 3 rows: Pillow loads it without an error.
+    short = png_of(gray, rows=3)
+    assert Image.open(io.BytesIO(short)).load() is not None
+    with pytest.raises(BadImage, match="truncated"):
+        decode_bytes(short)
+    # Interlaced (Adam7): counted pass by pass, complete ones decode.
+    assert np.array_equal(decode_bytes(png_of(gray, interlaced=True))[..., 0], gray)
+    odd = gray[:37, :29]  # sides that leave some passes short or empty
+    assert np.array_equal(decode_bytes(png_of(odd, interlaced=True))[..., 0], odd)
+    assert np.array_equal(decode_bytes(png_of(gray[:1, :1], interlaced=True))[..., 0], gray[:1, :1])
+    with pytest.raises(BadImage, match="truncated"):
+        decode_bytes(png_of(gray, rows=5, interlaced=True))
+    # Pillow's own PNGs, every colour type and depth, still decode.
+    for mode in ("1", "L", "P", "RGB", "RGBA", "LA", "I;16"):
+        img = photo.convert(mode) if mode != "I;16" else Image.fromarray(gray.astype(np.uint16) * 257)
+        assert decode_bytes(_encode(img, "PNG")).shape == (*gray.shape, 3), mode

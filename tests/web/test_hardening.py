@@ -432,3 +432,83 @@ def test_more_photos_than_the_api_allows_are_refused_before_reading(site) -> Non
     r = client.post("/people/new", data=form, files=photos)
     assert r.status_code == 422 and f"at most {MAX_IMAGES} photos at once" in r.text
     assert gallery.people() == []
+
+
+# --- strangers locking a user out (issue 21) ------------------------------------------------------
+
+
+def test_strangers_filling_the_name_limit_do_not_lock_out_a_browser_that_signed_in_before(  # type: ignore[no-untyped-def]
+    settings, engine, tmp_path
+) -> None:
+    from facegate import Gallery
+    from facegate.api.app import create_app
+
+    from tests.web.console import ROLES
+
+    web = settings.web.model_copy(
+        update={"sign_in_rate_limit": "3/minute", "sign_in_name_rate_limit": "6/hour"}
+    )
+    settings = settings.model_copy(update={"web": web})
+    gallery = Gallery.open(settings, engine=engine, database_url=f"sqlite:///{tmp_path / 'g.db'}")
+    for role in ROLES:
+        UserStore(gallery.store).create(role, role, PASSWORD)
+    app = create_app(settings, gallery)
+
+    def browser(address: str) -> TestClient:
+        return TestClient(app, base_url="https://testserver", client=(address, 50000))
+
+    try:
+        with browser("198.51.100.1") as laptop:
+            signed = sign_in(laptop, "admin")  # the real admin's browser, some day before
+            known = laptop.cookies["__Host-facegate_known"]
+            assert (
+                laptop.post("/logout", data={"csrf": signed.csrf}, follow_redirects=False).status_code == 303
+            )
+        # Strangers from three addresses fill the name-wide limit (and each address's own).
+        codes = []
+        for n in range(3):
+            with browser(f"203.0.113.{n}") as stranger:
+                token = login_token(stranger)
+                for i in range(3):
+                    r = stranger.post(
+                        "/login", data={"name": "admin", "password": f"guess {i}", "csrf": token}
+                    )
+                    codes.append(r.status_code)
+        assert codes == [401] * 6 + [429] * 3
+        # A new browser at a new address: the name is held (a distributed guesser gets no further)...
+        with browser("192.0.2.50") as fresh:
+            r = fresh.post("/login", data={"name": "admin", "password": PASSWORD, "csrf": login_token(fresh)})
+            assert r.status_code == 429
+        # ...but the admin's own browser, from a new address, with the right password, gets in.
+        with browser("192.0.2.77") as laptop:
+            laptop.cookies.set("__Host-facegate_known", known, domain="testserver.local")
+            sign_in(laptop, "admin")
+        # The known-browser token does not lift the limits for anyone else, or for wrong passwords:
+        # it is held to the per-address limit, counted per token from anywhere.
+        codes = []
+        for n in range(3):
+            with browser(f"192.0.2.{100 + n}") as thief:
+                thief.cookies.set("__Host-facegate_known", known, domain="testserver.local")
+                token = login_token(thief)
+                r = thief.post("/login", data={"name": "admin", "password": "guess", "csrf": token})
+                codes.append(r.status_code)
+                r = thief.post(
+                    "/login",
+                    data={"name": "operator", "password": PASSWORD, "csrf": token},
+                    follow_redirects=False,
+                )
+                assert r.status_code == 303  # another name: the token is no one else's
+        assert codes == [401, 401, 401]
+        with browser("192.0.2.200") as thief:
+            thief.cookies.set("__Host-facegate_known", known, domain="testserver.local")
+            r = thief.post("/login", data={"name": "admin", "password": "guess", "csrf": login_token(thief)})
+            assert r.status_code == 429
+        # A forged or altered token is no known browser.
+        with browser("192.0.2.250") as forger:
+            forger.cookies.set("__Host-facegate_known", known[:-2] + "00", domain="testserver.local")
+            r = forger.post(
+                "/login", data={"name": "admin", "password": PASSWORD, "csrf": login_token(forger)}
+            )
+            assert r.status_code == 429
+    finally:
+        gallery.close()

@@ -37,6 +37,7 @@ def facegate(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess
 
 def test_users_create_list_disable_and_sign_in(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    assert facegate(data, "init").returncode == 0  # only enrolment, serve and init make a gallery
     r = facegate(data, "users", "create", "reception", "--role", "admin", "--password-stdin", "--json",
                  stdin="a long enough console password\n")  # fmt: skip
     assert r.returncode == 0, r.stderr + r.stdout

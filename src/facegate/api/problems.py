@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facegate.errors import FacegateError, RateLimited, ServiceBusy
+from facegate.errors import FacegateError
 
 PROBLEM = "application/problem+json"
 
@@ -33,7 +33,7 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 def problem_for(exc: FacegateError) -> JSONResponse:
     """Our error as a problem document. Errors that say when to come back (429, 503) carry
     it as `Retry-After`; the others show their details beside the standard members."""
-    if isinstance(exc, (RateLimited, ServiceBusy)):
+    if exc.http_status in (429, 503):
         response = problem(exc.http_status, exc.code, exc.message)
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 1))
         return response
@@ -59,8 +59,15 @@ async def invalid_request(_: Request, exc: RequestValidationError) -> JSONRespon
     )
 
 
+async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback after this answer; the client learns nothing of it.
+    return problem(500, "internal_error", "an internal error; it was logged")
+
+
 def install_handlers(app: FastAPI) -> None:
-    """Answer our errors, FastAPI's and Starlette's as problem documents."""
+    """Answer our errors, FastAPI's and Starlette's as problem documents, and anything else as a
+    problem document too: never a bare `Internal Server Error`."""
+    app.exception_handler(Exception)(internal_error)
     app.exception_handler(FacegateError)(facegate_error)
     app.exception_handler(StarletteHTTPException)(http_error)
     app.exception_handler(RequestValidationError)(invalid_request)

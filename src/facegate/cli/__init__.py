@@ -12,7 +12,7 @@ import sys
 import typer
 
 from facegate.cli import eval as eval_commands
-from facegate.cli import keys, live, models, people, photos, privacy
+from facegate.cli import keys, live, models, people, photos, privacy, setup
 from facegate.cli import users as console_users
 from facegate.cli.common import err, start_invocation
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.callback()(start_invocation)
 
+app.command()(setup.init)
 app.command()(photos.enroll)
 app.command("enroll-dir")(photos.enroll_dir)
 app.command()(photos.identify)

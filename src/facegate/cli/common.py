@@ -58,8 +58,20 @@ def settings() -> Settings:
     return _current.loaded
 
 
-def open_gallery() -> Gallery:
-    return Gallery.open(settings())
+def open_gallery(*, create: bool = False) -> Gallery:
+    """This invocation's gallery. Only the commands that make one (enrolment, `serve`, `init`)
+    pass `create`, and say where they made it; any other refuses (exit 2) a data directory or
+    database that holds none, rather than make an empty gallery and a new key where the
+    operator mistyped FACEGATE_DATA_DIR."""
+    return announced(Gallery.open(settings(), create=create))
+
+
+def announced(gallery: Gallery) -> Gallery:
+    """`gallery`, after saying on stderr where it was made, if opening it made it."""
+    if gallery.created:
+        key = f"; its data key is in {gallery.key_file} (keep a copy)" if gallery.key_file else ""
+        err.print(f"created a new gallery at {gallery.store.location}{key}", highlight=False)
+    return gallery
 
 
 # Starting the workers costs a few seconds (each loads the models): worth it from this many photos.
@@ -67,15 +79,16 @@ POOL_FROM = 6
 
 
 @contextmanager
-def bulk_gallery(photos: int) -> Iterator[tuple[Gallery, int]]:
+def bulk_gallery(photos: int, *, create: bool = False) -> Iterator[tuple[Gallery, int]]:
     """The gallery for work on many photos, and how many to run at once: with a pool of vision
-    workers (`workers.processes`) when there are enough photos and cores, else in-process."""
+    workers (`workers.processes`) when there are enough photos and cores, else in-process.
+    `create` as for `open_gallery`."""
     from facegate.vision.pool import pooled_engine
 
     config = settings()
     engine = pooled_engine(config) if photos >= POOL_FROM else None
     try:
-        with Gallery.open(config, engine=engine) as gallery:
+        with announced(Gallery.open(config, engine=engine, create=create)) as gallery:
             yield gallery, engine.pool.size if engine is not None else 1
     finally:
         if engine is not None:

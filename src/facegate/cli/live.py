@@ -12,7 +12,7 @@ import typer
 from facegate.access.decisions import DoorDecision
 from facegate.api.keys import KeyStore
 from facegate.cli.access_log import uvicorn_log_config
-from facegate.cli.common import JsonOpt, actor, err, handled, out, settings
+from facegate.cli.common import JsonOpt, actor, announced, err, handled, out, settings
 from facegate.gallery.gallery import Gallery
 from facegate.settings import Settings
 
@@ -37,7 +37,7 @@ def serve(
         # (`workers.processes`); they stop with the service.
         engine = pooled_engine(config)
         try:
-            gallery = Gallery.open(config, engine=engine)
+            gallery = announced(Gallery.open(config, engine=engine, create=True))
             _serve(gallery, config, host, port, init_admin_key)
         finally:
             if engine is not None:
@@ -123,7 +123,7 @@ def watch(
     with handled(as_json):
         config = settings()
         camera = watched_camera(config, source, fps)
-        with Gallery.open(config) as gallery:
+        with Gallery.open(config, create=False) as gallery:
             stats = watch_source(
                 gallery,
                 camera,

@@ -28,7 +28,7 @@ from facegate.cli.common import (
     progress,
     settings,
 )
-from facegate.errors import ConfigError, ExitCode, FacegateError, NoFaceFound
+from facegate.errors import ConfigError, ExitCode, FacegateError, GalleryNotFound, NoFaceFound
 from facegate.gallery.gallery import Gallery
 from facegate.settings import Settings
 from facegate.vision.annotate import MATCH, NEUTRAL, UNKNOWN, annotate, save_annotated
@@ -58,7 +58,7 @@ def enroll(
         consent = make_consent(
             consent_purpose, consent_expires, consent_given_at, consent_by, consent_evidence
         )
-        with open_gallery() as gallery:
+        with open_gallery(create=True) as gallery:
             result = gallery.enroll(
                 name,
                 list(images),
@@ -113,8 +113,9 @@ def enroll_dir(
         )
         folders = _person_dirs(directory)
         who = actor()
-        with bulk_gallery(sum(len(p) for _, p in folders)) as (gallery, at_once), progress() as bar:
-            task = bar.add_task("enrolling", total=sum(len(p) for _, p in folders))
+        photos_in = sum(len(p) for _, p in folders)
+        with bulk_gallery(photos_in, create=True) as (gallery, at_once), progress() as bar:
+            task = bar.add_task("enrolling", total=photos_in)
 
             def one(folder: tuple[str, list[Path]]) -> dict[str, Any]:
                 name, photos = folder
@@ -280,8 +281,9 @@ def detect(
         labels: list[str | None] = [f"{f.score:.2f}" for f in faces]
         colours = [NEUTRAL] * len(faces)
         idents: list[dict[str, Any]] = []
-        if names and faces and _gallery_exists(config):
-            with Gallery.open(config, engine=engine) as gallery:
+        gallery = _existing(config, engine) if names and faces else None
+        if gallery is not None:
+            with gallery:
                 if len(gallery):
                     found = gallery.identify_faces(faces, actor=actor())
                     labels = [f.name or "unknown" for f in found]
@@ -316,8 +318,9 @@ def detect(
             raise typer.Exit(int(ExitCode.NO_FACE))
 
 
-def _gallery_exists(config: Settings) -> bool:
-    url = config.resolved_database_url
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).exists()
-    return True
+def _existing(config: Settings, engine: FaceEngine) -> Gallery | None:
+    """The gallery, if there is one: drawing names needs none."""
+    try:
+        return Gallery.open(config, engine=engine, create=False)
+    except GalleryNotFound:
+        return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +15,8 @@ from sqlalchemy import or_, select
 from facegate.errors import PersonNotFound
 from facegate.gallery.schema import EventRow, EventSubjectRow, PersonRow
 from facegate.gallery.store import SqlStore, subject_events
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,38 @@ class Event:
         }
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _readable(value: Any) -> Any:
+    """`value` with every lone surrogate (JSON's `"\\ud800"`, which no answer can encode)
+    replaced by U+FFFD, in keys and values at any depth."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_readable(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+def _details(r: EventRow) -> dict[str, Any]:
+    """A stored event's details as something every reader can answer: one row stored by an
+    older version (a lone surrogate, text that is no JSON object) never breaks a listing."""
+    try:
+        details = json.loads(r.details)
+    except ValueError:
+        details = None
+    if not isinstance(details, dict):
+        log.warning("event %s: its stored details are not a JSON object; shown as unreadable", r.id)
+        return {"unreadable": True}
+    readable: dict[str, Any] = _readable(details)
+    return readable
+
+
 def _event(r: EventRow) -> Event:
-    return Event(r.id, r.at, r.camera, r.kind, r.person_id, json.loads(r.details), r.snapshot)
+    camera = _LONE_SURROGATE.sub("\ufffd", r.camera)
+    return Event(r.id, r.at, camera, r.kind, r.person_id, _details(r), r.snapshot)
 
 
 class EventStore:

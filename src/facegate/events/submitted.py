@@ -33,8 +33,21 @@ MAX_KEYS = 32
 MAX_KEY_CHARS = 64
 
 
+def utf8_text(value: str) -> bool:
+    """Whether `value` encodes as UTF-8: JSON's `"\\ud800"` decodes to a lone surrogate, which
+    no database, JSON answer or MQTT payload can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_text(value: str, what: str) -> str:
-    """Refuse control characters (newlines would inject fields into the SSE stream)."""
+    """Refuse text that is not UTF-8, and control characters (newlines would inject fields into
+    the SSE stream)."""
+    if not utf8_text(value):
+        raise BadRequest(f"{what} is not UTF-8 text (a lone surrogate)")
     if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
         raise BadRequest(f"{what} must not contain control or format characters")
     return value

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from facegate.errors import AuditTampered
 from facegate.gallery.audit_head import SignedHead
+from facegate.gallery.crypto import TemplateCipher
 from facegate.gallery.schema import AuditRow, MetaRow
 from facegate.gallery.store import SqlStore
 
@@ -114,6 +115,11 @@ class AuditLog:
             if head_file is not None
             else None
         )
+
+    @classmethod
+    def under(cls, store: SqlStore, cipher: TemplateCipher, head_file: Path | None) -> AuditLog:
+        """The trail as linked and pseudonymised under `cipher`'s data key."""
+        return cls(store, cipher.derive(AUDIT_KEY_PURPOSE), cipher.derive(PSEUDONYM_KEY_PURPOSE), head_file)
 
     def pseudonym(self, person_id: str) -> str:
         return "p:" + hmac.new(self._pseudonym_key, person_id.encode(), hashlib.sha256).hexdigest()[:24]

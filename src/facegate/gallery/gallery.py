@@ -7,14 +7,15 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from facegate.errors import ConsentMissing, FacegateError, NoFaceFound, WrongKey
-from facegate.gallery.audit import AUDIT_KEY_PURPOSE, PSEUDONYM_KEY_PURPOSE, AuditLog
+from facegate.errors import ConsentMissing, FacegateError, GalleryNotFound, KeyRotated, NoFaceFound, WrongKey
+from facegate.gallery.audit import AuditLog
 from facegate.gallery.cohort import cohort_for
 from facegate.gallery.crypto import TemplateCipher, load_or_create_key_file
 from facegate.gallery.enrolment import Enrolment, Refusal, decode_chip, drafts, source_digest, source_name
@@ -28,7 +29,7 @@ from facegate.gallery.people import (
     normalise_name,
 )
 from facegate.gallery.search import FaceIdentification, SearchIndex
-from facegate.gallery.store import AuditHook, DeletionHook, SqlStore
+from facegate.gallery.store import AuditHook, DeletionHook, SqlStore, sqlite_file
 from facegate.gallery.templates import open_chip, open_embedding
 from facegate.match import (
     Calibration,
@@ -49,6 +50,14 @@ from facegate.vision.types import Face
 __all__ = ["Enrolment", "FaceIdentification", "Gallery", "Refusal"]
 
 log = logging.getLogger(__name__)
+
+
+def _not_found(settings: Settings, where: str) -> GalleryNotFound:
+    return GalleryNotFound(
+        f"no gallery at {where} (FACEGATE_DATA_DIR is {settings.data_dir}): check FACEGATE_DATA_DIR "
+        "and FACEGATE_DATABASE_URL, or create one with `facegate init`",
+        location=where,
+    )
 
 
 class Gallery:
@@ -75,14 +84,17 @@ class Gallery:
         self._calibration = calibration
         self._lock = threading.RLock()  # a store write and the index change after it are one step
         self.search_index = SearchIndex()
-        self.audit = AuditLog(
-            store,
-            cipher.derive(AUDIT_KEY_PURPOSE),
-            cipher.derive(PSEUDONYM_KEY_PURPOSE),
-            settings.audit_head_file,
-        )
+        self.audit = AuditLog.under(store, cipher, settings.audit_head_file)
         self._generation = -1
         self._foreign_warned: dict[str, int] = {}
+        # Where the data key came from, when a file: after another process rotates the key,
+        # the new one is read from there (`follow_key`). None: given by FACEGATE_SECRET_KEY or
+        # the caller, which only a restart can change.
+        self.key_file: Path | None = None
+        self.created = False  # opening made this gallery: a new database and data key
+        # Called with the new cipher whenever the key changes (the live service's snapshots).
+        self.key_listeners: list[Callable[[TemplateCipher], None]] = []
+        store.key_rotated = self.follow_key
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -94,12 +106,21 @@ class Gallery:
         engine: FaceEngine | None = None,
         database_url: str | None = None,
         secret_key: str | None = None,
+        create: bool = True,
     ) -> Gallery:
-        """Open (creating if needed) the gallery in the configured database and rebuild its index."""
+        """Open the gallery in the configured database and rebuild its index. With `create`, a
+        new gallery (database and data key) is made if there is none (`created` then says so);
+        without, `GalleryNotFound` is raised and nothing is created."""
         settings = settings or load_settings()
+        url = database_url or settings.resolved_database_url
+        db = sqlite_file(url)
+        if not create and db is not None and not db.exists():
+            raise _not_found(settings, str(db))
         private_dir(settings.data_dir)
-        store = SqlStore(database_url or settings.resolved_database_url)
+        store = SqlStore(url)
         try:
+            if not create and not store.holds_gallery():
+                raise _not_found(settings, store.location)
             return cls._open(settings, store, engine, secret_key)
         except BaseException:
             store.close()
@@ -112,6 +133,7 @@ class Gallery:
         store.migrate()
         if secret_key is None and settings.secret_key is not None:
             secret_key = settings.secret_key.get_secret_value()
+        key_file = None
         if secret_key is None:
             if not settings.key_file.exists() and store.key_check() is not None:
                 # Generating a fresh key here would only hide the loss of the old one.
@@ -120,9 +142,12 @@ class Gallery:
                     "restore it or set FACEGATE_SECRET_KEY"
                 )
             secret_key = load_or_create_key_file(settings.key_file)
+            key_file = settings.key_file
         cipher = TemplateCipher(secret_key)
-        store.bind_key(cipher.key_check)
+        created = store.bind_key(cipher.key_check)
         gallery = cls(settings, store, cipher, engine)
+        gallery.key_file = key_file
+        gallery.created = created
         gallery.rebuild_index()
         return gallery
 
@@ -228,10 +253,55 @@ class Gallery:
         a withdrawal or an erasure made by the CLI must stop a running service matching at once."""
         try:
             if self.store.generation() != self._generation:
+                self.follow_key()  # a rotation bumps the generation too
                 self.rebuild_index()
+        except KeyRotated:
+            raise  # deciding on under a key the database no longer holds would write nothing
         except (SQLAlchemyError, FacegateError) as exc:
             # The database is away: keep deciding on what is cached, and try again next time.
             log.warning("could not check for changes by other processes: %s", exc)
+
+    def check_ready(self) -> None:
+        """Raise unless this gallery can serve: its database answers (`DatabaseUnavailable`)
+        and opens with its key, loading a key rotated by another process if it can
+        (`KeyRotated` otherwise)."""
+        self.store.ping()
+        self.follow_key()
+
+    def use_key(self, cipher: TemplateCipher, audit: AuditLog | None = None) -> None:
+        """From now on, work under `cipher`'s key (one the database now holds): templates,
+        audit links (`audit`, or one made under the key), pseudonyms, snapshots, console
+        sessions."""
+        with self._lock:
+            self.cipher = cipher
+            self.audit = audit or AuditLog.under(self.store, cipher, self.settings.audit_head_file)
+            self.store.bound_key = cipher.key_check
+            for listener in self.key_listeners:
+                listener(cipher)
+
+    def follow_key(self) -> None:
+        """If another process rotated the data key (`facegate keys rotate-data-key`), load the
+        new one from the key file and reload the index under it; `KeyRotated` if the new key
+        cannot be had (given by FACEGATE_SECRET_KEY: restart with the new one)."""
+        current = self.store.key_check()
+        if current is None or current == self.cipher.key_check:
+            return
+        with self._lock:
+            if current == self.cipher.key_check:  # another thread got here first
+                return
+            new = None
+            if self.key_file is not None and self.key_file.exists():
+                candidate = TemplateCipher(load_or_create_key_file(self.key_file))
+                new = candidate if candidate.key_check == current else None
+            if new is None:
+                raise KeyRotated(
+                    "the data key was rotated by another process and this one cannot load the new "
+                    "key: restart it with the new key (FACEGATE_SECRET_KEY)",
+                    retry_after=1,
+                )
+            log.warning("the data key was rotated by another process: the new one is from %s", self.key_file)
+            self.use_key(new)
+            self.rebuild_index()
 
     def _wrote(self) -> None:
         """After our own write: no reload needed unless someone else wrote in between."""

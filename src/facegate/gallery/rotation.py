@@ -21,9 +21,7 @@ from sqlalchemy.orm import Session
 from facegate.errors import AuditTampered
 from facegate.gallery.audit import (
     ANCHOR_KEY,
-    AUDIT_KEY_PURPOSE,
     GENESIS,
-    PSEUDONYM_KEY_PURPOSE,
     AuditLog,
     digest,
 )
@@ -178,12 +176,7 @@ def rotate_data_key(
     the new key file into place), before anything else that could fail."""
     old, new = gallery.cipher, TemplateCipher(new_secret)
     store = gallery.store
-    new_audit = AuditLog(
-        store,
-        new.derive(AUDIT_KEY_PURPOSE),
-        new.derive(PSEUDONYM_KEY_PURPOSE),
-        gallery.settings.audit_head_file,
-    )
+    new_audit = AuditLog.under(store, new, gallery.settings.audit_head_file)
     side: list[tuple[Path, Path]] = []
     try:
         # Exclusive from the first statement: no enrolment or audit entry may slip in under the
@@ -200,9 +193,7 @@ def rotate_data_key(
             tmp.unlink(missing_ok=True)
         raise
     # Committed: only the new key works now. Nothing below may lose it.
-    store.bound_key = new.key_check
-    gallery.cipher = new
-    gallery.audit = new_audit
+    gallery.use_key(new, new_audit)
     if committed is not None:
         committed()
     if new_audit.head is not None and last is not None:

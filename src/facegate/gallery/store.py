@@ -25,16 +25,17 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from facegate.errors import ConfigError, PersonNotFound, WrongKey
+from facegate.errors import ConfigError, DatabaseUnavailable, KeyRotated, PersonNotFound, WrongKey
 from facegate.gallery.consent_rows import consent_row, scope_of, to_record, to_withdraw
 from facegate.gallery.people import (
     Consent,
@@ -57,6 +58,7 @@ from facegate.gallery.templates import Sealer, add_templates, template_info
 from facegate.private_files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DATABASE_RETRY_AFTER = 2  # seconds a client is told to wait while the database is away
 AUDIT_WRITERS_LOCK = 4242001  # PostgreSQL advisory lock: one audit writer at a time
 
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
@@ -105,6 +107,32 @@ def subject_events(person_id: str) -> Select[int]:
     return select(EventSubjectRow.event_id).where(EventSubjectRow.person_id == person_id)
 
 
+def _unavailable(ctx: ExceptionContext) -> None:
+    """Every statement's and connection's error passes here: one that says the database is
+    away (PostgreSQL stopped or restarting, the connection cut, a connection refused; SQLite
+    locked past its busy timeout) becomes `DatabaseUnavailable` (503 with Retry-After, exit 1)
+    for every caller at once. Other errors go on as SQLAlchemy raised them."""
+    if ctx.is_pre_ping:
+        return  # the pool then opens a fresh connection itself; its failure comes here again
+    error = ctx.sqlalchemy_exception
+    outage = ctx.is_disconnect or isinstance(error, OperationalError)
+    if outage and ctx.dialect.name == "sqlite":
+        outage = any(w in str(ctx.original_exception) for w in ("locked", "busy"))
+    if outage:
+        raise DatabaseUnavailable(
+            "the database cannot be reached just now; try again shortly",
+            retry_after=DATABASE_RETRY_AFTER,
+        ) from error
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (None: another database, or one in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return None if parsed.database.startswith("file:") else Path(parsed.database)
+
+
 def rowcount(result: object) -> int:
     """Rows a statement's result says it changed (0 where the driver does not say)."""
     return int(getattr(result, "rowcount", 0) or 0)
@@ -127,24 +155,31 @@ class SqlStore:
         except Exception as exc:
             raise ConfigError(f"invalid database URL: {exc}") from exc
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-                db = Path(parsed.database)
-                if not db.parent.exists():
-                    private_dir(db.parent)
-                # Before SQLite creates it (0644 by the umask); its -wal and -shm take its mode.
-                for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-                    if path is db or path.exists():
-                        private_file(path)
-        elif parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
+        db = sqlite_file(parsed)
+        if db is not None:
+            if not db.parent.exists():
+                private_dir(db.parent)
+            # Before SQLite creates it (0644 by the umask); its -wal and -shm take its mode.
+            for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                if path is db or path.exists():
+                    private_file(path)
+        elif parsed.get_backend_name() == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
+            # After a restart of the server, pooled connections are dead: test each before use.
             kwargs["pool_pre_ping"] = True
+            if "connect_timeout" not in parsed.query:  # a server that does not answer: 503, not a hang
+                kwargs["connect_args"] = {"connect_timeout": 5}
         self.url = parsed
         self.engine: Engine = create_engine(parsed, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "handle_error", _unavailable)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.bound_key: str | None = None
+        # Called after a write was refused because another process rotated the key (the
+        # gallery's: load the new key).
+        self.key_rotated: Callable[[], None] | None = None
         self.last_generation = 0  # the generation this store's last write produced
 
     @property
@@ -159,13 +194,18 @@ class SqlStore:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, DatabaseUnavailable) as exc:
             raise ConfigError(
                 f"cannot open the database at {self.url!r}: {getattr(exc, 'orig', None) or exc}"
             ) from exc
 
     def session(self) -> Session:
         return self._sessions()
+
+    def ping(self) -> None:
+        """One round trip to the database (`DatabaseUnavailable` if it is away)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -177,18 +217,31 @@ class SqlStore:
             row = s.get(MetaRow, "key_check")
             return row.value if row else None
 
-    def bind_key(self, key_check: str) -> None:
-        """Record the key's check value on first use; refuse a different key afterwards."""
+    def holds_gallery(self) -> bool:
+        """Whether a gallery was ever made here (its key check recorded); creates nothing."""
+        return inspect(self.engine).has_table(MetaRow.__tablename__) and self.key_check() is not None
+
+    @property
+    def location(self) -> str:
+        """Where the data is, for messages: the SQLite file, or the URL without its password."""
+        db = sqlite_file(self.url)
+        return str(db) if db is not None else self.url.render_as_string(hide_password=True)
+
+    def bind_key(self, key_check: str) -> bool:
+        """Record the key's check value on first use (True: a new gallery); refuse a different
+        key afterwards."""
         self.bound_key = key_check
         with self.session() as s, s.begin():  # not `write`: this records the key it checks against
             row = s.get(MetaRow, "key_check")
             if row is None:
                 s.add(MetaRow(key="key_check", value=key_check))
-            elif row.value != key_check:
+                return True
+            if row.value != key_check:
                 raise WrongKey(
                     "the secret key does not match the one this gallery was created with "
                     "(check FACEGATE_SECRET_KEY or the key file)"
                 )
+            return False
 
     def replace_key_check(self, session: Session, key_check: str) -> None:
         row = session.get(MetaRow, "key_check")
@@ -211,6 +264,20 @@ class SqlStore:
         the tables first, so that nothing else writes until this commits (SQLite: the write lock
         is the database's).
         """
+        try:
+            with self._write(exclusive=exclusive, audit_first=audit_first) as s:
+                if bump_generation:
+                    self._bump_generation(s)
+                yield s
+        except KeyRotated:
+            # Rolled back: now (not inside the transaction, which the old key began) the owner
+            # may load the new key, so that the retried request succeeds.
+            if self.key_rotated is not None:
+                self.key_rotated()
+            raise
+
+    @contextmanager
+    def _write(self, *, exclusive: bool, audit_first: bool) -> Iterator[Session]:
         with self.session() as s, s.begin():
             if self.backend == "postgresql":
                 if exclusive:
@@ -218,8 +285,6 @@ class SqlStore:
                 if exclusive or audit_first:
                     self.lock_audit_writers(s)
             self._check_key(s)
-            if bump_generation:
-                self._bump_generation(s)
             yield s
 
     def lock_audit_writers(self, s: Session) -> None:
@@ -235,8 +300,11 @@ class SqlStore:
         if self.bound_key is not None:
             row = s.execute(select(MetaRow.value).where(MetaRow.key == "key_check")).scalar_one_or_none()
             if row is not None and row != self.bound_key:
-                raise WrongKey(
-                    "the data key was rotated by another process: restart this one with the new key"
+                raise KeyRotated(
+                    "the data key was rotated by another process; nothing was written under the old "
+                    "one: try again (a service loads the new key from its key file; one given "
+                    "FACEGATE_SECRET_KEY must be restarted with the new key)",
+                    retry_after=1,
                 )
 
     def _bump_generation(self, s: Session) -> None:

@@ -11,6 +11,14 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 class ImageLimits(BaseModel):
     max_bytes: int = Field(25 * 1024 * 1024, gt=0, description="Largest encoded image accepted")
     max_pixels: int = Field(40_000_000, gt=0, description="Largest width*height decoded")
+    max_side: int = Field(8192, gt=0, description="Longest side decoded, in pixels")
+    max_aspect: float = Field(8.0, ge=1.0, description="Longest side over shortest, at most")
+    max_pixels_per_byte: int = Field(
+        256,
+        gt=0,
+        description="Above 4 MP, pixels a file may declare per byte of it (refuses small files "
+        "that decode to huge images: bombs, truncated files)",
+    )
 
 
 class DetectorSettings(BaseModel):

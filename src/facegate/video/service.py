@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -26,6 +27,9 @@ from facegate.settings import CameraSettings
 from facegate.video.pipeline import CameraPipeline, FrameResult, RunStats
 from facegate.video.preview import LatestFrames
 from facegate.video.sources import VideoSource
+
+if TYPE_CHECKING:
+    from facegate.gallery.crypto import TemplateCipher
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ class LiveService:
         self.cameras = [c for c in (settings.cameras if cameras is None else cameras) if c.enabled]
         self.metrics = LiveMetrics(registry)
         self.snapshots = snapshot_store(settings, gallery.cipher) if settings.events.snapshots else None
+        if self.snapshots is not None:
+            gallery.key_listeners.append(self._new_key)
         self.actuators: dict[str, DoorActuator] = {}
         self.mqtt: MqttBridge | None = None
         sinks: list[EventSink] = []
@@ -74,6 +80,11 @@ class LiveService:
         self.stats: dict[str, RunStats] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+
+    def _new_key(self, cipher: TemplateCipher) -> None:
+        """The data key was rotated: snapshots from now on under the new one."""
+        if self.snapshots is not None:
+            self.snapshots.cipher = cipher
 
     def _audit_unlock(self, actor: str, door: str, person_id: str | None) -> None:
         self.gallery.audit.record(actor, "door_unlock", None, {"door": door}, person=person_id)

@@ -136,7 +136,7 @@ class FaceEngine:
         self._cropper = five_point_cropper(self.embedder)
         self._point_finder: Detector | None = None  # YuNet, for boxes of detectors without landmarks
         self.load_seconds = time.perf_counter() - started
-        self.limits = DecodeLimits(self.settings.images.max_bytes, self.settings.images.max_pixels)
+        self.limits = DecodeLimits(**self.settings.images.model_dump())
         self._liveness: LivenessCheck | None = None  # built on first use
 
     @property

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from facegate.gallery.gallery import Gallery
 from facegate.settings import WebSettings
 from facegate.web.attempts import Attempts
-from facegate.web.sessions import COOKIE, LOGIN_COOKIE, Sessions, cookie_name
+from facegate.web.sessions import COOKIE, KNOWN_COOKIE, LOGIN_COOKIE, KnownBrowsers, Sessions, cookie_name
 from facegate.web.views import consent_state, when
 
 HERE = Path(__file__).resolve().parent
@@ -31,8 +31,12 @@ class Console:
         self.sessions = Sessions(settings.session_hours, settings.session_idle_minutes)
         self.session_cookie = cookie_name(COOKIE, settings.secure_cookies)
         self.login_cookie = cookie_name(LOGIN_COOKIE, settings.secure_cookies)
-        # Failed sign-ins by name and address, and by name alone (far higher: a distributed guesser
-        # is slowed, the real user is not locked out by strangers guessing their name).
+        self.known_cookie = cookie_name(KNOWN_COOKIE, settings.secure_cookies)
+        self.known = KnownBrowsers()
+        # Failed sign-ins by name and address, and by name alone (far higher: a distributed
+        # guesser is held). A browser the user signed in from before is held to the first, per
+        # its token, instead of the second: strangers filling the name's limit lock out no one
+        # who signed in there before.
         self.sign_in_limit = Attempts(settings.sign_in_rate_limit, "web.sign_in_rate_limit")
         self.sign_in_name_limit = Attempts(settings.sign_in_name_rate_limit, "web.sign_in_name_rate_limit")
         # Password checks at once (each ~0.4 s and 128 MiB of scrypt): sign-ins never take the

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 # Secure, for path / and this host alone (no sibling subdomain can plant or overwrite them).
 COOKIE = "facegate_session"
 LOGIN_COOKIE = "facegate_login"  # the sign-in form's own CSRF token (no session yet)
+KNOWN_COOKIE = "facegate_known"  # a browser some user signed in from (`KnownBrowsers`)
+KNOWN_DAYS = 90
 
 
 def cookie_name(name: str, secure: bool) -> str:
@@ -99,3 +101,34 @@ class Sessions:
 
     def __len__(self) -> int:
         return len(self._by_token)
+
+
+class KnownBrowsers:
+    """Tokens that say "this browser signed in as NAME before": a sign-in from a known browser
+    skips the name-wide limit of failed sign-ins, so strangers guessing a name from many
+    addresses do not lock its user out (each token is limited on its own instead). The cookie
+    holds when it was issued, a random id and a MAC over both and the name; never the name."""
+
+    def __init__(self, days: float = KNOWN_DAYS) -> None:
+        self.seconds = days * 86400
+
+    @staticmethod
+    def _sign(key: bytes, name: str, issued: str, nonce: str) -> str:
+        # "known" first: no session token (url-safe, no newline) can be signed into one of these.
+        message = f"known\n{issued}\n{nonce}\n{name}"
+        return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, key: bytes, name: str) -> str:
+        """The cookie value for a browser that `name` just signed in from."""
+        issued, nonce = str(int(time.time())), secrets.token_urlsafe(16)
+        return f"{issued}.{nonce}.{self._sign(key, name, issued, nonce)}"
+
+    def token(self, key: bytes, cookie: str | None, name: str) -> str | None:
+        """The token's id if `cookie` was issued to `name` and has not expired; None otherwise."""
+        if not cookie or not cookie.isascii() or cookie.count(".") != 2:
+            return None
+        issued, nonce, sig = cookie.split(".")
+        if not issued.isdigit() or time.time() - int(issued) > self.seconds:
+            return None
+        good = hmac.compare_digest(sig.encode(), self._sign(key, name, issued, nonce).encode())
+        return nonce if good else None

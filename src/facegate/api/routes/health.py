@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from facegate.api.deps import GalleryDep, MetricsDep, MetricsReader
+from facegate.api.deps import GalleryDep, MetricsDep, MetricsReader, ThreadsDep
 
 router = APIRouter(tags=["health"])
 
@@ -15,10 +15,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-async def readyz(gallery: GalleryDep) -> dict[str, Any]:
-    # Depending on the gallery is the check: it is open and its index rebuilt (the lifespan
-    # did both).
+@router.get("/readyz", responses={503: {"description": "The database is away, or the data key changed"}})
+async def readyz(gallery: GalleryDep, threads: ThreadsDep) -> dict[str, Any]:
+    """Ready: the gallery is open with its index (the lifespan did both), the database answers
+    and still opens with this process's data key (503 problem+json otherwise)."""
+    await threads.run_to_completion(gallery.check_ready)
     return {"status": "ready"}
 
 

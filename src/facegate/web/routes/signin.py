@@ -82,15 +82,19 @@ async def login(
         )
 
     # Counted before the password is checked, so a parallel burst is counted attempt by attempt.
+    # A browser `name` signed in from before is counted by its token instead of by the name
+    # from anywhere: strangers filling the name's limit do not lock its user out.
+    known = c.known.token(c.key(gallery), request.cookies.get(c.known_cookie), name)
     here = f"{client_network(address)} {name}"
+    limits = [(c.sign_in_limit, here, "sign-in attempts for this name here")]
+    if known is not None:
+        limits.append((c.sign_in_limit, f"known browser {known}", "sign-in attempts from this browser"))
+    else:
+        limits.append((c.sign_in_name_limit, name, "sign-in attempts for this name"))
     counted: list[tuple[Attempts, str, float]] = []
     try:
-        counted.append(
-            (c.sign_in_limit, here, c.sign_in_limit.hit(here, "sign-in attempts for this name here"))
-        )
-        counted.append(
-            (c.sign_in_name_limit, name, c.sign_in_name_limit.hit(name, "sign-in attempts for this name"))
-        )
+        for limit, identity, what in limits:
+            counted.append((limit, identity, limit.hit(identity, what)))
     except RateLimited as exc:
         for limit, identity, stamp in counted:
             limit.give_back(identity, stamp)
@@ -119,6 +123,7 @@ async def login(
     response = RedirectResponse(_safe_next(next) or HOME.get(user.role, "/events"), 303)
     # A session cookie (gone when the browser closes); the server ends the session itself.
     _cookie(request, response, c.session_cookie, cookie, max_age=None)
+    _cookie(request, response, c.known_cookie, c.known.issue(key, user.name), max_age=int(c.known.seconds))
     _delete_cookie(request, response, c.login_cookie)
     return response
 
