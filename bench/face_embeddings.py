@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
+from facegate.vision.engine import FaceEngine
+from facegate.vision.types import Face
+
 from common import CACHE, SHARED, machine
 
 _state: dict[str, object] = {}
@@ -35,7 +38,6 @@ def cache_path(name: str, model: str = "dlib") -> Path:
 
 def _init(model: str) -> None:
     from facegate.settings import load_settings
-    from facegate.vision.engine import FaceEngine
 
     s = load_settings()
     s.embedder.model = model  # type: ignore[assignment]
@@ -44,24 +46,29 @@ def _init(model: str) -> None:
     _state["fe"] = FaceEngine(s)
 
 
-def _embed(path: str) -> tuple[str, np.ndarray, np.ndarray, bool]:
-    from facegate.vision.engine import FaceEngine
-
-    fe = _state["fe"]
-    assert isinstance(fe, FaceEngine)
-    zero = np.zeros(fe.embedder.dim, np.float32)
+def central_face(fe: FaceEngine, path: str) -> Face | None:
+    """The detected face nearest the photo's centre (both sets are centred on their subject)."""
     try:
         res = fe.detect(path, expect_face=True)
     except Exception:  # an unreadable photo counts as no face
-        return path, zero, zero, False
+        return None
     if not res.faces:
-        return path, zero, zero, False
+        return None
     d = [
         ((f.box.left + f.box.right) / 2 - res.width / 2) ** 2
         + ((f.box.top + f.box.bottom) / 2 - res.height / 2) ** 2
         for f in res.faces
     ]
-    face = res.faces[int(np.argmin(d))]
+    return res.faces[int(np.argmin(d))]
+
+
+def _embed(path: str) -> tuple[str, np.ndarray, np.ndarray, bool]:
+    fe = _state["fe"]
+    assert isinstance(fe, FaceEngine)
+    zero = np.zeros(fe.embedder.dim, np.float32)
+    face = central_face(fe, path)
+    if face is None:
+        return path, zero, zero, False
     chip = face.chip if face.crop is None else face.crop
     raw = fe.embedder.raw([chip, np.ascontiguousarray(chip[:, ::-1])])  # type: ignore[attr-defined]
     return path, raw[0], raw[1], True

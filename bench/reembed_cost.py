@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from face_embeddings import central_face
+
 from common import RESULTS, machine, require_lfw
 
 _state: dict[str, object] = {}
@@ -42,15 +44,9 @@ def _embed(path: str) -> tuple[str, np.ndarray, np.ndarray, bool]:
     fe = _state["fe"]
     assert isinstance(fe, FaceEngine)
     zero = np.zeros(fe.embedder.dim, np.float32)
-    res = fe.detect(path, expect_face=True)
-    if not res.faces:
+    face = central_face(fe, path)
+    if face is None:
         return path, zero, zero, False
-    d = [
-        ((f.box.left + f.box.right) / 2 - res.width / 2) ** 2
-        + ((f.box.top + f.box.bottom) / 2 - res.height / 2) ** 2
-        for f in res.faces
-    ]
-    face = res.faces[int(np.argmin(d))]
     fe.embed([face])
     assert face.embedding is not None
     stored = decode_chip(encode_chip(face.chip))  # what the gallery keeps
