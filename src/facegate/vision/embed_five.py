@@ -156,3 +156,6 @@ def operator_model(
         config.output,
     )
     return FivePointEmbedder(model, path, provider, threads, batch_size)
+
+
+SHIPPED = {"sface": sface, "reid0095": reid0095}  # the builders of FIVE_POINT_SPACES's models

@@ -14,7 +14,7 @@ from facegate.vision.detectors import default_detector, fallback_detector
 from facegate.vision.embed_flip import FlipFused, fused_space
 from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck, LivenessResult
-from facegate.vision.models import DLIB_RESNET_SPACE, REID0095_SPACE, SFACE_SPACE
+from facegate.vision.models import DLIB_RESNET_SPACE, FIVE_POINT_SPACES
 from facegate.vision.points import points_from_eyes, points_near
 from facegate.vision.protocols import Aligner, Detector, Embedder, five_point_cropper
 from facegate.vision.quality import assess, require_quality
@@ -37,16 +37,19 @@ class AnalysedImage:
         return int(self.image.shape[0])
 
 
+def _five_point(model: str) -> bool:
+    return all(name in FIVE_POINT_SPACES for name in model.split("+"))
+
+
 def default_embedder(settings: Settings) -> Embedder:
     """The configured embedding model (`embedder.model`), flip-fused where `embedder.fused`."""
     e = settings.embedder
     inner: Embedder
-    if e.model in ("sface", "reid0095", "sface+reid0095"):
-        from facegate.vision.embed_five import reid0095, sface
+    if _five_point(e.model):
+        from facegate.vision.embed_five import SHIPPED
 
-        build = {"sface": sface, "reid0095": reid0095}
         parts = [
-            build[name](settings.models_dir, e.provider, e.threads, e.batch_size)
+            SHIPPED[name](settings.models_dir, e.provider, e.threads, e.batch_size)
             for name in e.model.split("+")
         ]
         if len(parts) == 1:
@@ -76,9 +79,8 @@ def default_embedder(settings: Settings) -> Embedder:
 def default_space(settings: Settings) -> str:
     """The embedding space `default_embedder` gives, without loading a model."""
     e = settings.embedder
-    if e.model in ("sface", "reid0095", "sface+reid0095"):
-        spaces = {"sface": SFACE_SPACE, "reid0095": REID0095_SPACE}
-        base = "+".join(spaces[name] for name in e.model.split("+"))
+    if _five_point(e.model):
+        base = "+".join(FIVE_POINT_SPACES[name] for name in e.model.split("+"))
     elif e.model == "onnx":
         assert e.onnx is not None
         base = e.onnx.space

@@ -96,6 +96,10 @@ REID0095_BIN = ModelFile(
     resource="reid0095/face-reidentification-retail-0095.bin",
 )
 
+# `embedder.model` names of the shipped five-point models, and their embedding spaces (a "+" in a
+# model name joins models by score fusion, its space joins theirs).
+FIVE_POINT_SPACES = {"sface": SFACE_SPACE, "reid0095": REID0095_SPACE}
+
 _verified: set[tuple[Path, str]] = set()
 _lock = threading.Lock()
 
