@@ -91,12 +91,15 @@ def test_live_view_shows_a_recognised_person_and_an_admin_unlocks_the_door(stage
         if e.details["name"] == "Lin-Manuel Miranda"
     )
     assert lin.details["quality"]["size_px"] >= 40  # the decided face's quality, for "why"
+    assert lin.details["liveness"] == "off"  # no unlock and no `liveness:`: the door never checks
     page.goto(stage.url + f"/events/{lin.id}")
     expect(page.get_by_role("heading", name="Why recognised")).to_be_visible()
     expect(page.locator("dl.why")).to_contain_text("sharpness")
     shot(page, "event-granted")
     page.goto(stage.url + "/cameras")
-    expect(page.locator("section", has_text="Cameras: stage")).to_contain_text("Lin-Manuel Miranda")
+    door = page.locator("section", has_text="Cameras: stage")
+    expect(door).to_contain_text("Lin-Manuel Miranda")
+    expect(door.get_by_role("note")).to_contain_text("grants without checking for a live face")
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Unlock now").click()
     expect(page.get_by_role("status")).to_contain_text("stage was unlocked")

@@ -146,7 +146,8 @@ def test_the_gate_waits_for_liveness_denies_attacks_and_grants_the_live() -> Non
         None,
         None,
     )
-    assert d.details()["liveness"] == 0.03 and gate.consider(spoof, "cam", 0.6, wall, 0.9, 1e-3) is None
+    assert d.details()["liveness_score"] == 0.03 and "liveness" not in d.details()
+    assert gate.consider(spoof, "cam", 0.6, wall, 0.9, 1e-3) is None
     # An attack is announced whoever it resembles, even nobody enrolled.
     stranger = Track(2, face(Box(0, 0, 100, 100)), 0.0, 0.0, embeddings=1, identity=None)
     for _ in range(2):
@@ -158,6 +159,19 @@ def test_the_gate_waits_for_liveness_denies_attacks_and_grants_the_live() -> Non
     alice.liveness.add(LivenessResult("live", 0.8, 0.5, "live"))
     g = gate.consider(alice, "cam", 60.2, wall, 0.9, 1e-3)
     assert g is not None and g.kind == "granted" and g.liveness == pytest.approx(0.85)
+    assert g.details()["liveness"] == "passed"
+
+
+def test_a_grant_without_liveness_says_so() -> None:
+    """An automation that unlocks on `granted` can tell a door that never checked for a live face."""
+    door = DoorSettings(name="porch", cameras=["cam"], rules=[AccessRule(people=["*"])])
+    assert not door.liveness_required  # no `unlock:` and no `liveness:`: off
+    gate = DecisionGate(door, 2)
+    wall = datetime.fromisoformat("2026-11-27T10:00:00+00:00")
+    alice = Track(1, face(Box(0, 0, 100, 100)), 0.0, 0.0, embeddings=2, identity=identity("alice", 0.97))
+    g = gate.consider(alice, "cam", 0.5, wall, 0.9, 1e-3)
+    assert g is not None and g.kind == "granted"
+    assert g.details()["liveness"] == "off" and "liveness_score" not in g.details()
 
 
 def test_the_context_patch_stays_inside_the_frame() -> None:

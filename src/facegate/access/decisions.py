@@ -63,7 +63,11 @@ class DoorDecision:
 
     def details(self) -> dict[str, object]:
         """The event payload: never an image, a template or a candidate who was not decided."""
-        live = {} if self.liveness is None else {"liveness": round(self.liveness, 4)}
+        live: dict[str, object] = {} if self.liveness is None else {"liveness_score": round(self.liveness, 4)}
+        if self.kind == "granted":
+            # What an automation needs before it unlocks: whether a live face was required and
+            # seen ("passed") or the door's rule never checked ("off": a photo would do).
+            live["liveness"] = "off" if self.liveness is None else "passed"
         return {
             "door": self.door,
             "track": self.track_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
@@ -82,3 +82,9 @@ ALLOW_ALL = DoorSettings.model_construct(
     name="_watch", cameras=["_watch"], rules=[AccessRule(people=["*"])], timezone="UTC",
     target_fmr=None, cooldown_s=30.0, unknown_cooldown_s=60.0, unlock=None,
 )  # fmt: skip
+
+
+def grants_without_liveness(doors: Iterable[DoorSettings]) -> list[str]:
+    """The doors whose rules can grant without seeing a live face: a photo of an enrolled person
+    held up to their camera opens them (and their `granted` events say `liveness: "off"`)."""
+    return [d.name for d in doors if d.rules and not d.liveness_required]

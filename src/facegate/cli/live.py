@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from facegate.access.decisions import DoorDecision
+from facegate.access.policy import grants_without_liveness
 from facegate.api.keys import KeyStore
 from facegate.cli.access_log import uvicorn_log_config
 from facegate.cli.common import JsonOpt, actor, announced, err, handled, out, settings
@@ -63,6 +64,7 @@ def _serve(gallery: Gallery, config: Settings, host: str, port: int, init_admin_
                 "[yellow]No active API key: every request will be refused. Create one with "
                 "`facegate keys create NAME --role admin`, or start with --init-admin-key.[/yellow]"
             )
+        _warn_without_liveness(grants_without_liveness(config.doors))
         if config.web.enabled:
             from facegate.web.users import UserStore
 
@@ -77,6 +79,16 @@ def _serve(gallery: Gallery, config: Settings, host: str, port: int, init_admin_
         )
     finally:
         gallery.close()
+
+
+def _warn_without_liveness(doors: list[str]) -> None:
+    if doors:
+        err.print(
+            f"[yellow]Warning: door(s) {', '.join(doors)} grant without checking for a live face: a "
+            'photo of an enrolled person opens them. Their `granted` events carry liveness: "off". '
+            "Set `liveness: required` on the door (docs/liveness.md).[/yellow]",
+            highlight=False,
+        )
 
 
 def _show(as_json: bool, d: DoorDecision) -> None:
@@ -123,6 +135,11 @@ def watch(
     with handled(as_json):
         config = settings()
         camera = watched_camera(config, source, fps)
+        chosen = [d for d in config.doors if d.name == door]
+        # Without a door every enrolled person counts as granted, and no live face is asked for.
+        _warn_without_liveness(
+            grants_without_liveness(chosen) if door is not None else ["(none: --door not given)"]
+        )
         with Gallery.open(config, create=False) as gallery:
             stats = watch_source(
                 gallery,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from facegate.access.policy import grants_without_liveness
 from facegate.errors import BadRequest, SnapshotNotFound
 from facegate.web.auth import AdminUser, ConsoleRoute, Viewer, WatcherUser, console_of
 
@@ -26,6 +27,7 @@ async def cameras(request: Request, viewer: WatcherUser) -> Response:
             "cameras": d.cameras,
             "recent": [e for e in recent if e.details.get("door") == d.name][:10],
             "can_unlock": live is not None and d.name in getattr(live, "actuators", {}),
+            "without_liveness": bool(grants_without_liveness([d])),
         }
         for d in settings.doors
     ]
