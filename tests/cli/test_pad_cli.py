@@ -79,3 +79,20 @@ def test_enrol_and_verify_with_liveness_refuse_a_printed_photo(cli: Cli) -> None
     out = cli.json("verify", attack, real, "--liveness", code=6)
     assert out["error"] == "presentation_attack"
     assert cli.json("verify", attack, real)["same_person"]  # without --liveness: a match
+
+
+def test_eval_pad_on_moved_prints_reports_every_edit_on_both_classes(cli: Cli, tmp_path: Path) -> None:
+    labels = subset_labels(tmp_path, per_class=2)
+    out = cli.json(
+        "eval", "pad", NUAA, "--labels", labels, "--variants", "captured,shear,dark_band+shear",
+        "--out", tmp_path / "reports",
+    )  # fmt: skip
+    rows = {r["variant"]: r for r in out["variants"]}
+    assert list(rows) == ["captured", "shear", "dark_band+shear"]
+    for r in rows.values():  # each edit scored on the attacks and on the real frames alike
+        attacks, real = (int(r[f"{k} k/n"].split("/")[1]) for k in ("APCER", "BPCER"))
+        assert 0 < attacks <= 8 and 0 < real <= 8
+    assert out["summary"]["variants"] == 3 and Path(out["html"]).read_text().count("data:image/png") == 1
+    assert set(out["fit subjects"]).isdisjoint(out["held-out subjects"])
+    r = cli("eval", "pad", NUAA, "--labels", labels, "--variants", "sideways", "--json")
+    assert r.returncode == 2 and "unknown variant" in r.stdout + r.stderr

@@ -278,13 +278,39 @@ def eval_pad(
         str, typer.Option(help="A photo's subject is its file name up to this (for the held-out split).")
     ] = "_",
     seed: Annotated[int, typer.Option(help="Seed for splitting the subjects in two.")] = 0,
+    variants: Annotated[
+        str | None,
+        typer.Option(
+            help="Score moved prints: 'all' or a comma list of edits (shear, perspective, zoom_in, "
+            "zoom_out, rotate, dark_band, clutter, blur, jpeg and combinations), applied to every photo."
+        ),
+    ] = None,
     out_dir: OutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Presentation attack detection (ISO/IEC 30107-3): APCER per attack type, BPCER, ACER, DET."""
-    from facegate.eval.pad_run import run_pad
+    from facegate.eval.pad_run import run_pad, run_pad_variants
+    from facegate.eval.pad_variants import variants_named
 
     rows = sum(1 for _ in labels.open()) - 1 if labels.is_file() else None
+    if variants is not None:
+        try:
+            chosen = variants_named(variants)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--variants") from None
+        total = rows * len(chosen) if rows is not None else None
+        with _eval_context(as_json, out_dir, total) as (engine, reports, cache, advance):
+            result = run_pad_variants(
+                engine, root, labels, reports, cache, chosen, advance, subject_sep=subject_sep, seed=seed
+            )
+        lines = [f"{k}: {v}" for k, v in result["summary"].items()]
+        lines += [
+            f"{r['variant']:22} APCER {r['APCER']:.4f} ({r['APCER k/n']})  "
+            f"BPCER {r['BPCER']:.4f} ({r['BPCER k/n']})"
+            for r in result["variants"]
+        ]
+        _print_report(as_json, result, lines)
+        return
     with _eval_context(as_json, out_dir, rows) as (engine, reports, cache, advance):
         result = run_pad(
             engine,

@@ -25,6 +25,7 @@ from facegate.eval.pad import (
     non_response,
     operating_point,
 )
+from facegate.eval.pad_variants import Variant
 from facegate.vision.engine import FaceEngine
 from facegate.vision.liveness import LivenessCheck
 
@@ -82,9 +83,12 @@ def score_photos(
     images: list[str],
     cache_dir: Path | None,
     progress: Callable[[int], None] | None = None,
+    variant: Variant | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Each photo's live score (NaN where refused) and the verdict's reason, cached per photo."""
-    key = hashlib.sha256(f"{root.resolve()}\0{_signature(engine, check)}".encode()).hexdigest()[:24]
+    """Each photo's live score (NaN where refused) and the verdict's reason, cached per photo;
+    with `variant`, of the photo as that edit makes it (in memory only)."""
+    edit = "" if variant is None else f"\0{variant.name}"
+    key = hashlib.sha256(f"{root.resolve()}\0{_signature(engine, check)}{edit}".encode()).hexdigest()[:24]
     cache = cache_dir / f"pad-{key}.json" if cache_dir else None
     known: dict[str, Any] = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     scores = np.full(len(images), np.nan)
@@ -99,7 +103,10 @@ def score_photos(
         hit = known.get(p)
         if hit is None or hit["stat"] != stat:
             try:
-                a = engine.detect(root / p)
+                if variant is None:
+                    a = engine.detect(root / p)
+                else:
+                    a = engine.detect(variant.apply(engine.load(root / p), p))
                 res = check.assess_photo(a.image, a.faces)
                 hit = {"stat": stat, "score": res.score, "reason": res.reason}
             except FacegateError as exc:
@@ -277,4 +284,109 @@ def _hist_png(s: PadScores, t: float) -> str:
     ax.axvline(t, color="k", ls="--", label=f"threshold {t:.3f}")
     ax.set(xlabel="live score", ylabel="presentations", title="Scores", yscale="log")
     ax.legend()
+    return report.png(fig)
+
+
+def run_pad_variants(
+    engine: FaceEngine,
+    root: Path,
+    labels: Path,
+    out_dir: Path,
+    cache_dir: Path | None,
+    variants: list[Variant],
+    progress: Callable[[int], None] | None = None,
+    *,
+    subject_sep: str = "_",
+    seed: int = 0,
+    check: LivenessCheck | None = None,
+) -> dict[str, Any]:
+    """APCER and BPCER of every edit in `variants` (each applied to attack and bona fide photos
+    alike), at the configured threshold and at one fitted on half the subjects, pooled over the
+    edits, and scored per edit on the other half."""
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a directory")
+    rows = load_pad_labels(labels)
+    check = check or LivenessCheck(engine.settings.liveness)
+    images = [r[0] for r in rows]
+    live = np.array([r[1] for r in rows])
+    per: dict[str, PadScores] = {}
+    refused: Counter[str] = Counter()
+    for v in variants:
+        scores, reasons = score_photos(engine, check, root, images, cache_dir, progress, v)
+        per[v.name] = PadScores(scores, live, np.array(["attack"] * len(rows)))
+        refused.update(f"{v.name}: {r}" for r in reasons if r != "scored")
+    subjects = np.array([subject_of(p, subject_sep) for p in images])
+    fit, held = split_subjects(list(subjects), seed)
+    fit_mask, held_mask = np.isin(subjects, list(fit)), np.isin(subjects, list(held))
+    pooled = PadScores(
+        np.concatenate([s.scores[fit_mask] for s in per.values()]),
+        np.concatenate([s.bona_fide[fit_mask] for s in per.values()]),
+        np.concatenate([s.types[fit_mask] for s in per.values()]),
+    )
+    fitted_t = fit_threshold(pooled) if len(set(pooled.bona_fide[pooled.scored])) == 2 else None
+    t = check.threshold
+    table = []
+    curves = {}
+    for name, s in per.items():
+        at = operating_point(s, t)
+        row: dict[str, object] = {
+            "variant": name,
+            **_flat(at["APCER"], "APCER"),
+            **_flat(at["BPCER"], "BPCER"),
+        }
+        if fitted_t is not None:
+            ho = operating_point(s.subset(held_mask), fitted_t)
+            row |= {
+                f"held-out {k}": v for k, v in {**_flat(ho["APCER"]), **_flat(ho["BPCER"], "BPCER")}.items()
+            }
+        table.append(row)
+        _, a, b = det_curve(s)
+        curves[name] = (a, b)
+    worst = max(table, key=lambda r: float(r["APCER"] or 0.0))  # type: ignore[arg-type]
+    summary: dict[str, Any] = {
+        "presentations per variant": len(rows),
+        "variants": len(variants),
+        "configured threshold": t,
+        "worst variant at the configured threshold": f"{worst['variant']}: APCER {worst['APCER']:.4f}",
+        "threshold fitted on half the subjects (all variants pooled)": fitted_t,
+    }
+    html_path, json_path = report.write(
+        out_dir,
+        "pad-variants",
+        f"Presentation attack detection on moved prints: {root}",
+        summary,
+        {
+            "Per variant": table,
+            "Not scored (reasons)": [{"reason": k, "presentations": n} for k, n in sorted(refused.items())],
+        },
+        {"DET per variant": _det_variants_png(curves)},
+        [
+            "Every edit is applied to bona fide and attack photos alike (seeded by the photo's name), "
+            "so BPCER is measured on the same edits. Edited images are made in memory, never written.",
+            f"Held-out: subjects split in two by seed {seed}; the threshold is fitted on one half with "
+            "every variant pooled, and each variant is scored on the other half.",
+            "95% intervals are Wilson score intervals; frames of one subject are not independent.",
+        ],
+    )
+    return {
+        "summary": summary,
+        "variants": table,
+        "fit subjects": sorted(fit),
+        "held-out subjects": sorted(held),
+        "html": str(html_path),
+        "json": str(json_path),
+    }
+
+
+def _det_variants_png(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    fig, ax = report.figure()
+    floor = 1e-3
+    for name, (a, b) in curves.items():
+        ax.loglog(np.maximum(a, floor), np.maximum(b, floor), drawstyle="steps-post", label=name)
+    ax.legend(fontsize="x-small", ncol=2)
+    ax.set(
+        xlabel="APCER (attacks accepted as bona fide)",
+        ylabel="BPCER (bona fide rejected)",
+        title=f"DET per edit (rates below {floor:g} drawn at {floor:g})",
+    )
     return report.png(fig)
