@@ -1,0 +1,134 @@
+"""How to score a face for liveness so that moved prints are caught: each MiniFASNet model at
+several context scales, and rules fusing them, fitted on half the subjects and scored per edit
+on the other half (issue 24).
+
+Reads ../shared/pad/nuaa_train (development and measurement only: read in place, nothing of it
+is written but numbers). Edited frames are made in memory by facegate.eval.pad_variants.
+
+    python bench/pad_fusion.py [--every 2] [--bpcer 0.02]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from common import SHARED, RESULTS, machine  # type: ignore[import-not-found]
+from facegate.eval.pad_run import load_pad_labels, split_subjects, subject_of
+from facegate.eval.pad_variants import VARIANTS
+from facegate.settings import load_settings
+from facegate.vision.engine import FaceEngine
+from facegate.vision.liveness import MINIFASNET_V1SE, MINIFASNET_V2, LivenessCheck, patch, softmax, vendored
+from facegate.vision.onnx_runtime import session
+
+NUAA = SHARED / "pad" / "nuaa_train"
+SCALES = {"v2": (MINIFASNET_V2, (2.0, 2.7, 3.5)), "v1se": (MINIFASNET_V1SE, (3.0, 4.0, 5.0))}
+CACHE = Path(__file__).parent / ".cache" / "pad_fusion.npz"
+
+
+def raw_scores(every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """(variants, photos, model x scale) live probabilities, NaN where refused; labels; subjects."""
+    rows = load_pad_labels(NUAA / "labels.csv")[::every]
+    images = [r[0] for r in rows]
+    live = np.array([r[1] for r in rows])
+    columns = [f"{m}@{s}" for m, (_, scales) in SCALES.items() for s in scales]
+    if CACHE.is_file():
+        z = np.load(CACHE, allow_pickle=False)
+        if list(z["images"]) == images and list(z["columns"]) == columns:
+            return z["scores"], live, np.array([subject_of(p, "_") for p in images]), columns, list(VARIANTS)
+    settings = load_settings(data_dir=Path(__file__).parent / ".cache" / "pad_fusion_data")
+    engine = FaceEngine(settings)
+    check = LivenessCheck(settings.liveness)
+    sessions = {m: session(vendored(f), "cpu", 1) for m, (f, _) in SCALES.items()}
+    out = np.full((len(VARIANTS), len(images), len(columns)), np.nan, np.float32)
+    for vi, v in enumerate(VARIANTS.values()):
+        for i, p in enumerate(images):
+            image = v.apply(engine.load(NUAA / p), p)
+            faces = engine.detect(image).faces
+            if not faces:
+                continue
+            face = max(faces, key=lambda f: f.box.width * f.box.height)
+            if check.refusal(image, face) is not None:
+                continue
+            col = 0
+            for m, (_, scales) in SCALES.items():
+                batch = np.stack([patch(image, face.rules_box, s) for s in scales])
+                logits = sessions[m].run(["logits"], {"input": batch})[0]
+                out[vi, i, col : col + len(scales)] = softmax(logits.astype(np.float32))[:, 1]
+                col += len(scales)
+        print(f"{v.name}: {np.isfinite(out[vi, :, 0]).sum()} of {len(images)} scored", flush=True)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(CACHE, scores=out, images=np.array(images), columns=np.array(columns))
+    return out, live, np.array([subject_of(p, "_") for p in images]), columns, list(VARIANTS)
+
+
+RULES = {
+    "shipped: mean(v2@2.7, v1se@4.0)": lambda s, c: (s[..., c["v2@2.7"]] + s[..., c["v1se@4.0"]]) / 2,
+    "min(v2@2.7, v1se@4.0)": lambda s, c: np.minimum(s[..., c["v2@2.7"]], s[..., c["v1se@4.0"]]),
+    "v2@2.7 alone": lambda s, c: s[..., c["v2@2.7"]],
+    "v1se@4.0 alone": lambda s, c: s[..., c["v1se@4.0"]],
+    "mean of all six": lambda s, c: np.nanmean(s, axis=-1),
+    "min of all six": lambda s, c: np.min(s, axis=-1),
+    "mean(v2@2.0, v1se@3.0)": lambda s, c: (s[..., c["v2@2.0"]] + s[..., c["v1se@3.0"]]) / 2,
+    "mean(v2@3.5, v1se@5.0)": lambda s, c: (s[..., c["v2@3.5"]] + s[..., c["v1se@5.0"]]) / 2,
+}
+
+
+def threshold_at_bpcer(live_scores: np.ndarray, bpcer: float) -> float:
+    """The highest threshold rejecting at most `bpcer` of the bona fide scores."""
+    s = np.sort(live_scores[np.isfinite(live_scores)])
+    k = int(np.floor(bpcer * len(s)))
+    return float(s[k]) if k < len(s) else float(s[-1])
+
+
+def evaluate(
+    fused: np.ndarray, live: np.ndarray, fit: np.ndarray, held: np.ndarray, names: list[str], bpcer: float
+) -> dict[str, object]:
+    t = threshold_at_bpcer(fused[:, fit & (live == 1)].ravel(), bpcer)
+    rows = {}
+    for vi, name in enumerate(names):
+        f = fused[vi]
+        a = f[held & (live == 0) & np.isfinite(f)]
+        b = f[held & (live == 1) & np.isfinite(f)]
+        rows[name] = {
+            "APCER": float((a >= t).mean()) if len(a) else None,
+            "attacks": int(len(a)),
+            "BPCER": float((b < t).mean()) if len(b) else None,
+            "bona fide": int(len(b)),
+        }
+    worst = max(r["APCER"] or 0.0 for r in rows.values())
+    worst_b = max(r["BPCER"] or 0.0 for r in rows.values())
+    return {"threshold": t, "worst APCER": worst, "worst BPCER": worst_b, "per edit": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--every", type=int, default=2, help="Use every n-th labelled frame.")
+    ap.add_argument("--bpcer", type=float, default=0.02, help="BPCER the threshold is fitted for.")
+    args = ap.parse_args()
+    scores, live, subjects, columns, names = raw_scores(args.every)
+    c = {name: i for i, name in enumerate(columns)}
+    result: dict[str, object] = {"machine": machine(), "every": args.every, "bpcer target": args.bpcer}
+    for seed in (0, 1):
+        fit_s, held_s = split_subjects(list(subjects), seed)
+        fit, held = np.isin(subjects, list(fit_s)), np.isin(subjects, list(held_s))
+        for rule, f in RULES.items():
+            for way, (a, b) in {"fit->held": (fit, held), "held->fit": (held, fit)}.items():
+                r = evaluate(f(scores, c), live, a, b, names, args.bpcer)
+                result[f"seed {seed} {way} | {rule}"] = r
+                print(
+                    f"seed {seed} {way:9} {rule:34} t={r['threshold']:.3f} worst APCER {r['worst APCER']:.3f}"
+                    f" worst BPCER {r['worst BPCER']:.3f}  "
+                    + " ".join(
+                        f"{n}:{(v['APCER'] or 0) * 100:.0f}/{(v['BPCER'] or 0) * 100:.0f}"
+                        for n, v in r["per edit"].items()  # type: ignore[union-attr]
+                    )
+                )
+    (RESULTS / "pad_fusion.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
