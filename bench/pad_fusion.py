@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from common import SHARED, RESULTS, machine  # type: ignore[import-not-found]
 from facegate.eval.pad_run import load_pad_labels, split_subjects, subject_of
 from facegate.eval.pad_variants import VARIANTS
 from facegate.settings import load_settings
 from facegate.vision.engine import FaceEngine
 from facegate.vision.liveness import MINIFASNET_V1SE, MINIFASNET_V2, LivenessCheck, patch, softmax, vendored
 from facegate.vision.onnx_runtime import session
+
+from common import RESULTS, SHARED, machine  # type: ignore[import-not-found]
 
 NUAA = SHARED / "pad" / "nuaa_train"
 SCALES = {"v2": (MINIFASNET_V2, (2.0, 2.7, 3.5)), "v1se": (MINIFASNET_V1SE, (3.0, 4.0, 5.0))}
@@ -95,9 +96,9 @@ def evaluate(
         b = f[held & (live == 1) & np.isfinite(f)]
         rows[name] = {
             "APCER": float((a >= t).mean()) if len(a) else None,
-            "attacks": int(len(a)),
+            "attacks": len(a),
             "BPCER": float((b < t).mean()) if len(b) else None,
-            "bona fide": int(len(b)),
+            "bona fide": len(b),
         }
     worst = max(r["APCER"] or 0.0 for r in rows.values())
     worst_b = max(r["BPCER"] or 0.0 for r in rows.values())
