@@ -57,6 +57,12 @@ def create_app(
     )
     app.add_middleware(BodyLimit, limit=api.max_request_bytes)
     app.middleware("http")(measure)
+    if api.trusted_proxies:
+        # Outermost: the gate's per-address limits, the sign-in lockout and the audit trail all
+        # see the client the proxy names, and only a listed proxy may name one.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=api.trusted_proxies)
     install_handlers(app)
     app.state.settings = settings
     app.state.hub = SseHub()

@@ -76,6 +76,9 @@ def _serve(gallery: Gallery, config: Settings, host: str, port: int, init_admin_
             port=port,
             log_level="info",
             log_config=uvicorn_log_config(),
+            # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default: any local process
+            # could then pick its own address. Only `api.trusted_proxies` are trusted (create_app).
+            proxy_headers=False,
         )
     finally:
         gallery.close()

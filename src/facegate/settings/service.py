@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import ipaddress
+
+from pydantic import BaseModel, Field, field_validator
 
 
 class ApiSettings(BaseModel):
@@ -23,6 +25,24 @@ class ApiSettings(BaseModel):
     public_docs: bool = Field(
         True, description="Serve /docs and /openapi.json without a key (false: not served at all)"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the "
+        "client (rate limits, sign-in lockout, audit); from anyone else the header is ignored",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or CIDR range "
+                    "(trusting every sender would let any client choose its own address)"
+                ) from None
+        return [e.strip() for e in v]
 
 
 class PrivacySettings(BaseModel):
