@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: .venv demo test lint typecheck unit bench clean
+.PHONY: .venv demo test lint typecheck unit bench package clean
 
 .venv: $(STAMP)
 
@@ -31,6 +31,9 @@ test: $(STAMP) lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
+
+package: $(STAMP)
+	bash .ci/package_smoke.sh
 
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python run_all.py
