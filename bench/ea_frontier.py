@@ -81,6 +81,35 @@ def main() -> None:
         for m in (0.0, 0.05, margin0, 0.15, 0.2, 0.3):
             s = run(ea, people, 25, shots, base, m, floor, args.draws)
             show("margin", {"shots": shots, "delta": 0.0, "margin": m}, s)
+    # Whether the strangers' overshoot comes from a few of them: accepted photos per stranger.
+    for shots in (1, 3):
+        rng = np.random.default_rng(0)
+        acc: dict[str, list[int]] = {}
+        for _ in range(args.draws):
+            perm = [str(p) for p in rng.permutation(people)]
+            for st in perm[25:]:
+                r = trial(
+                    ea,
+                    perm[:25],
+                    [st],
+                    shots,
+                    base,
+                    np.random.default_rng(len(acc)),
+                    10,
+                    False,
+                    margin0,
+                    floor,
+                )
+                a = acc.setdefault(st, [0, 0])
+                a[0] += r["strangers_accepted"]
+                a[1] += r["strangers"]
+        counts = sorted((a[0] for a in acc.values()), reverse=True)
+        total = sum(a[1] for a in acc.values())
+        row = {"shots": shots, "strangers": len(acc), "accepted": sum(counts), "presented": total}
+        row |= {"top3_share": sum(counts[:3]) / max(sum(counts), 1), "none_accepted": counts.count(0)}
+        row |= {"fpir_without_top3": (sum(counts) - sum(counts[:3])) / total}
+        out.setdefault("per_stranger", []).append(row)
+        print("per-stranger", row, flush=True)
     # Fitted on one half of the identities, scored on the other (both ways).
     rng = np.random.default_rng(22)
     perm = [str(p) for p in rng.permutation(people)]
