@@ -94,7 +94,7 @@ def main() -> None:
             }
         )
     # A soft oval mask: the photo's own background fades into the scene.
-    yy, xx = np.mgrid[-1 : 1 : 256j, -1 : 1 : 256j]
+    yy, xx = np.mgrid[-1:1:256j, -1:1:256j]
     oval = np.clip((1.0 - np.hypot(xx / 0.95, yy)) * 6.0, 0, 1).astype(np.float32)
     boxes: list[list[dict[str, object]]] = []
     CLIP.parent.mkdir(parents=True, exist_ok=True)
@@ -135,9 +135,7 @@ def main() -> None:
         "fps": FPS,
         "frames": FRAMES,
         "seed": SEED,
-        "people": [
-            {k: w[k] for k in ("name", "enrolled", "enrol_photo", "shown_photo")} for w in walkers
-        ],
+        "people": [{k: w[k] for k in ("name", "enrolled", "enrol_photo", "shown_photo")} for w in walkers],
         "boxes": boxes,  # per frame: each person's face box (left, top, right, bottom)
     }
     TRUTH.write_text(json.dumps(truth, indent=1) + "\n")
