@@ -30,7 +30,11 @@ from common import CACHE, LFW, RESULTS, machine
 
 CROWD = CACHE / "crowd_1080p.mp4"
 CROWD_TRUTH = CACHE / "crowd_1080p.json"
-PER_FRAME = {"reembed_s": 1e-6, "hurry_s": 1e-6, "decided_reembed_s": 1e-6}  # every face of every frame embedded
+PER_FRAME = {
+    "reembed_s": 1e-6,
+    "hurry_s": 1e-6,
+    "decided_reembed_s": 1e-6,
+}  # every face of every frame embedded
 MODELS = {"sface": {}, "dlib": {"model": "dlib"}}
 
 
