@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from facegate.vision.redact import more_faces
 from facegate.vision.types import Box, Detection, Face
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 DECODE_AHEAD = 4  # frames a file camera decodes ahead of the one being processed
 
 
@@ -59,10 +61,11 @@ class RunStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def _ahead(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
-    """`frames`, decoded on a thread of their own up to `depth` frames ahead: PyAV decodes and
-    ONNX Runtime detects without the GIL, so a file camera uses a second core. Not for live
-    sources, where a frame decoded ahead would only be older by the time it is processed."""
+def _ahead(frames: Iterator[Frame], depth: int, prepare: Callable[[Frame], T]) -> Iterator[tuple[Frame, T]]:
+    """`frames` with `prepare(frame)`, decoded and prepared (detected) on a thread of their own
+    up to `depth` frames ahead: PyAV decodes and ONNX Runtime detects without the GIL, so a
+    file camera uses a second core. Not for live sources, where a frame decoded ahead would
+    only be older by the time it is processed."""
     done = object()
     q: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -70,9 +73,10 @@ def _ahead(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
     def decode() -> None:
         try:
             for f in frames:
+                item = (f, prepare(f))
                 while not stop.is_set():
                     try:
-                        q.put(f, timeout=0.1)
+                        q.put(item, timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -182,11 +186,16 @@ class CameraPipeline:
         found.sort(key=lambda d: -d.box.width * d.box.height)  # largest first, as the engine gives
         return [d for d in found if clip(d.box, w, h).size >= self.camera.min_face_px]
 
-    def _faces(self, image: np.ndarray, clock: float) -> list[Face]:
+    def _detect_ahead(self, frame: Frame) -> list[Detection] | None:
+        try:
+            return self._detections(frame.image)
+        except Exception:  # detected again, and reported, on the camera's thread
+            return None
+
+    def _faces(self, image: np.ndarray, clock: float, found: list[Detection]) -> list[Face]:
         """The frame's faces; those of decided tracks not due for an embedding are followed
         from their last sighting instead of measured again (no landmarks, chip, quality)."""
         h, w = image.shape[:2]
-        found = self._detections(image)
         follows = self.tracker.needs_face([clip(d.box, w, h) for d in found], clock)
         return [
             self.engine.face(image, d) if t is None else self.engine.follow(image, d, t.face)
@@ -195,8 +204,14 @@ class CameraPipeline:
 
     def process(self, frame: Frame, clock: float) -> FrameResult:
         """`clock`: seconds on the stream's clock (media time for files, monotonic for live)."""
+        return self._process(frame, clock, None)
+
+    def _process(self, frame: Frame, clock: float, found: list[Detection] | None) -> FrameResult:
+        """`found`: the frame's detections where they were made ahead (on the decoding thread)."""
         started = time.perf_counter()
-        faces = self._faces(frame.image, clock)
+        if found is None:
+            found = self._detections(frame.image)
+        faces = self._faces(frame.image, clock, found)
         seen, _ended = self.tracker.update(faces, clock, self.engine.embed)
         self._score_liveness(frame.image, seen, clock)
         fresh = [t for t in seen if t.last_embedded == clock]
@@ -340,12 +355,17 @@ class CameraPipeline:
         skipped = 0
         try:
             frames = source.frames()
-            for frame in frames if source.live else _ahead(frames, DECODE_AHEAD):
+            ahead: Iterator[tuple[Frame, list[Detection] | None]] = (
+                ((f, None) for f in frames)
+                if source.live
+                else _ahead(frames, DECODE_AHEAD, self._detect_ahead)
+            )
+            for frame, found in ahead:
                 if stop is not None and stop.is_set():
                     break
                 clock = frame.captured if source.live else frame.media_s
                 try:
-                    result = self.process(frame, clock)
+                    result = self._process(frame, clock, found)
                 except Exception:  # one bad frame must not end the camera
                     log.exception("camera %s: frame %d failed", self.camera.name, frame.index)
                     continue
