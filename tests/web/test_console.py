@@ -319,11 +319,13 @@ def test_unknown_visitor_event_with_snapshot_and_why_not_recognised(site) -> Non
         "threshold": 0.926,
         "target_fmr": 0.001,
         "reason": "below threshold",
+        "latency_ms": 1234,
     }
     event = EventStore(gallery.store).add("cam1", "unknown", None, details, snapshot=rel)
     sign_in(client, "operator")
     timeline = client.get("/events?kind=unknown&door=front").text
     assert f"/events/{event.id}/snapshot.jpg" in timeline
+    assert "1234 ms" in timeline  # from the face's first frame to the decision
     assert f"/events/{event.id}" not in client.get("/events?door=back").text
     page = client.get(f"/events/{event.id}").text
     assert "below the threshold" in page and "0.926" in page and "0.001" in page and "below threshold" in page

@@ -149,6 +149,11 @@ class TrackingSettings(BaseModel):
     hurry_s: float = Field(
         0.2, gt=0, description="Re-embed this soon when a single sighting matched only marginally"
     )
+    decided_reembed_s: float = Field(
+        2.0,
+        gt=0,
+        description="Once a track is decided, re-embed it only this often (to catch another face in its box)",
+    )
     quality_gain: float = Field(
         0.15, ge=0, description="Re-embed at once when quality improves by this share"
     )

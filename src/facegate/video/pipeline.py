@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,12 +27,15 @@ from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
 from facegate.vision.detectors import camera_detector, sensitive_detector
 from facegate.vision.engine import FaceEngine
+from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck
 from facegate.vision.protocols import Detector
 from facegate.vision.redact import more_faces
-from facegate.vision.types import Box, Face
+from facegate.vision.types import Box, Detection, Face
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+DECODE_AHEAD = 4  # frames a file camera decodes ahead of the one being processed
 
 
 @dataclass
@@ -56,10 +61,51 @@ class RunStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def _shift(face: Face, dx: int, dy: int) -> Face:
-    b = face.box
-    marks = face.landmarks + np.array([dx, dy], np.float32)
-    return replace(face, box=Box(b.left + dx, b.top + dy, b.right + dx, b.bottom + dy), landmarks=marks)
+def _ahead(frames: Iterator[Frame], depth: int, prepare: Callable[[Frame], T]) -> Iterator[tuple[Frame, T]]:
+    """`frames` with `prepare(frame)`, decoded and prepared (detected) on a thread of their own
+    up to `depth` frames ahead: PyAV decodes and ONNX Runtime detects without the GIL, so a
+    file camera uses a second core. Not for live sources, where a frame decoded ahead would
+    only be older by the time it is processed."""
+    done = object()
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def decode() -> None:
+        try:
+            for f in frames:
+                item = (f, prepare(f))
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+            return
+        q.put(done)
+
+    worker = threading.Thread(target=decode, name="decode-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _shift(det: Detection, dx: int, dy: int) -> Detection:
+    b = det.box
+    points = None if det.points is None else det.points + np.array([dx, dy], np.float32)
+    return replace(det, box=Box(b.left + dx, b.top + dy, b.right + dx, b.bottom + dy), points=points)
 
 
 class CameraPipeline:
@@ -124,21 +170,48 @@ class CameraPipeline:
     # --- one frame ---------------------------------------------------------------------------
 
     def detect(self, image: np.ndarray) -> list[Face]:
+        """Every face of the frame large enough for this camera, fully described."""
+        return [self.engine.face(image, d) for d in self._detections(image)]
+
+    def _detections(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
         dx = dy = 0
         roi = self.camera.roi
         if roi is not None:
             dx, dy = int(roi[0] * w), int(roi[1] * h)
-            image = image[dy : int(roi[3] * h), dx : int(roi[2] * w)]
-        faces = self.engine.detect(image).faces
+            image = image[dy : int(roi[3] * h), dx : int(roi[2] * w)]  # a view: no copy
+        found = self.engine.detector.detect(image)
         if dx or dy:
-            faces = [_shift(f, dx, dy) for f in faces]
-        return [f for f in faces if f.box.size >= self.camera.min_face_px]
+            found = [_shift(d, dx, dy) for d in found]
+        found.sort(key=lambda d: -d.box.width * d.box.height)  # largest first, as the engine gives
+        return [d for d in found if clip(d.box, w, h).size >= self.camera.min_face_px]
+
+    def _detect_ahead(self, frame: Frame) -> list[Detection] | None:
+        try:
+            return self._detections(frame.image)
+        except Exception:  # detected again, and reported, on the camera's thread
+            return None
+
+    def _faces(self, image: np.ndarray, clock: float, found: list[Detection]) -> list[Face]:
+        """The frame's faces; those of decided tracks not due for an embedding are followed
+        from their last sighting instead of measured again (no landmarks, chip, quality)."""
+        h, w = image.shape[:2]
+        follows = self.tracker.needs_face([clip(d.box, w, h) for d in found], clock)
+        return [
+            self.engine.face(image, d) if t is None else self.engine.follow(image, d, t.face)
+            for d, t in zip(found, follows, strict=True)
+        ]
 
     def process(self, frame: Frame, clock: float) -> FrameResult:
         """`clock`: seconds on the stream's clock (media time for files, monotonic for live)."""
+        return self._process(frame, clock, None)
+
+    def _process(self, frame: Frame, clock: float, found: list[Detection] | None) -> FrameResult:
+        """`found`: the frame's detections where they were made ahead (on the decoding thread)."""
         started = time.perf_counter()
-        faces = self.detect(frame.image)
+        if found is None:
+            found = self._detections(frame.image)
+        faces = self._faces(frame.image, clock, found)
         seen, _ended = self.tracker.update(faces, clock, self.engine.embed)
         self._score_liveness(frame.image, seen, clock)
         fresh = [t for t in seen if t.last_embedded == clock]
@@ -281,12 +354,18 @@ class CameraPipeline:
         started = time.perf_counter()
         skipped = 0
         try:
-            for frame in source.frames():
+            frames = source.frames()
+            ahead: Iterator[tuple[Frame, list[Detection] | None]] = (
+                ((f, None) for f in frames)
+                if source.live
+                else _ahead(frames, DECODE_AHEAD, self._detect_ahead)
+            )
+            for frame, found in ahead:
                 if stop is not None and stop.is_set():
                     break
                 clock = frame.captured if source.live else frame.media_s
                 try:
-                    result = self.process(frame, clock)
+                    result = self._process(frame, clock, found)
                 except Exception:  # one bad frame must not end the camera
                     log.exception("camera %s: frame %d failed", self.camera.name, frame.index)
                     continue

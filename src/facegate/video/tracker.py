@@ -3,7 +3,9 @@
 A track gathers evidence: the embeddings of its best-quality sightings. Its identity is decided
 on the quality-weighted fusion of that evidence, so one blurred or turned frame does not make
 the decision. Faces are embedded when a track starts, when its face gets clearly better, and
-every `reembed_s`, not on every frame.
+every `reembed_s`, not on every frame; once the track is decided, only every
+`decided_reembed_s` (to catch another face stepping into the box), and its faces in between
+need no landmarks, chip or quality (`Tracker.needs_face`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class Track:
     def box(self) -> Box:
         return self.face.box
 
+    @property
+    def decided(self) -> bool:
+        """A decision was announced ("unknown" is none: the track may be recognised later)."""
+        return bool(self.emitted - {"unknown"})
+
     def add_evidence(self, face: Face, now: float, keep: int) -> None:
         assert face.embedding is not None
         w = quality_weight(face.quality)
@@ -80,6 +87,43 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
 
+    def _associate(self, boxes: list[Box], active: list[Track]) -> dict[int, Track]:
+        """Greedy box overlap: face index -> the continuing track it belongs to."""
+        pairs = sorted(
+            ((iou(t.box, b), ti, fi) for ti, t in enumerate(active) for fi, b in enumerate(boxes)),
+            reverse=True,
+        )
+        matched: dict[int, Track] = {}
+        used: set[int] = set()
+        for overlap, ti, fi in pairs:
+            if overlap < self.settings.iou:
+                break
+            if ti in used or fi in matched:
+                continue
+            matched[fi] = active[ti]
+            used.add(ti)
+        return matched
+
+    def _due(self, t: Track, face: Face | None, now: float) -> bool:
+        s = self.settings
+        if t.decided:  # rarely: only to catch a swapped face (face quality is not even measured)
+            return now - t.last_embedded >= s.decided_reembed_s
+        if now - t.last_embedded >= (s.hurry_s if t.hurry else s.reembed_s):
+            return True
+        return face is not None and quality_weight(face.quality) > t.best_weight * (1 + s.quality_gain)
+
+    def needs_face(self, boxes: list[Box], now: float) -> list[Track | None]:
+        """For each box of a frame about to be tracked: the decided track it continues, where
+        that track needs nothing of the face this frame (no embedding, no quality), else None.
+        The same association `update` makes, so a face skipped here is never embedded there."""
+        active = [t for t in self.tracks.values() if now - t.last_seen <= self.settings.max_age_s]
+        matched = self._associate(boxes, active)
+        out: list[Track | None] = [None] * len(boxes)
+        for fi, t in matched.items():
+            if t.decided and not self._due(t, None, now):
+                out[fi] = t
+        return out
+
     def update(self, faces: list[Face], now: float, embed: Embed) -> tuple[list[Track], list[Track]]:
         """Tracks seen in this frame (new evidence added), and tracks that just ended."""
         s = self.settings
@@ -89,24 +133,13 @@ class Tracker:
         for t in ended:
             del self.tracks[t.id]
         active = list(self.tracks.values())
-        pairs = sorted(
-            ((iou(t.box, f.box), ti, fi) for ti, t in enumerate(active) for fi, f in enumerate(faces)),
-            reverse=True,
-        )
-        matched: dict[int, Track] = {}
-        used: set[int] = set()
-        for overlap, ti, fi in pairs:
-            if overlap < s.iou:
-                break
-            if ti in used or fi in matched:
-                continue
-            matched[fi] = active[ti]
-            used.add(ti)
+        matched = self._associate([f.box for f in faces], active)
+        used = {id(t) for t in matched.values()}
         unmatched = [i for i in range(len(faces)) if i not in matched]
         # A face with no overlapping track is embedded now: it either re-finds a track that lost
         # it for a moment (fast motion, a missed detection) or starts a new one.
         embed([faces[i] for i in unmatched])
-        lost = [t for ti, t in enumerate(active) if ti not in used]
+        lost = [t for t in active if id(t) not in used]
         for fi in unmatched:
             face = faces[fi]
             best, best_score = None, self.same_person
@@ -125,13 +158,7 @@ class Tracker:
                 matched[fi] = track
         # Embed faces of continuing tracks only when worth it.
         due = [
-            fi
-            for fi, t in matched.items()
-            if faces[fi].embedding is None
-            and (
-                now - t.last_embedded >= (s.hurry_s if t.hurry else s.reembed_s)
-                or quality_weight(faces[fi].quality) > t.best_weight * (1 + s.quality_gain)
-            )
+            fi for fi, t in matched.items() if faces[fi].embedding is None and self._due(t, faces[fi], now)
         ]
         embed([faces[fi] for fi in due])
         for fi in due:

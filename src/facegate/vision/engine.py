@@ -18,7 +18,7 @@ from facegate.vision.models import DLIB_RESNET_SPACE, FIVE_POINT_SPACES
 from facegate.vision.points import points_from_eyes, points_near
 from facegate.vision.protocols import Aligner, Detector, Embedder, five_point_cropper
 from facegate.vision.quality import assess, require_quality
-from facegate.vision.types import Box, Detection, Face
+from facegate.vision.types import Box, Detection, Face, Quality
 
 
 @dataclass
@@ -186,6 +186,30 @@ class FaceEngine:
             assess(sized, marks, chip),
             square_box=square,
             crop=crop,
+        )
+
+    def follow(self, image: np.ndarray, det: Detection, previous: Face) -> Face:
+        """A detected face of a track that needs no new work on it (decided, not due to be
+        embedded): its box, with the previous sighting's landmarks moved along and its chip and
+        quality carried over, without running the landmark predictor or cutting a chip."""
+        h, w = image.shape[:2]
+        box = clip(det.box, w, h)
+        sized = _sized(det)
+        before = previous.rules_box
+        scale = sized.width / max(before.width, 1)
+        old_centre = np.array(
+            [(before.left + before.right) / 2, (before.top + before.bottom) / 2], np.float32
+        )
+        new_centre = np.array([(sized.left + sized.right) / 2, (sized.top + sized.bottom) / 2], np.float32)
+        marks = (previous.landmarks - old_centre) * np.float32(scale) + new_centre
+        q = previous.quality
+        return Face(
+            box,
+            det.score,
+            marks.astype(np.float32),
+            previous.chip,
+            Quality(sized.size, q.sharpness, q.frontal, q.brightness),
+            square_box=clip(sized, w, h) if det.points is not None else None,
         )
 
     def _five_points(self, image: np.ndarray, det: Detection, marks: np.ndarray) -> np.ndarray:
