@@ -1,0 +1,230 @@
+"""Camera worker processes: each camera's decode, detect and embed in its own process, so
+several cameras use all cores.
+
+A worker opens the gallery read-only from the same database (as a service replica would) and
+follows other processes' changes through the gallery's generation check before every search, so
+an enrolment, withdrawal or erasure reaches it at its next search (one frame). What the
+pipeline would publish goes back over one queue to the server, which publishes it on its bus in
+the order each worker sent it; one camera's frames are processed by one process in order. A
+worker that dies is started again with backoff (event `camera_state` "restarting"), never the
+server.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as MpEvent
+from typing import Any
+
+from facegate.events.bus import EventBus
+from facegate.settings import CameraSettings, Settings
+
+log = logging.getLogger(__name__)
+
+Message = tuple[Any, ...]
+
+
+class _BusProxy:
+    """The pipeline's bus inside a worker: every call goes back to the server, in order."""
+
+    def __init__(self, out: Queue[Message]) -> None:
+        self.out = out
+
+    def alert(
+        self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        self.out.put(("alert", camera, kind, person_id, dict(details or {})))
+
+    def publish(
+        self,
+        camera: str,
+        kind: str,
+        person_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        snapshot: str | None = None,
+        *,
+        urgent: bool = True,
+        then: Any = None,
+        subjects: tuple[str, ...] = (),
+    ) -> None:
+        self.out.put(("publish", camera, kind, person_id, dict(details or {}), snapshot, urgent, subjects))
+        if then is not None:  # the audit entry: the worker shares the database
+            then(None)
+
+
+def _worker(settings: Settings, camera: CameraSettings, out: Queue[Message], stop: MpEvent) -> None:
+    """One camera, in a process of its own, until its source ends or the server stops it."""
+    from facegate.events.snapshots import snapshot_store
+    from facegate.gallery.gallery import Gallery
+    from facegate.video.pipeline import CameraPipeline, FrameResult
+
+    gallery = Gallery.open(settings, create=False)
+    stopped = threading.Event()
+    threading.Thread(target=lambda: (stop.wait(), stopped.set()), daemon=True).start()
+
+    def frame(r: FrameResult) -> None:
+        out.put(("frame", camera.name, r.frame.index, r.frame.captured, len(r.faces), r.seconds))
+
+    try:
+        snapshots = snapshot_store(settings, gallery.cipher) if settings.events.snapshots else None
+        pipeline = CameraPipeline(
+            camera,
+            gallery,
+            door=settings.door_for(camera.name),
+            bus=_BusProxy(out),  # type: ignore[arg-type]
+            snapshots=snapshots,
+            on_frame=frame,
+        )
+        source = pipeline.source()
+        threading.Thread(target=lambda: (stopped.wait(), source.stop()), daemon=True).start()
+        stats = pipeline.run(source, stopped)
+        out.put(("stats", camera.name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
+    finally:
+        gallery.close()
+
+
+@dataclass
+class _Camera:
+    settings: CameraSettings
+    process: BaseProcess | None = None
+    started: float = 0.0
+    restarts: int = 0
+    backoff: float = 0.5
+    restart_at: float | None = None
+    state: str = "starting"
+    frames: int = 0
+    last_index: int = -1
+    reordered: int = 0
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+class CameraWorkers:
+    """The server's side: starts a worker per camera, forwards what they send to the bus, and
+    restarts a worker that died. `on_frame(camera, index, captured, faces, seconds)` sees each
+    processed frame in order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        cameras: list[CameraSettings],
+        bus: EventBus,
+        *,
+        backoff_max_s: float = 30.0,
+        on_frame: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.backoff_max_s = backoff_max_s
+        self.on_frame = on_frame
+        self._ctx = mp.get_context("spawn")  # no forked copies of the server's threads and sockets
+        self._out: Queue[Message] = self._ctx.Queue()
+        self._stop = self._ctx.Event()
+        self.cameras = {c.name: _Camera(c) for c in cameras}
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()
+
+    def start(self) -> None:
+        for cam in self.cameras.values():
+            self._spawn(cam)
+        for target, name in ((self._forward, "workers:forward"), (self._watch, "workers:watch")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _spawn(self, cam: _Camera) -> None:
+        p = self._ctx.Process(
+            target=_worker,
+            args=(self.settings, cam.settings, self._out, self._stop),
+            name=f"camera:{cam.settings.name}",
+            daemon=True,
+        )
+        p.start()
+        cam.process, cam.started, cam.restart_at, cam.state = p, time.monotonic(), None, "running"
+        cam.last_index = -1  # a restarted source counts its frames from 0 again
+
+    def pid(self, camera: str) -> int | None:
+        p = self.cameras[camera].process
+        return p.pid if p is not None else None
+
+    def _forward(self) -> None:
+        while not (self._closing.is_set() and self._out.empty()):
+            try:
+                msg = self._out.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._handle(msg)
+            except Exception:  # a bad message must not stop every camera's events
+                log.exception("camera worker message %s not handled", msg[:2])
+
+    def _handle(self, msg: Message) -> None:
+        kind, camera = msg[0], msg[1]
+        if kind == "alert":
+            self.bus.alert(camera, msg[2], msg[3], msg[4])
+        elif kind == "publish":
+            self.bus.publish(camera, msg[2], msg[3], msg[4], msg[5], urgent=msg[6], subjects=msg[7])
+        elif kind == "frame":
+            cam = self.cameras[camera]
+            if msg[2] <= cam.last_index:
+                cam.reordered += 1
+                log.error("camera %s: frame %d after %d", camera, msg[2], cam.last_index)
+            cam.last_index, cam.frames = msg[2], cam.frames + 1
+            if self.on_frame is not None:
+                self.on_frame(*msg[1:])
+        elif kind == "stats":
+            self.cameras[camera].stats = dict(
+                zip(("frames", "decoded", "skipped", "reconnects"), msg[2:], strict=True)
+            )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            now = time.monotonic()
+            for cam in self.cameras.values():
+                p = cam.process
+                if p is None or p.is_alive():
+                    continue
+                if cam.restart_at is None:
+                    if p.exitcode == 0:  # the source ended (a file): nothing to restart
+                        cam.state, cam.process = "ended", None
+                        continue
+                    if now - cam.started > 60:  # it ran a while: start again quickly
+                        cam.backoff = 0.5
+                    cam.restart_at, cam.state = now + cam.backoff, "restarting"
+                    cam.backoff = min(cam.backoff * 2, self.backoff_max_s)
+                    log.error("camera %s: worker died (exit %s), restarting", cam.settings.name, p.exitcode)
+                    self.bus.publish(
+                        cam.settings.name,
+                        "camera_state",
+                        None,
+                        {"state": "restarting", "reason": f"worker exited with {p.exitcode}"},
+                    )
+                elif now >= cam.restart_at:
+                    cam.restarts += 1
+                    self._spawn(cam)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"state": c.state, "restarts": c.restarts, "frames": c.frames, "reordered": c.reordered}
+            for name, c in self.cameras.items()
+        }
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask every worker to finish its frame, wait, then end any that did not."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for cam in self.cameras.values():
+            if cam.process is not None:
+                cam.process.join(max(0.0, deadline - time.monotonic()))
+                if cam.process.is_alive():
+                    cam.process.kill()
+                    cam.process.join(1.0)
+        self._closing.set()
+        for t in self._threads:
+            t.join(timeout)
