@@ -32,22 +32,17 @@ def wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untype
         time.sleep(0.05)
 
 
-def open_gallery(tmp_path: Path, engine, models_dir: Path, cameras: list[CameraSettings]) -> Gallery:  # type: ignore[no-untyped-def]
+def open_gallery(tmp_path: Path, engine, cameras: list[CameraSettings]) -> Gallery:  # type: ignore[no-untyped-def]
     from facegate import FaceEngine
 
     settings = load_settings(data_dir=tmp_path / "data", secret_key=SECRET, cameras=cameras)
-    settings.data_dir.mkdir(parents=True)
-    # The worker processes load the session's models from the data directory, as serve's would.
-    settings.models_dir.symlink_to(models_dir / "models", target_is_directory=True)
     engine = FaceEngine(settings, detector=engine.detector, aligner=engine.aligner, embedder=engine.embedder)
     return Gallery.open(settings, engine=engine)
 
 
-def test_a_killed_worker_comes_back_and_frames_stay_in_order(
-    tmp_path: Path, engine, models_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_worker_comes_back_and_frames_stay_in_order(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
     cams = [CameraSettings(name=n, source=str(HAMILTON), fps=5) for n in ("stage", "wing")]
-    g = open_gallery(tmp_path, engine, models_dir, cams)
+    g = open_gallery(tmp_path, engine, cams)
     g.enroll("Lin-Manuel Miranda", [LIN], consent())
     live = LiveService(g, workers=True)
     assert live.workers is not None
@@ -78,11 +73,9 @@ def test_a_killed_worker_comes_back_and_frames_stay_in_order(
     g.close()
 
 
-def test_a_slow_pipeline_on_a_live_source_drops_to_the_newest_and_counts(
-    tmp_path: Path, engine, models_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_slow_pipeline_on_a_live_source_drops_to_the_newest_and_counts(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
     cam = CameraSettings(name="slow", source=str(HAMILTON), fps=60)
-    g = open_gallery(tmp_path, engine, models_dir, [cam])
+    g = open_gallery(tmp_path, engine, [cam])
     seen: list[int] = []
 
     def slow(r: FrameResult) -> None:
