@@ -114,10 +114,8 @@ def run(n: int, workers: bool, jpegs: list[bytes], seconds: float, lin: Path) ->
         live = LiveService(g, workers=workers)
         live.start()
         time.sleep(seconds * 0.6)
-        me = psutil.Process()
-        rss = (
-            [p.memory_info().rss for p in me.children(recursive=True)] if workers else [me.memory_info().rss]
-        )
+        pids = [live.workers.pid(c.name) for c in cams] if live.workers is not None else [os.getpid()]
+        rss = [rss_bytes(p) for p in pids if p is not None]
         time.sleep(seconds * 0.4 + 5)  # the streams end; a source then retries: stop it
         status = live.status()
         live.stop()
