@@ -85,7 +85,9 @@ class LiveService:
         self._stop = threading.Event()
         if workers is None:
             workers = settings.camera_workers == "auto" and len(self.cameras) > 1
-        self.workers = CameraWorkers(settings, self.cameras, self.bus) if workers else None
+        self.workers = (
+            CameraWorkers(settings, self.cameras, self.bus, metrics=self.metrics) if workers else None
+        )
 
     def _new_key(self, cipher: TemplateCipher) -> None:
         """The data key was rotated: snapshots from now on under the new one."""

@@ -24,6 +24,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
 from facegate.events.bus import EventBus
+from facegate.events.metrics import LiveMetrics
 from facegate.settings import CameraSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class _Camera:
     restart_at: float | None = None
     state: str = "starting"
     frames: int = 0
+    run_frames: int = 0  # processed by the current worker
+    skipped: int = 0  # decoded by the current worker's source but never processed
     last_index: int = -1
     reordered: int = 0
     stats: dict[str, int] = field(default_factory=dict)
@@ -116,11 +119,13 @@ class CameraWorkers:
         cameras: list[CameraSettings],
         bus: EventBus,
         *,
+        metrics: LiveMetrics | None = None,
         backoff_max_s: float = 30.0,
         on_frame: Any = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
+        self.metrics = metrics
         self.backoff_max_s = backoff_max_s
         self.on_frame = on_frame
         self._ctx = mp.get_context("spawn")  # no forked copies of the server's threads and sockets
@@ -147,7 +152,7 @@ class CameraWorkers:
         )
         p.start()
         cam.process, cam.started, cam.restart_at, cam.state = p, time.monotonic(), None, "running"
-        cam.last_index = -1  # a restarted source counts its frames from 0 again
+        cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # a new source counts from 0 again
 
     def pid(self, camera: str) -> int | None:
         p = self.cameras[camera].process
@@ -170,18 +175,40 @@ class CameraWorkers:
             self.bus.alert(camera, msg[2], msg[3], msg[4])
         elif kind == "publish":
             self.bus.publish(camera, msg[2], msg[3], msg[4], msg[5], urgent=msg[6], subjects=msg[7])
+            self._count(camera, msg[2], msg[4])
         elif kind == "frame":
             cam = self.cameras[camera]
             if msg[2] <= cam.last_index:
                 cam.reordered += 1
                 log.error("camera %s: frame %d after %d", camera, msg[2], cam.last_index)
-            cam.last_index, cam.frames = msg[2], cam.frames + 1
+            cam.last_index, cam.frames, cam.run_frames = msg[2], cam.frames + 1, cam.run_frames + 1
+            # The frame's index counts every frame its source decoded: the gap is what it dropped.
+            skipped = msg[2] + 1 - cam.run_frames
+            if self.metrics is not None:
+                self.metrics.frames.labels(camera).inc()
+                self.metrics.frame_seconds.labels(camera).observe(msg[5])
+                if skipped > cam.skipped:
+                    self.metrics.skipped.labels(camera).inc(skipped - cam.skipped)
+            cam.skipped = max(cam.skipped, skipped)
             if self.on_frame is not None:
                 self.on_frame(*msg[1:])
         elif kind == "stats":
             self.cameras[camera].stats = dict(
                 zip(("frames", "decoded", "skipped", "reconnects"), msg[2:], strict=True)
             )
+
+    def _count(self, camera: str, kind: str, details: dict[str, Any]) -> None:
+        """The metrics the pipeline keeps in-process, kept here for the workers' cameras."""
+        m = self.metrics
+        if m is None:
+            return
+        if kind == "camera_state":
+            m.up.labels(camera).set(1 if details.get("state") == "streaming" else 0)
+            if details.get("state") == "reconnecting":
+                m.reconnects.labels(camera).inc()
+        elif "latency_ms" in details and "door" in details:
+            m.decisions.labels(details["door"], kind).inc()
+            m.decision_latency.labels(details["door"]).observe(details["latency_ms"] / 1000)
 
     def _watch(self) -> None:
         while not self._stop.wait(0.1):
@@ -211,7 +238,13 @@ class CameraWorkers:
 
     def status(self) -> dict[str, dict[str, Any]]:
         return {
-            name: {"state": c.state, "restarts": c.restarts, "frames": c.frames, "reordered": c.reordered}
+            name: {
+                "state": c.state,
+                "restarts": c.restarts,
+                "frames": c.frames,
+                "frames_skipped": c.skipped,
+                "reordered": c.reordered,
+            }
             for name, c in self.cameras.items()
         }
 
