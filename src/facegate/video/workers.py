@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
@@ -35,13 +34,13 @@ Message = tuple[Any, ...]
 class _BusProxy:
     """The pipeline's bus inside a worker: every call goes back to the server, in order."""
 
-    def __init__(self, out: Queue[Message]) -> None:
+    def __init__(self, out: Connection) -> None:
         self.out = out
 
     def alert(
         self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
-        self.out.put(("alert", camera, kind, person_id, dict(details or {})))
+        self.out.send(("alert", camera, kind, person_id, dict(details or {})))
 
     def publish(
         self,
@@ -55,12 +54,12 @@ class _BusProxy:
         then: Any = None,
         subjects: tuple[str, ...] = (),
     ) -> None:
-        self.out.put(("publish", camera, kind, person_id, dict(details or {}), snapshot, urgent, subjects))
+        self.out.send(("publish", camera, kind, person_id, dict(details or {}), snapshot, urgent, subjects))
         if then is not None:  # the audit entry: the worker shares the database
             then(None)
 
 
-def _worker(settings: Settings, camera: CameraSettings, out: Queue[Message], stop: MpEvent) -> None:
+def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: MpEvent) -> None:
     """One camera, in a process of its own, until its source ends or the server stops it."""
     from facegate.events.snapshots import snapshot_store
     from facegate.gallery.gallery import Gallery
@@ -71,7 +70,7 @@ def _worker(settings: Settings, camera: CameraSettings, out: Queue[Message], sto
     threading.Thread(target=lambda: (stop.wait(), stopped.set()), daemon=True).start()
 
     def frame(r: FrameResult) -> None:
-        out.put(("frame", camera.name, r.frame.index, r.frame.captured, len(r.faces), r.seconds))
+        out.send(("frame", camera.name, r.frame.index, r.frame.captured, len(r.faces), r.seconds))
 
     try:
         snapshots = snapshot_store(settings, gallery.cipher) if settings.events.snapshots else None
@@ -86,9 +85,10 @@ def _worker(settings: Settings, camera: CameraSettings, out: Queue[Message], sto
         source = pipeline.source()
         threading.Thread(target=lambda: (stopped.wait(), source.stop()), daemon=True).start()
         stats = pipeline.run(source, stopped)
-        out.put(("stats", camera.name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
+        out.send(("stats", camera.name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
     finally:
         gallery.close()
+        out.close()
 
 
 @dataclass
@@ -129,7 +129,10 @@ class CameraWorkers:
         self.backoff_max_s = backoff_max_s
         self.on_frame = on_frame
         self._ctx = mp.get_context("spawn")  # no forked copies of the server's threads and sockets
-        self._out: Queue[Message] = self._ctx.Queue()
+        # A pipe per worker, not one shared queue: a worker killed while writing would leave a
+        # shared queue's lock held and every other camera's events stuck behind it.
+        self._conns: dict[Connection, str] = {}
+        self._lock = threading.Lock()
         self._stop = self._ctx.Event()
         self.cameras = {c.name: _Camera(c) for c in cameras}
         self._threads: list[threading.Thread] = []
@@ -144,13 +147,17 @@ class CameraWorkers:
             self._threads.append(t)
 
     def _spawn(self, cam: _Camera) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
         p = self._ctx.Process(
             target=_worker,
-            args=(self.settings, cam.settings, self._out, self._stop),
+            args=(self.settings, cam.settings, writer, self._stop),
             name=f"camera:{cam.settings.name}",
             daemon=True,
         )
         p.start()
+        writer.close()  # the worker holds the only writer: its end is our end of file
+        with self._lock:
+            self._conns[reader] = cam.settings.name
         cam.process, cam.started, cam.restart_at, cam.state = p, time.monotonic(), None, "running"
         cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # a new source counts from 0 again
 
@@ -159,15 +166,28 @@ class CameraWorkers:
         return p.pid if p is not None else None
 
     def _forward(self) -> None:
-        while not (self._closing.is_set() and self._out.empty()):
-            try:
-                msg = self._out.get(timeout=0.2)
-            except queue.Empty:
+        """Each worker's messages, in the order it sent them, until every pipe has ended."""
+        while True:
+            with self._lock:
+                conns = list(self._conns)
+            if not conns:
+                if self._closing.is_set():
+                    return
+                time.sleep(0.05)
                 continue
-            try:
-                self._handle(msg)
-            except Exception:  # a bad message must not stop every camera's events
-                log.exception("camera worker message %s not handled", msg[:2])
+            for conn in wait(conns, timeout=0.2):
+                assert isinstance(conn, Connection)
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):  # the worker ended (or died mid-message)
+                    with self._lock:
+                        self._conns.pop(conn, None)
+                    conn.close()
+                    continue
+                try:
+                    self._handle(msg)
+                except Exception:  # a bad message must not stop every camera's events
+                    log.exception("camera worker message %s not handled", msg[:2])
 
     def _handle(self, msg: Message) -> None:
         kind, camera = msg[0], msg[1]
