@@ -64,10 +64,19 @@ def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: M
     from facegate.events.snapshots import snapshot_store
     from facegate.gallery.gallery import Gallery
     from facegate.video.pipeline import CameraPipeline, FrameResult
+    from facegate.video.sources import VideoSource
 
     gallery = Gallery.open(settings, create=False)
     stopped = threading.Event()
-    threading.Thread(target=lambda: (stop.wait(), stopped.set()), daemon=True).start()
+    source: VideoSource | None = None
+
+    def on_stop() -> None:
+        stop.wait()
+        stopped.set()
+        if source is not None:
+            source.stop()  # a source waiting for a frame wakes now
+
+    threading.Thread(target=on_stop, daemon=True).start()
 
     def frame(r: FrameResult) -> None:
         out.send(("frame", camera.name, r.frame.index, r.frame.captured, len(r.faces), r.seconds))
@@ -83,7 +92,8 @@ def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: M
             on_frame=frame,
         )
         source = pipeline.source()
-        threading.Thread(target=lambda: (stopped.wait(), source.stop()), daemon=True).start()
+        if stopped.is_set():
+            return
         stats = pipeline.run(source, stopped)
         out.send(("stats", camera.name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
     finally:
