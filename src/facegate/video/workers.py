@@ -12,6 +12,7 @@ server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import threading
@@ -19,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
 from facegate.events.bus import EventBus
@@ -59,7 +59,7 @@ class _BusProxy:
             then(None)
 
 
-def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: MpEvent) -> None:
+def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: Connection) -> None:
     """One camera, in a process of its own, until its source ends or the server stops it."""
     from facegate.events.snapshots import snapshot_store
     from facegate.gallery.gallery import Gallery
@@ -71,7 +71,10 @@ def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: M
     source: VideoSource | None = None
 
     def on_stop() -> None:
-        stop.wait()
+        # A pipe, not a shared Event: a worker killed inside Event.wait would leave its lock
+        # held and the server stuck setting it. End of file (the server died) stops us too.
+        with contextlib.suppress(EOFError, OSError):
+            stop.recv()
         stopped.set()
         if source is not None:
             source.stop()  # a source waiting for a frame wakes now
@@ -143,7 +146,8 @@ class CameraWorkers:
         # shared queue's lock held and every other camera's events stuck behind it.
         self._conns: dict[Connection, str] = {}
         self._lock = threading.Lock()
-        self._stop = self._ctx.Event()
+        self._stop = threading.Event()
+        self._stoppers: dict[str, Connection] = {}
         self.cameras = {c.name: _Camera(c) for c in cameras}
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()
@@ -158,14 +162,20 @@ class CameraWorkers:
 
     def _spawn(self, cam: _Camera) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
+        stop_r, stop_w = self._ctx.Pipe(duplex=False)
         p = self._ctx.Process(
             target=_worker,
-            args=(self.settings, cam.settings, writer, self._stop),
+            args=(self.settings, cam.settings, writer, stop_r),
             name=f"camera:{cam.settings.name}",
             daemon=True,
         )
         p.start()
         writer.close()  # the worker holds the only writer: its end is our end of file
+        stop_r.close()
+        old = self._stoppers.pop(cam.settings.name, None)
+        if old is not None:
+            old.close()
+        self._stoppers[cam.settings.name] = stop_w
         with self._lock:
             self._conns[reader] = cam.settings.name
         cam.process, cam.started, cam.restart_at, cam.state = p, time.monotonic(), None, "running"
@@ -281,6 +291,9 @@ class CameraWorkers:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask every worker to finish its frame, wait, then end any that did not."""
         self._stop.set()
+        for conn in self._stoppers.values():
+            with contextlib.suppress(OSError):  # that worker is gone already
+                conn.send("stop")
         deadline = time.monotonic() + timeout
         for cam in self.cameras.values():
             if cam.process is not None:
