@@ -65,8 +65,14 @@ def rss_bytes(pid: int) -> int:
 
 
 def camera_server(jpegs: list[bytes], seconds: float) -> ThreadingHTTPServer:
+    played = threading.Event()
+
     class Camera(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if played.is_set():  # the source reconnects when the stream ends: play it once only
+                self.send_error(404)
+                return
+            played.set()
             self.send_response(200)
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
