@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     gallery: GallerySettings = GallerySettings()
     api: ApiSettings = ApiSettings()
     cameras: list[CameraSettings] = Field(default_factory=list)
+    # "auto": a worker process per camera when there are two or more (each loads the models);
+    # "off": every camera in the server's process (threads), as `facegate watch` does.
+    camera_workers: Literal["auto", "off"] = "off"
     doors: list[DoorSettings] = Field(default_factory=list)
     tracking: TrackingSettings = TrackingSettings()
     mqtt: MqttSettings = MqttSettings()

@@ -27,6 +27,7 @@ from facegate.settings import CameraSettings
 from facegate.video.pipeline import CameraPipeline, FrameResult, RunStats
 from facegate.video.preview import LatestFrames
 from facegate.video.sources import VideoSource
+from facegate.video.workers import CameraWorkers
 
 if TYPE_CHECKING:
     from facegate.gallery.crypto import TemplateCipher
@@ -43,8 +44,10 @@ class LiveService:
         registry: CollectorRegistry | None = None,
         sse: SseHub | None = None,
         doors: bool = True,
+        workers: bool | None = None,
     ) -> None:
-        """`doors=False`: decide but open nothing (no door actuators), e.g. `facegate watch`."""
+        """`doors=False`: decide but open nothing (no door actuators), e.g. `facegate watch`.
+        `workers`: cameras in worker processes (default: `camera_workers`, two cameras or more)."""
         self.gallery = gallery
         settings = gallery.settings
         self.settings = settings
@@ -80,6 +83,11 @@ class LiveService:
         self.stats: dict[str, RunStats] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        if workers is None:
+            workers = settings.camera_workers == "auto" and len(self.cameras) > 1
+        self.workers = (
+            CameraWorkers(settings, self.cameras, self.bus, metrics=self.metrics) if workers else None
+        )
 
     def _new_key(self, cipher: TemplateCipher) -> None:
         """The data key was rotated: snapshots from now on under the new one."""
@@ -124,6 +132,9 @@ class LiveService:
         """Connect the sinks and start a thread per enabled camera."""
         if self.mqtt is not None:
             self.mqtt.start()
+        if self.workers is not None:
+            self.workers.start()
+            return
         for camera in self.cameras:
             p = self.pipeline(camera, on_frame=self.preview.hook(camera.name))
             source = p.source()
@@ -142,6 +153,11 @@ class LiveService:
 
     def status(self) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
+        if self.workers is not None:
+            return [
+                {"camera": name, "door": getattr(self.settings.door_for(name), "name", None), **s}
+                for name, s in self.workers.status().items()
+            ]
         for c in self.cameras:
             s = self.sources.get(c.name)
             door = self.settings.door_for(c.name)
@@ -160,6 +176,8 @@ class LiveService:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        if self.workers is not None:
+            self.workers.stop(timeout)
         for s in self.sources.values():
             s.stop()
         for t in self._threads:

@@ -1,0 +1,185 @@
+"""How many 1080p cameras at 10 frames/s one machine serves with no dropped frame, and the
+first-frame-to-decision latency at 5 cameras: every camera in the server's process (threads,
+`camera_workers: off`) beside a worker process per camera (`camera_workers: auto`), in one run.
+
+Each camera is a live HTTP MJPEG stream on loopback, paced at 10 frames/s, of a deterministic
+1080p clip made from ../shared/videos/hamilton_clip.mp4 (upscaled, looped). The cameras ask for
+12 frames/s so that the pacing never skips a frame itself: every dropped frame is one the
+pipeline was too slow for.
+
+    flock -x /tmp/facegate-bench.lock .venv/bin/python bench/many_cameras.py [--seconds 12] [--max 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import av
+import numpy as np
+
+from common import CACHE, RESULTS, ROOT, SHARED, machine
+
+CLIP = SHARED / "videos" / "hamilton_clip.mp4"
+FPS = 10
+LIN = ROOT / "examples" / "gallery" / "Lin-Manuel_Miranda" / "lin-manuel-miranda.png"
+
+
+def frames_1080p(seconds: float = 6.0) -> list[bytes]:
+    """The clip's first `seconds` at 10 frames/s, upscaled to 1920x1080, as JPEGs (cached)."""
+    cache = CACHE / "many_cameras_1080p.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return [bytes(b) for b in z["jpegs"]]
+    jpegs: list[bytes] = []
+    with av.open(str(CLIP)) as c:
+        stream = c.streams.video[0]
+        due = 0.0
+        for f in c.decode(stream):
+            if f.time is None or f.time + 1e-6 < due:
+                continue
+            due += 1 / FPS
+            buf = io.BytesIO()
+            f.to_image().resize((1920, 1080)).save(buf, format="JPEG", quality=85)
+            jpegs.append(buf.getvalue())
+            if len(jpegs) >= seconds * FPS:
+                break
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, jpegs=np.array(jpegs, dtype=object))
+    return jpegs
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def camera_server(jpegs: list[bytes], seconds: float) -> ThreadingHTTPServer:
+    played = threading.Event()
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if played.is_set():  # the source reconnects when the stream ends: play it once only
+                self.send_error(404)
+                return
+            played.set()
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            start = time.monotonic()
+            try:
+                for i in range(int(seconds * FPS)):
+                    jpg = jpegs[i % len(jpegs)]
+                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                    self.wfile.write(head + jpg + b"\r\n")
+                    time.sleep(max(0.0, start + (i + 1) / FPS - time.monotonic()))  # no drift
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def run(n: int, workers: bool, jpegs: list[bytes], seconds: float, lin: Path) -> dict[str, object]:
+    from facegate import Consent, Gallery, load_settings
+    from facegate.events.store import EventStore
+    from facegate.settings import CameraSettings
+    from facegate.video.service import LiveService
+
+    servers = [camera_server(jpegs, seconds) for _ in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        cams = [
+            CameraSettings(name=f"cam{i}", source=f"http://127.0.0.1:{s.server_address[1]}/v.mjpg", fps=12)
+            for i, s in enumerate(servers)
+        ]
+        settings = load_settings(data_dir=data, secret_key="bench-many-cameras-key-0123456789", cameras=cams)
+        g = Gallery.open(settings)
+        g.enroll(
+            "Lin-Manuel Miranda",
+            [lin],
+            Consent(
+                purpose="door access", expires_at=datetime.now(UTC) + timedelta(days=1), recorded_by="bench"
+            ),
+        )
+        live = LiveService(g, workers=workers)
+        live.start()
+        time.sleep(seconds * 0.6)
+        pids = [live.workers.pid(c.name) for c in cams] if live.workers is not None else [os.getpid()]
+        rss = [rss_bytes(p) for p in pids if p is not None]
+        time.sleep(seconds * 0.4 + 5)  # the streams end; a source then retries: stop it
+        status = live.status()
+        live.stop()
+        if workers:
+            assert live.workers is not None
+            stats = [c.stats for c in live.workers.cameras.values()]
+        else:
+            stats = [
+                {"frames": s.frames, "decoded": s.decoded, "skipped": s.skipped} for s in live.stats.values()
+            ]
+        events = EventStore(g.store).list(limit=100000)
+        g.close()
+    for s in servers:
+        s.shutdown()
+    lat = sorted(e.details["latency_ms"] for e in events if "latency_ms" in e.details)
+    return {
+        "cameras": n,
+        "mode": "workers" if workers else "one process",
+        "frames": sum(int(s.get("frames", 0)) for s in stats),
+        "decoded": sum(int(s.get("decoded", 0)) for s in stats),
+        "dropped": sum(int(s.get("skipped", 0)) for s in stats),
+        "sent": n * int(seconds * FPS),
+        "decisions": len(lat),
+        "p95_latency_ms": lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None,
+        "rss_mb_each": [round(r / 2**20) for r in rss],
+        "status": status,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--max", type=int, default=8)
+    ap.add_argument("--lin", type=Path, default=LIN)
+    args = ap.parse_args()
+    jpegs = frames_1080p()
+    rows = []
+    for n in range(1, args.max + 1):
+        for workers in (False, True):
+            row = run(n, workers, jpegs, args.seconds, args.lin)
+            print(json.dumps({k: v for k, v in row.items() if k != "status"}), flush=True)
+            rows.append(row)
+    best = {
+        mode: max((r["cameras"] for r in rows if r["mode"] == mode and r["dropped"] == 0), default=0)
+        for mode in ("one process", "workers")
+    }
+    out = {
+        "machine": machine(),
+        "cpus": os.cpu_count(),
+        "fps": FPS,
+        "seconds": args.seconds,
+        "rows": rows,
+        "largest_n_without_drops": best,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "many_cameras.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(json.dumps(best))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Cameras in worker processes on real clips: a killed worker comes back by itself, one
+camera's frames stay in order, and a live source behind a slow pipeline drops to the newest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from facegate import Gallery, load_settings
+from facegate.events.store import EventStore
+from facegate.settings import CameraSettings
+from facegate.video.pipeline import CameraPipeline, FrameResult
+from facegate.video.service import LiveService
+from facegate.video.sources import VideoSource
+
+from tests.conftest import LIN, ROOT, SECRET, consent
+
+pytestmark = [pytest.mark.integration, pytest.mark.video]
+
+HAMILTON = ROOT / "tests" / "data" / "videos" / "hamilton_clip.mp4"
+
+
+def wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def open_gallery(tmp_path: Path, engine, cameras: list[CameraSettings]) -> Gallery:  # type: ignore[no-untyped-def]
+    from facegate import FaceEngine
+
+    settings = load_settings(data_dir=tmp_path / "data", secret_key=SECRET, cameras=cameras)
+    engine = FaceEngine(settings, detector=engine.detector, aligner=engine.aligner, embedder=engine.embedder)
+    return Gallery.open(settings, engine=engine)
+
+
+def test_a_killed_worker_comes_back_and_frames_stay_in_order(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    cams = [CameraSettings(name=n, source=str(HAMILTON), fps=5) for n in ("stage", "wing")]
+    g = open_gallery(tmp_path, engine, cams)
+    g.enroll("Lin-Manuel Miranda", [LIN], consent())
+    live = LiveService(g, workers=True)
+    assert live.workers is not None
+    workers = live.workers
+    live.start()
+    try:
+        stage = workers.cameras["stage"]
+        wait_for(lambda: stage.frames >= 3, 120, "the first frames of a worker")
+        pid = workers.pid("stage")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: stage.restarts == 1 and workers.pid("stage") != pid, 30, "the restart")
+        before = stage.frames
+        wait_for(lambda: stage.frames >= before + 3, 120, "frames after the restart")
+        wait_for(lambda: all(c.state == "ended" for c in workers.cameras.values()), 180, "both clips to end")
+    finally:
+        live.stop()
+    # In order end to end, the killed camera's second run from frame 0 again included.
+    assert all(c.reordered == 0 for c in workers.cameras.values())
+    assert workers.cameras["wing"].stats["frames"] == 46  # the other camera never noticed
+    assert workers.cameras["stage"].stats["frames"] == 46  # the restarted run went through the clip
+    events = EventStore(g.store).list(limit=1000)
+    restarting = [e for e in events if e.kind == "camera_state" and e.details.get("state") == "restarting"]
+    assert [e.camera for e in restarting] == ["stage"]
+    granted = {e.camera for e in events if e.kind == "granted" and e.person_id is not None}
+    assert granted == {"stage", "wing"}  # decisions made in the workers reached the server's store
+    assert live.status()[0]["restarts"] == 1
+    g.close()
+
+
+def test_a_slow_pipeline_on_a_live_source_drops_to_the_newest_and_counts(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    cam = CameraSettings(name="slow", source=str(HAMILTON), fps=60)
+    g = open_gallery(tmp_path, engine, [cam])
+    seen: list[int] = []
+
+    def slow(r: FrameResult) -> None:
+        seen.append(r.frame.index)
+        time.sleep(0.1)  # a pipeline much slower than the decoder
+
+    p = CameraPipeline(cam, g, on_frame=slow)
+    # A file read as a live stream: its reader decodes as fast as it can, whatever we take.
+    source: VideoSource = p.source(live=True, max_reconnects=0)
+    stats = p.run(source)
+    g.close()
+    assert stats.decoded == 275
+    assert stats.skipped > 0 and stats.frames == len(seen)
+    assert stats.frames + stats.skipped == stats.decoded  # every decoded frame processed or counted
+    assert seen == sorted(set(seen)) and seen[-1] - seen[0] + 1 > len(seen)  # newer frames, in order
