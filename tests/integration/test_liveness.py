@@ -304,7 +304,11 @@ def test_an_attack_at_a_door_with_an_unlock_alerts_over_mqtt_and_webhooks_and_op
         ("denied", "presentation_attack"),
         ("granted", "rule 1"),
     ]
-    assert alerts[0]["person_id"] is None and alerts[0]["details"]["liveness"] < settings.liveness.threshold
+    assert alerts[0]["person_id"] is None
+    assert alerts[0]["details"]["liveness_score"] < settings.liveness.threshold
+    # The resident's grant says a live face was required and seen: an automation may act on it.
+    assert alerts[1]["details"]["liveness"] == "passed"
+    assert alerts[1]["details"]["liveness_score"] >= settings.liveness.threshold
     hooks = [b for path, b in receiver.received if path == "/events"]
     assert [(b["kind"], b["details"]["reason"]) for b in hooks] == [("denied", "presentation_attack")]
     assert [path for path, _ in receiver.received].count("/unlock") == 1
