@@ -70,22 +70,25 @@ def _ahead(frames: Iterator[Frame], depth: int, prepare: Callable[[Frame], T]) -
     q: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Queue `item` unless the consumer stopped first (then nobody would take it)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def decode() -> None:
         try:
             for f in frames:
-                item = (f, prepare(f))
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((f, prepare(f))):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
+            put(exc)
             return
-        q.put(done)
+        put(done)
 
     worker = threading.Thread(target=decode, name="decode-ahead", daemon=True)
     worker.start()

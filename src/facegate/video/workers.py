@@ -4,8 +4,8 @@ several cameras use all cores.
 A worker opens the gallery read-only from the same database (as a service replica would) and
 follows other processes' changes through the gallery's generation check before every search, so
 an enrolment, withdrawal or erasure reaches it at its next search (one frame). What the
-pipeline would publish goes back over one queue to the server, which publishes it on its bus in
-the order each worker sent it; one camera's frames are processed by one process in order. A
+pipeline would publish goes back over the worker's own pipe to the server, which publishes it on
+its bus in the order that worker sent it; one camera's frames are processed by one process in order. A
 worker that dies is started again with backoff (event `camera_state` "restarting"), never the
 server.
 """
