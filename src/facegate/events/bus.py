@@ -110,6 +110,10 @@ class EventBus:
         self.sinks = [QueuedSink(s, queue_size, metrics) for s in sinks]
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=queue_size)
         self._closed = False
+        # Replicas: `fence(camera)` says whether this process may still speak for the camera
+        # (it holds the camera's lease); `origin` names the replica on each event.
+        self.fence: Callable[[str], bool] | None = None
+        self.origin: str | None = None
         self._writer = threading.Thread(target=self._write_loop, name="events:database", daemon=True)
         self._writer.start()
 
@@ -132,9 +136,14 @@ class EventBus:
         if self._closed:
             log.warning("a %s event of %s after the bus closed was dropped", kind, camera)
             return
+        if not self._may_speak(camera, kind):
+            if snapshot is not None and self.snapshots is not None:
+                self.snapshots.delete(snapshot)
+            return
+        details = self._stamped(details)
         if urgent:
             self.alert(camera, kind, person_id, details)
-        item = (camera, kind, person_id, dict(details or {}), snapshot, datetime.now(UTC), then, subjects)
+        item = (camera, kind, person_id, details, snapshot, datetime.now(UTC), then, subjects)
         try:
             self._pending.put_nowait(item)
         except queue.Full:
@@ -193,10 +202,25 @@ class EventBus:
         self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
         """Only the urgent sinks (door actuators), at once, with a provisional event (id 0)."""
-        if self.urgent:
-            provisional = Event(0, datetime.now(UTC), camera, kind, person_id, dict(details or {}))
+        if self.urgent and self._may_speak(camera, kind):
+            provisional = Event(0, datetime.now(UTC), camera, kind, person_id, self._stamped(details))
             for sink in self.urgent:
                 sink.submit(provisional)
+
+    def _may_speak(self, camera: str, kind: str) -> bool:
+        """False once this replica's lease on the camera ran out: another replica may hold it
+        now, and a decision from both would open the door twice."""
+        if self.fence is None or self.fence(camera):
+            return True
+        self.metrics.fenced.labels(camera).inc()
+        log.warning("a %s event of %s was dropped: this replica no longer holds the camera", kind, camera)
+        return False
+
+    def _stamped(self, details: dict[str, Any] | None) -> dict[str, Any]:
+        out = dict(details or {})
+        if self.origin is not None:
+            out.setdefault("replica", self.origin)
+        return out
 
     def close(self, timeout: float = 30.0) -> None:
         """Store what is pending, then stop every sink (each finishes what it holds)."""

@@ -45,3 +45,12 @@ class LiveMetrics:
         self.sink_delivered = Counter(
             "facegate_sink_delivered", "Events delivered by a sink", ["sink"], registry=r
         )
+        self.fenced = Counter(
+            "facegate_events_fenced",
+            "Events a replica dropped because its lease on the camera had run out",
+            ["camera"],
+            registry=r,
+        )
+        self.leases = Gauge(
+            "facegate_camera_leased", "1 while this replica holds the camera's lease", ["camera"], registry=r
+        )

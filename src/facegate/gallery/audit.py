@@ -213,6 +213,27 @@ class AuditLog:
             event.listen(s, "after_commit", lambda _s: head.advance(entry_id, entry_hash), once=True)
         return AuditEntry(row.id, row.at, actor, action, target, details, results, row.hash)
 
+    def follow_tip(self) -> int | None:
+        """Move this machine's signed head to the newest entry in the trail, whoever wrote it,
+        if that entry's hash is its own (recomputed under the key); the id followed, or None.
+
+        With several writers (replicas on other hosts) a head that covers only this machine's
+        own entries would miss the others' being cut off the end: replicas call this on their
+        heartbeat, so each head also covers what every other replica wrote up to a heartbeat ago.
+        """
+        if self.head is None:
+            return None
+        with self.store.session() as s:
+            r = s.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
+            if r is None:
+                return None
+            fields = (r.id, r.at, r.actor, r.action, r.target, r.details, r.results)
+            ok = digest(self.mac_key, r.prev_hash, *fields) == r.hash
+        if not ok:  # not one of ours: `verify` reports it; never sign a forged entry
+            return None
+        self.head.advance(r.id, r.hash)
+        return r.id
+
     def entries(
         self,
         limit: int = 100,

@@ -190,3 +190,25 @@ class OwedWipeRow(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReplicaRow(Base):
+    """A `facegate serve` process sharing this database, while it renews its heartbeat."""
+
+    __tablename__ = "replicas"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, the database's clock
+    seen_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LeaseRow(Base):
+    """Which replica runs a camera (or acts for a door without one), until `expires_at`.
+    `epoch` grows with every change of holder: a fencing token for what the holder does."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100), index=True)
+    epoch: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    acquired_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -30,7 +30,7 @@ from facegate.settings.live import (
     TrackingSettings,
     UnlockSettings,
 )
-from facegate.settings.service import ApiSettings, PrivacySettings, WebSettings
+from facegate.settings.service import ApiSettings, PrivacySettings, ReplicaSettings, WebSettings
 from facegate.settings.vision import (
     ARCFACE_TEMPLATE,
     DetectorSettings,
@@ -62,6 +62,7 @@ __all__ = [
     "OnnxEmbedderSettings",
     "PrivacySettings",
     "QualitySettings",
+    "ReplicaSettings",
     "Settings",
     "TrackingSettings",
     "UnlockSettings",
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     web: WebSettings = WebSettings()
     liveness: LivenessSettings = LivenessSettings()
+    replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
 
     @model_validator(mode="after")
     def _names(self) -> Settings:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
 class ApiSettings(BaseModel):
@@ -90,3 +93,41 @@ class WebSettings(BaseModel):
     consent_soon_days: float = Field(
         30, ge=0, description="Consent shown as 'expiring soon' this long before"
     )
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ReplicaSettings(BaseModel):
+    """Several `facegate serve` processes on one PostgreSQL: each camera is leased to one."""
+
+    id: str = Field(
+        default_factory=_default_replica_id,
+        min_length=1,
+        max_length=100,
+        description="This replica's name, shown in the console and on its events (default: host-pid)",
+    )
+    leases: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Lease each camera to one replica at a time (auto: on with PostgreSQL, where "
+        "replicas can share the database; off: every replica runs every camera)",
+    )
+    lease_ttl_s: float = Field(
+        5.0,
+        ge=1.0,
+        le=300.0,
+        description="A camera whose replica stopped renewing is taken over this long after its last renewal",
+    )
+    heartbeat_s: float = Field(
+        1.0, gt=0, le=60.0, description="How often a replica renews its leases and looks for free cameras"
+    )
+
+    @model_validator(mode="after")
+    def _renew_in_time(self) -> ReplicaSettings:
+        if self.heartbeat_s * 2 > self.lease_ttl_s:
+            raise ValueError(
+                "replica.heartbeat_s must be at most half of replica.lease_ttl_s "
+                "(one late renewal must not lose a camera)"
+            )
+        return self

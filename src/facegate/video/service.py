@@ -1,7 +1,11 @@
-"""The live service: every configured camera in its own thread, one event bus, the door actuators.
+"""The live service: every configured camera in its own thread (or worker process), one event
+bus, the door actuators.
 
 `facegate serve` starts it beside the API (Frigate's split: camera processing here, the HTTP
 surface only reads what it produces); `facegate watch` runs one camera of it in the foreground.
+With replicas (several `serve` processes on one PostgreSQL) each camera runs only on the replica
+holding its lease (`video/replica.py`), and the bus drops whatever a camera would still publish
+after its lease ran out here.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from facegate.gallery.gallery import Gallery
 from facegate.settings import CameraSettings
 from facegate.video.pipeline import CameraPipeline, FrameResult, RunStats
 from facegate.video.preview import LatestFrames
+from facegate.video.replica import Replica, door_lease, lease_names, leases_wanted
 from facegate.video.sources import VideoSource
 from facegate.video.workers import CameraWorkers
 
 if TYPE_CHECKING:
     from facegate.gallery.crypto import TemplateCipher
+    from facegate.gallery.leases import Lease
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +51,11 @@ class LiveService:
         sse: SseHub | None = None,
         doors: bool = True,
         workers: bool | None = None,
+        leases: bool | None = None,
     ) -> None:
         """`doors=False`: decide but open nothing (no door actuators), e.g. `facegate watch`.
-        `workers`: cameras in worker processes (default: `camera_workers`, two cameras or more)."""
+        `workers`: cameras in worker processes (default: `camera_workers`, two cameras or more).
+        `leases`: run only the cameras leased to this replica (default: `replica.leases`)."""
         self.gallery = gallery
         settings = gallery.settings
         self.settings = settings
@@ -81,13 +89,32 @@ class LiveService:
         self.preview = LatestFrames()  # the console's live view: a reference per frame, no work
         self.sources: dict[str, VideoSource] = {}
         self.stats: dict[str, RunStats] = {}
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
+        self._threads: dict[str, threading.Thread] = {}
+        self._stops: dict[str, threading.Event] = {}
+        self._by_name = {c.name: c for c in self.cameras}
         if workers is None:
             workers = settings.camera_workers == "auto" and len(self.cameras) > 1
-        self.workers = (
-            CameraWorkers(settings, self.cameras, self.bus, metrics=self.metrics) if workers else None
-        )
+        self.use_workers = workers
+        # Worker mode: one `CameraWorkers` for every camera, or one per leased camera.
+        self.workers: CameraWorkers | None = None
+        self._leased_workers: dict[str, CameraWorkers] = {}
+        self.replica: Replica | None = None
+        if leases if leases is not None else leases_wanted(settings, gallery.store):
+            self.replica = Replica(
+                gallery.store,
+                settings.replica,
+                lease_names(settings, list(self._by_name)),
+                on_acquired=self._start_camera,
+                on_lost=self._stop_camera,
+                audit=gallery.audit,
+            )
+            self.bus.fence = self._may_speak
+            self.bus.origin = settings.replica.id
+        elif workers:
+            self.workers = CameraWorkers(settings, self.cameras, self.bus, metrics=self.metrics)
+
+    def _may_speak(self, camera: str) -> bool:
+        return self.replica is None or self.replica.holds(camera)
 
     def _new_key(self, cipher: TemplateCipher) -> None:
         """The data key was rotated: snapshots from now on under the new one."""
@@ -101,6 +128,8 @@ class LiveService:
         actuator = self.actuators.get(door)
         if actuator is None:
             log.warning("MQTT command %s for unknown door %s ignored", command, door)
+        elif self.replica is not None and not self.replica.holds(door_lease(self.settings, door)):
+            log.debug("MQTT command %s for door %s: another replica acts for it", command, door)
         elif command == "UNLOCK":
             try:
                 actuator.unlock("mqtt")
@@ -129,57 +158,105 @@ class LiveService:
         return p
 
     def start(self) -> None:
-        """Connect the sinks and start a thread per enabled camera."""
+        """Connect the sinks and start every enabled camera (with replicas: those leased here)."""
         if self.mqtt is not None:
             self.mqtt.start()
-        if self.workers is not None:
+        if self.replica is not None:
+            self.replica.start()
+        elif self.workers is not None:
             self.workers.start()
-            return
-        for camera in self.cameras:
-            p = self.pipeline(camera, on_frame=self.preview.hook(camera.name))
-            source = p.source()
-            self.sources[camera.name] = source
-            t = threading.Thread(
-                target=self._run, args=(p, source), name=f"camera:{camera.name}", daemon=True
-            )
-            t.start()
-            self._threads.append(t)
+        else:
+            for name in self._by_name:
+                self._start_camera(name)
 
-    def _run(self, pipeline: CameraPipeline, source: VideoSource) -> None:
+    def _start_camera(self, name: str) -> None:
+        camera = self._by_name.get(name)
+        if camera is None:  # a door's lease: its MQTT commands, nothing to run
+            return
+        self.metrics.leases.labels(name).set(1)
+        if self.use_workers:
+            w = CameraWorkers(self.settings, [camera], self.bus, metrics=self.metrics)
+            self._leased_workers[name] = w
+            w.start()
+            return
+        p = self.pipeline(camera, on_frame=self.preview.hook(name))
+        source = p.source()
+        stop = threading.Event()
+        self.sources[name], self._stops[name] = source, stop
+        t = threading.Thread(target=self._run, args=(p, source, stop), name=f"camera:{name}", daemon=True)
+        self._threads[name] = t
+        t.start()
+
+    def _stop_camera(self, name: str, timeout: float = 10.0) -> None:
+        """Stop one camera (its lease was lost, or the service stops); its counts stay."""
+        if name not in self._by_name:
+            return
+        self.metrics.leases.labels(name).set(0)
+        w = self._leased_workers.pop(name, None)
+        if w is not None:
+            w.stop(timeout)
+            return
+        stop, source, t = self._stops.pop(name, None), self.sources.get(name), self._threads.pop(name, None)
+        if stop is not None:
+            stop.set()
+        if source is not None:
+            source.stop()
+        if t is not None:
+            t.join(timeout)
+
+    def _run(self, pipeline: CameraPipeline, source: VideoSource, stop: threading.Event) -> None:
         try:
-            self.stats[pipeline.camera.name] = pipeline.run(source, self._stop)
+            self.stats[pipeline.camera.name] = pipeline.run(source, stop)
         except Exception:
             log.exception("camera %s stopped", pipeline.camera.name)
 
     def status(self) -> list[dict[str, object]]:
+        """Each configured camera's state; with replicas, also which replica runs it."""
+        placement = self._placement()
         out: list[dict[str, object]] = []
+        worker_status: dict[str, dict[str, object]] = {}
         if self.workers is not None:
-            return [
-                {"camera": name, "door": getattr(self.settings.door_for(name), "name", None), **s}
-                for name, s in self.workers.status().items()
-            ]
+            worker_status = self.workers.status()
+        for w in self._leased_workers.values():
+            worker_status.update(w.status())
         for c in self.cameras:
-            s = self.sources.get(c.name)
             door = self.settings.door_for(c.name)
-            out.append(
-                {
-                    "camera": c.name,
-                    "state": s.state.value if s else "stopped",
-                    "frames_decoded": s.decoded if s else 0,
-                    "frames_skipped": s.dropped if s else 0,
-                    "reconnects": s.reconnects if s else 0,
-                    "door": door.name if door else None,
-                    **self.preview.stats(c.name),
-                }
-            )
+            row: dict[str, object] = {"camera": c.name, "door": door.name if door else None}
+            if c.name in worker_status:
+                row.update(worker_status[c.name])
+            else:
+                s = self.sources.get(c.name) if c.name in self._threads else None
+                row.update(
+                    {
+                        "state": s.state.value if s else "stopped",
+                        "frames_decoded": s.decoded if s else 0,
+                        "frames_skipped": s.dropped if s else 0,
+                        "reconnects": s.reconnects if s else 0,
+                        **self.preview.stats(c.name),
+                    }
+                )
+            if self.replica is not None:
+                lease = placement.get(c.name)
+                row["replica"] = lease.holder if lease is not None else None
+                if lease is not None and lease.holder != self.replica.id:
+                    row["state"] = "on another replica"
+            out.append(row)
         return out
 
+    def _placement(self) -> dict[str, Lease]:
+        if self.replica is None:
+            return {}
+        try:
+            return self.replica.placement()
+        except Exception as exc:  # the database is away: say what is known here
+            log.warning("cannot read the camera leases: %s", exc)
+            return {}
+
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        if self.replica is not None:
+            self.replica.stop()  # stops each camera it held, then hands the leases over
         if self.workers is not None:
             self.workers.stop(timeout)
-        for s in self.sources.values():
-            s.stop()
-        for t in self._threads:
-            t.join(timeout)
+        for name in list(self._threads) + list(self._leased_workers):
+            self._stop_camera(name, timeout)
         self.bus.close()

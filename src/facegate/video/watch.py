@@ -42,7 +42,7 @@ def watch_source(
 
     Only `door` acts on a door: watching a configured camera alone never opens one.
     """
-    live = LiveService(gallery, cameras=[camera], doors=door is not None)
+    live = LiveService(gallery, cameras=[camera], doors=door is not None, leases=False)
     if live.mqtt is not None:
         live.mqtt.start()
     writer = AnnotatedVideo(annotate, camera.fps) if annotate else None
