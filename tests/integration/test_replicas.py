@@ -36,7 +36,9 @@ def test_a_lease_has_one_holder_and_changes_hands_only_once_it_expired(gallery: 
     assert table.acquire("hall", "replica-a", ttl_s=5.0) is not None  # released: at once
 
 
-def _replicas(gallery: Gallery, ids: list[str], names: list[str], running: dict[str, set[str]]) -> list[Replica]:
+def _replicas(
+    gallery: Gallery, ids: list[str], names: list[str], running: dict[str, set[str]]
+) -> list[Replica]:
     out = []
     for rid in ids:
         running[rid] = set()

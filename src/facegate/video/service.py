@@ -239,7 +239,7 @@ class LiveService:
                 lease = placement.get(c.name)
                 row["replica"] = lease.holder if lease is not None else None
                 if lease is not None and lease.holder != self.replica.id:
-                    row["state"] = "on another replica"
+                    row["state"] = "elsewhere"
             out.append(row)
         return out
 

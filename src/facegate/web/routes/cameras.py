@@ -43,6 +43,7 @@ async def cameras(request: Request, viewer: WatcherUser) -> Response:
         configured=[c.name for c in settings.cameras],
         running=live is not None,
         doors=doors,
+        this_replica=settings.replica.id if getattr(live, "replica", None) is not None else None,
         unlocked=request.query_params.get("unlocked", "")[:100],
     )
 
