@@ -122,3 +122,32 @@ def test_a_forged_newest_entry_is_not_signed(gallery: Gallery) -> None:
         )
     assert gallery.audit.follow_tip() is None
     assert not gallery.audit.verify().ok
+
+
+def test_a_replica_catches_up_with_anothers_writes_without_reloading_everything(
+    gallery: Gallery, settings, engine, database_url: str  # type: ignore[no-untyped-def]
+) -> None:
+    """Another process's enrolment, withdrawal and erasure reach this one at its next search;
+    only the templates that changed are opened (the index is changed in place, not rebuilt)."""
+    from tests.conftest import BIDEN, OBAMA, PROBES, consent
+
+    other = Gallery.open(settings, engine=engine, database_url=database_url)
+    try:
+        obama = gallery.enroll("Barack Obama", [OBAMA], consent()).person.id
+        other.sync()
+        index = other.search_index.index
+        biden = gallery.enroll("Joe Biden", [BIDEN], consent()).person.id
+
+        def names(g: Gallery) -> set[str | None]:
+            return {f.name for f in g.identify(PROBES / "obama_and_biden.jpg")}
+
+        assert {"Barack Obama", "Joe Biden"} <= names(other)  # identify syncs first
+        assert other.search_index.index is index and len(index) == 2  # caught up in place
+        record = gallery.consents(biden)[0]
+        gallery.withdraw_consent(biden, record.id)
+        assert "Joe Biden" not in names(other)
+        gallery.delete(obama)
+        assert "Barack Obama" not in names(other) and len(other.search_index.index) == 1
+        assert other.search_index.index is index
+    finally:
+        other.close()

@@ -231,11 +231,14 @@ class Gallery:
         """The vector index over the templates of the engine's space (template ids)."""
         return self.search_index.index
 
-    def rebuild_index(self) -> None:
-        """Decrypt every template of the engine's space into a fresh index."""
+    def rebuild_index(self, *, incremental: bool = False) -> None:
+        """Decrypt every template of the engine's space into a fresh index; `incremental`: only
+        what changed since (other processes' writes), where that is the cheaper way."""
         with self._lock:
             generation = self.store.generation()  # read first: writes made meanwhile reload again
-            self.search_index.load(self.store, self.cipher, self.space, self.settings.index)
+            args = (self.store, self.cipher, self.space, self.settings.index)
+            if not (incremental and self.search_index.catch_up(*args)):
+                self.search_index.load(*args)
             self._generation = generation  # only once everything is reloaded
             foreign = self.foreign_spaces
         if foreign and foreign != self._foreign_warned:  # once per change, not on every reload
@@ -253,8 +256,8 @@ class Gallery:
         a withdrawal or an erasure made by the CLI must stop a running service matching at once."""
         try:
             if self.store.generation() != self._generation:
-                self.follow_key()  # a rotation bumps the generation too
-                self.rebuild_index()
+                self.follow_key()  # a rotation bumps the generation too (and reloads everything)
+                self.rebuild_index(incremental=True)
         except KeyRotated:
             raise  # deciding on under a key the database no longer holds would write nothing
         except (SQLAlchemyError, FacegateError) as exc:

@@ -99,8 +99,39 @@ class SearchIndex:
         self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
         self.refresh_people(store)
 
+    def catch_up(self, store: SqlStore, cipher: TemplateCipher, space: str, settings: IndexSettings) -> bool:
+        """Apply what other processes changed since the last load: templates gone are removed,
+        new ones opened and added (only those), people and consent re-read. False (nothing
+        changed here) when a full `load` is the better way: many changes, or an index that
+        should now be of the other kind (exact below `approximate_above`, HNSW above)."""
+        current = store.template_owners(space)
+        gone = [t for t, pid in self._owner.items() if current.get(t) != pid]
+        new = [t for t, pid in current.items() if self._owner.get(t) != pid]
+        kind_before = len(self._owner) > settings.approximate_above
+        if (
+            len(gone) + len(new) > max(1000, len(current) // 5)
+            or (len(current) > settings.approximate_above) != kind_before
+        ):
+            return False
+        if gone:
+            self.index.remove(np.array(gone, np.int64))
+            for tid in gone:
+                self._owner.pop(tid, None)
+                self._vectors.pop(tid, None)
+        for tid, pid, ct in store.templates(space, ids=new) if new else ():
+            vec = open_embedding(cipher, pid, tid, ct)
+            if len(self.index) == 0 and len(vec) != self.index.dim:  # the first template of a space
+                self.index = make_index(len(vec), settings.backend, len(new), settings.approximate_above)
+            self.index.add(np.array([tid], np.int64), vec[None, :])
+            self._owner[tid], self._vectors[tid] = pid, vec
+        self._held = Counter(self._owner.values())
+        self._thresholds, self._moments = {}, None
+        self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}
+        self.refresh_people(store)
+        return True
+
     def refresh_people(self, store: SqlStore) -> None:
-        self._names = {p.id: p.name for p in store.people()}
+        self._names = store.person_names()
         self._consent = store.consent_windows()
 
     def added(self, person_id: str, template_ids: list[int], vectors: np.ndarray) -> None:

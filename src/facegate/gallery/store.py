@@ -89,7 +89,13 @@ class Store(Protocol):
 
     def people(self, name: str | None = None) -> list[Person]: ...
 
-    def templates(self, space: str, person_id: str | None = None) -> Iterator[tuple[int, str, bytes]]: ...
+    def templates(
+        self, space: str, person_id: str | None = None, ids: list[int] | None = None
+    ) -> Iterator[tuple[int, str, bytes]]: ...
+
+    def template_owners(self, space: str) -> dict[int, str]: ...
+
+    def person_names(self) -> dict[str, str]: ...
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -471,6 +477,11 @@ class SqlStore:
                 q = q.where(PersonRow.name == name)
             return [self._person(s, r, int(counts.get(r.id, 0))) for r in s.scalars(q)]
 
+    def person_names(self) -> dict[str, str]:
+        """Person id -> name, in one query (what a search names its matches by)."""
+        with self.session() as s:
+            return {pid: name for pid, name in s.execute(select(PersonRow.id, PersonRow.name))}
+
     def consents(self, person_id: str) -> list[ConsentRecord]:
         with self.session() as s:
             rows = s.scalars(
@@ -560,16 +571,28 @@ class SqlStore:
             )
             return [template_info(r) for r in rows]
 
-    def templates(self, space: str, person_id: str | None = None) -> Iterator[tuple[int, str, bytes]]:
-        """(template id, person id, encrypted embedding) for every template of a space."""
+    def templates(
+        self, space: str, person_id: str | None = None, ids: list[int] | None = None
+    ) -> Iterator[tuple[int, str, bytes]]:
+        """(template id, person id, encrypted embedding) for every template of a space (of one
+        person, or with one of `ids`)."""
         with self.session() as s:
             q = select(TemplateRow.id, TemplateRow.person_id, TemplateRow.embedding_ct).where(
                 TemplateRow.space == space
             )
             if person_id is not None:
                 q = q.where(TemplateRow.person_id == person_id)
+            if ids is not None:
+                q = q.where(TemplateRow.id.in_(ids))
             for tid, pid, ct in s.execute(q.execution_options(yield_per=2000)):
                 yield int(tid), pid, bytes(ct)
+
+    def template_owners(self, space: str) -> dict[int, str]:
+        """Template id -> person id for every template of a space: what a replica compares with
+        its index to catch up with the others' writes (no ciphertext read)."""
+        with self.session() as s:
+            q = select(TemplateRow.id, TemplateRow.person_id).where(TemplateRow.space == space)
+            return {int(tid): pid for tid, pid in s.execute(q)}
 
     def chip(self, template_id: int) -> tuple[str, bytes | None]:
         with self.session() as s:

@@ -3,11 +3,13 @@ camera leases it holds, and the audit head it keeps in step with every other rep
 
 Each round (every `heartbeat_s`): record the heartbeat, renew the leases held, hand over any
 beyond a fair share (the names over the live replicas, rounded up: replicas that joined get
-theirs), take free or expired ones up to that share, and follow the audit trail's newest entry. A lease counts as held here only until `lease_ttl_s` less a margin
-after the round that last renewed it *began* (the monotonic clock): the database extends it from
-a later instant, so this process stops speaking for a camera before anyone else can take it,
-whether it lost the database, stalled or was partitioned. A replica that dies is replaced
-within `lease_ttl_s` plus one heartbeat.
+theirs), take free or expired ones up to that share, and follow the audit trail's newest entry.
+
+A lease counts as held here only until `lease_ttl_s`, less a margin, after the round that last
+renewed it *began* (the monotonic clock): the database extends it from a later instant, so this
+process stops speaking for a camera before anyone else can take it, whether it lost the
+database, stalled or was partitioned. A replica that dies is replaced within `lease_ttl_s` plus
+one heartbeat.
 """
 
 from __future__ import annotations

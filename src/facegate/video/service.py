@@ -99,11 +99,12 @@ class LiveService:
         self.workers: CameraWorkers | None = None
         self._leased_workers: dict[str, CameraWorkers] = {}
         self.replica: Replica | None = None
-        if leases if leases is not None else leases_wanted(settings, gallery.store):
+        names = lease_names(settings, list(self._by_name))
+        if names and (leases if leases is not None else leases_wanted(settings, gallery.store)):
             self.replica = Replica(
                 gallery.store,
                 settings.replica,
-                lease_names(settings, list(self._by_name)),
+                names,
                 on_acquired=self._start_camera,
                 on_lost=self._stop_camera,
                 audit=gallery.audit,
@@ -114,7 +115,9 @@ class LiveService:
             self.workers = CameraWorkers(settings, self.cameras, self.bus, metrics=self.metrics)
 
     def _may_speak(self, camera: str) -> bool:
-        return self.replica is None or self.replica.holds(camera)
+        """A leased camera's events only while its lease holds here (a pipeline the caller runs
+        itself on this bus, under another name, is the caller's)."""
+        return self.replica is None or camera not in self._by_name or self.replica.holds(camera)
 
     def _new_key(self, cipher: TemplateCipher) -> None:
         """The data key was rotated: snapshots from now on under the new one."""
