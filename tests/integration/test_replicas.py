@@ -125,7 +125,10 @@ def test_a_forged_newest_entry_is_not_signed(gallery: Gallery) -> None:
 
 
 def test_a_replica_catches_up_with_anothers_writes_without_reloading_everything(
-    gallery: Gallery, settings, engine, database_url: str  # type: ignore[no-untyped-def]
+    gallery: Gallery,
+    settings,
+    engine,
+    database_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
     """Another process's enrolment, withdrawal and erasure reach this one at its next search;
     only the templates that changed are opened (the index is changed in place, not rebuilt)."""
