@@ -255,6 +255,9 @@ def test_three_replicas_share_the_cameras_fail_over_and_erase_everywhere(
             return any((f.get("person") or {}).get("person_id") == resident for f in got.json()["faces"])
 
         assert matched(a) and matched(b)
+        dirs = [Path(rep.env["FACEGATE_DATA_DIR"]) / "snapshots" for rep in replicas]
+        before = {f for d in dirs for f in d.rglob("*.enc")}  # the resident's grants
+        assert {f.parents[3] for f in before} >= {dirs[replicas.index(victim)]}
         erased = httpx.delete(f"{a.url}/v1/people/{resident}", headers=a.admin, timeout=60)
         assert erased.status_code == 200, erased.text
         erased_at = time.monotonic()
@@ -265,6 +268,17 @@ def test_three_replicas_share_the_cameras_fail_over_and_erase_everywhere(
         # ... and at the doors: no grant after it (the resident's earlier events went with them).
         time.sleep(2 * CYCLE_S)
         assert _granted(a) == [] and _granted(b) == []
+        # Their snapshots were on three disks: each replica wipes what it holds, the killed one
+        # when it is back.
+        receipt = erased.json()["receipt"]
+        assert receipt["removed"]["snapshots_handed_over"] > 0, receipt
+        victim.start()
+        dirs = [Path(rep.env["FACEGATE_DATA_DIR"]) / "snapshots" for rep in replicas]
+        _wait(
+            lambda: not any(f for d in dirs for f in d.rglob("*.enc")),
+            20,
+            "every replica to wipe its snapshots",
+        )
     finally:
         for rep in replicas:
             rep.stop()

@@ -10,6 +10,7 @@ replaced even if its old lease and a new one carry the same replica name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, literal_column, select, update
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from facegate.gallery.schema import LeaseRow, ReplicaRow
+from facegate.gallery.schema import LeaseRow, ReplicaRow, SnapshotWipeRow
 from facegate.gallery.store import SqlStore
 
 
@@ -135,3 +136,31 @@ class LeaseTable:
             return {
                 r.name: Lease(r.name, r.holder, r.epoch, r.acquired_at, r.expires_at) for r in s.scalars(q)
             }
+
+
+class SnapshotWipes:
+    """Snapshot files to delete wherever they are: an erasure on one replica removes the events,
+    and the replica whose disk holds a file deletes it (`Replica` rounds)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def hand_over(self, rels: list[str]) -> int:
+        with self.store.session() as s, s.begin():
+            for rel in rels:
+                s.merge(SnapshotWipeRow(rel=rel))
+        return len(rels)
+
+    def pending(self, limit: int = 500) -> list[str]:
+        with self.store.session() as s:
+            return list(s.scalars(select(SnapshotWipeRow.rel).order_by(SnapshotWipeRow.at).limit(limit)))
+
+    def settle(self, rels: list[str]) -> None:
+        if rels:
+            with self.store.session() as s, s.begin():
+                s.execute(delete(SnapshotWipeRow).where(SnapshotWipeRow.rel.in_(rels)))
+
+    def expire(self, before: datetime) -> None:
+        """Rows older than any snapshot may live: whoever held those files has purged them."""
+        with self.store.session() as s, s.begin():
+            s.execute(delete(SnapshotWipeRow).where(SnapshotWipeRow.at < before))

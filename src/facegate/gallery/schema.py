@@ -212,3 +212,12 @@ class LeaseRow(Base):
     epoch: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     acquired_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class SnapshotWipeRow(Base):
+    """A snapshot file that an erasure removed the event of, left on another replica's disk:
+    whichever replica holds the file deletes it on its next heartbeat, then this row."""
+
+    __tablename__ = "snapshot_wipes"
+    rel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

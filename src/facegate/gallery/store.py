@@ -60,6 +60,7 @@ from facegate.private_files import private_dir, private_file
 MIGRATIONS = Path(__file__).parent / "migrations"
 DATABASE_RETRY_AFTER = 2  # seconds a client is told to wait while the database is away
 AUDIT_WRITERS_LOCK = 4242001  # PostgreSQL advisory lock: one audit writer at a time
+MIGRATION_LOCK = 4242002  # ... and one migration at a time (replicas starting together)
 
 # Writes the audit entry of a change inside its transaction: (session, person id, facts such
 # as counts known only inside it).
@@ -198,6 +199,8 @@ class SqlStore:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
+                if self.backend == "postgresql":  # the second replica waits, then finds it done
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except (SQLAlchemyError, DatabaseUnavailable) as exc:

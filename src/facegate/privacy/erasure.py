@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from facegate.errors import PersonNotFound
 from facegate.events.snapshots import snapshot_store
+from facegate.gallery.leases import LeaseTable, SnapshotWipes
 from facegate.gallery.people import Deletion
 from facegate.gallery.schema import ConsentRow, PersonRow, TemplateRow
 from facegate.gallery.templates import open_embedding
@@ -207,8 +208,13 @@ def wipe_owed(gallery: Gallery, wipe: OwedWipe, vectors: Sequence[np.ndarray] = 
     settled it meanwhile, their receipt."""
     store = gallery.store
     snaps = snapshot_store(gallery.settings, gallery.cipher)
+    # A file not on this disk may be on another replica's: it deletes it on its next heartbeat.
+    elsewhere = [rel for rel in wipe.snapshots if not (snaps.root / rel).exists()]
     for rel in wipe.snapshots:
         snaps.delete(rel)
+    handed_over = 0
+    if elsewhere and LeaseTable(store).replicas():
+        handed_over = SnapshotWipes(store).hand_over(elsewhere)
     reclaimed = store.reclaim()
     roots = [gallery.settings.data_dir]
     db_file = store.sqlite_path
@@ -233,7 +239,8 @@ def wipe_owed(gallery: Gallery, wipe: OwedWipe, vectors: Sequence[np.ndarray] = 
             "enrolment_images": r["enrolment_images"],
             "consent_records": r["consent_records"],
             "events": r["events"],
-            "snapshots": len(wipe.snapshots) - left,
+            "snapshots": len(wipe.snapshots) - left - handed_over,
+            "snapshots_handed_over": handed_over,
             "index_entries": r["index_entries"],
         },
         checks=checks,

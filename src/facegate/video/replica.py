@@ -20,9 +20,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
+from facegate.events.snapshots import SnapshotStore
 from facegate.gallery.audit import AuditLog
-from facegate.gallery.leases import Lease, LeaseTable
+from facegate.gallery.leases import Lease, LeaseTable, SnapshotWipes
 from facegate.gallery.store import SqlStore
 from facegate.settings import ReplicaSettings, Settings
 
@@ -55,6 +57,8 @@ class Replica:
         on_acquired: Callable[[str], None],
         on_lost: Callable[[str], None],
         audit: AuditLog | None = None,
+        snapshots: SnapshotStore | None = None,
+        snapshot_days: float = 7.0,
     ) -> None:
         self.table = LeaseTable(store)
         self.settings = settings
@@ -63,6 +67,9 @@ class Replica:
         self.on_acquired = on_acquired
         self.on_lost = on_lost
         self.audit = audit
+        self.snapshots = snapshots
+        self.snapshot_days = snapshot_days
+        self.wipes = SnapshotWipes(store)
         self.host = socket.gethostname()
         # A clock running up to 10% fast, and a round's own latency, must not outlive the lease.
         self.margin_s = max(0.5, 0.1 * settings.lease_ttl_s)
@@ -102,6 +109,10 @@ class Replica:
             self.failed_rounds += 1
             log.warning("replica %s: heartbeat failed: %s", self.id, exc)
         self._drop_expired()
+        try:
+            self._wipe_handed_over()
+        except Exception as exc:
+            log.warning("replica %s: could not check for snapshots to wipe: %s", self.id, exc)
         if self.audit is not None:
             try:
                 self.audit.follow_tip()
@@ -146,6 +157,17 @@ class Replica:
                 log.exception("replica %s: could not start %s; giving it up", self.id, name)
                 self._lose(name, "it failed to start here")
                 self.table.release([name], self.id)
+
+    def _wipe_handed_over(self) -> None:
+        """Delete the snapshot files erasures elsewhere left on this disk."""
+        if self.snapshots is None:
+            return
+        mine = [rel for rel in self.wipes.pending() if self.snapshots.delete(rel)]
+        self.wipes.settle(mine)
+        if mine:
+            log.info("replica %s: wiped %d snapshot(s) erased through another replica", self.id, len(mine))
+        if self.rounds % 600 == 1:  # now and then: rows no replica held a file for
+            self.wipes.expire(datetime.now(UTC) - timedelta(days=self.snapshot_days + 1))
 
     def _drop_expired(self) -> None:
         now = time.monotonic()

@@ -108,6 +108,8 @@ class LiveService:
                 on_acquired=self._start_camera,
                 on_lost=self._stop_camera,
                 audit=gallery.audit,
+                snapshots=self.snapshots,
+                snapshot_days=max(settings.privacy.snapshot_days, settings.privacy.unknown_snapshot_days),
             )
             self.bus.fence = self._may_speak
             self.bus.origin = settings.replica.id

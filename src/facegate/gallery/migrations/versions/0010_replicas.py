@@ -1,4 +1,5 @@
-"""Replicas and leases: several `serve` processes on one database, each camera run by one.
+"""Replicas and leases: several `serve` processes on one database, each camera run by one;
+snapshot files an erasure left on another replica's disk.
 
 Revision ID: 0010
 Revises: 0009
@@ -7,6 +8,8 @@ Create Date: 2026-12-02
 
 import sqlalchemy as sa
 from alembic import op
+
+from facegate.gallery.schema import UTCDateTime
 
 revision = "0010"
 down_revision = "0009"
@@ -32,9 +35,17 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=False),
     )
     op.create_index("ix_leases_holder", "leases", ["holder"])
+    op.create_table(
+        "snapshot_wipes",
+        sa.Column("rel", sa.String(200), primary_key=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_snapshot_wipes_at", "snapshot_wipes", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_snapshot_wipes_at", "snapshot_wipes")
+    op.drop_table("snapshot_wipes")
     op.drop_index("ix_leases_holder", "leases")
     op.drop_table("leases")
     op.drop_index("ix_replicas_seen_at", "replicas")
