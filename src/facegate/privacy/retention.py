@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from facegate.events.snapshots import snapshot_store
 from facegate.gallery.audit import ANCHOR_KEY
+from facegate.gallery.leases import LeaseTable, SnapshotWipes
 from facegate.gallery.people import consent_in_force
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, EventSubjectRow, MetaRow, PersonRow
 from facegate.settings import PrivacySettings
@@ -254,8 +255,9 @@ def purge(
     orphans = orphan_snapshots(gallery, now)
     report.orphan_files = len(orphans)
     if not dry_run:
-        for rel in files:
-            snaps.delete(rel)
+        elsewhere = [rel for rel in files if not snaps.delete(rel) and not (snaps.root / rel).exists()]
+        if elsewhere and LeaseTable(store).replicas():  # on other replicas' disks: theirs to delete
+            SnapshotWipes(store).hand_over(elsewhere)
         for path in orphans:
             path.unlink(missing_ok=True)
     due = people_due(gallery, p, now)
