@@ -154,3 +154,61 @@ def test_a_replica_catches_up_with_anothers_writes_without_reloading_everything(
         assert other.search_index.index is index
     finally:
         other.close()
+
+
+def test_a_replica_that_stops_does_not_leave_the_others_offline_in_home_assistant(gallery: Gallery) -> None:
+    """Replicas share one MQTT availability topic: one that stops sets it "offline" (its last
+    will, if it dies), and the others say "online" again on their next heartbeat."""
+    import uuid
+
+    from facegate.events.mqtt import MqttBridge
+    from facegate.settings import MqttSettings
+
+    from tests.conftest import need
+    from tests.integration.test_events import MQTT_HOST, MQTT_PORT, Subscriber, _broker_missing
+
+    need(_broker_missing())
+    prefix = f"fgtest{uuid.uuid4().hex[:8]}"
+    sub = Subscriber([f"{prefix}/availability"])
+    bridges = [
+        MqttBridge(
+            MqttSettings(
+                enabled=True,
+                host=MQTT_HOST,
+                port=int(MQTT_PORT or 1883),
+                topic_prefix=prefix,
+                client_id=f"{prefix}-{i}",
+                discovery=False,
+            ),
+            [],
+            [],
+        )
+        for i in range(2)
+    ]
+    for b in bridges:
+        b.start()
+        assert b.wait_connected(10)
+    survivor = Replica(
+        gallery.store,
+        ReplicaSettings(id="survivor", lease_ttl_s=1.5, heartbeat_s=0.25),
+        ["hall"],
+        on_acquired=lambda _n: None,
+        on_lost=lambda _n: None,
+        on_round=bridges[1].still_online,
+    )
+    survivor.start()
+    try:
+        bridges[0].close()  # the other replica stops: "offline", retained
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "offline" not in sub.on(f"{prefix}/availability"):
+            time.sleep(0.05)
+        history = sub.on(f"{prefix}/availability")
+        assert "offline" in history
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sub.on(f"{prefix}/availability")[-1] != "online":
+            time.sleep(0.05)
+        assert sub.on(f"{prefix}/availability")[-1] == "online"
+    finally:
+        survivor.stop()
+        bridges[1].close()
+        sub.close()

@@ -101,6 +101,12 @@ class MqttBridge:
             client.subscribe(self.door_topic(door.name, "set"), qos=1)
         log.info("MQTT connected to %s:%s", self.settings.host, self.settings.port)
 
+    def still_online(self) -> None:
+        """Say "online" again (replicas, every heartbeat): another replica that stopped or died
+        set the shared availability topic to "offline", yet this one still serves."""
+        if self.connected.is_set():
+            self.client.publish(self.availability_topic, "online", qos=1, retain=True)
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
         log.warning("MQTT disconnected: %s", reason)

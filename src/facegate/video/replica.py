@@ -59,6 +59,7 @@ class Replica:
         audit: AuditLog | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_days: float = 7.0,
+        on_round: Callable[[], None] | None = None,
     ) -> None:
         self.table = LeaseTable(store)
         self.settings = settings
@@ -69,6 +70,7 @@ class Replica:
         self.audit = audit
         self.snapshots = snapshots
         self.snapshot_days = snapshot_days
+        self.on_round = on_round
         self.wipes = SnapshotWipes(store)
         self.host = socket.gethostname()
         # A clock running up to 10% fast, and a round's own latency, must not outlive the lease.
@@ -113,6 +115,11 @@ class Replica:
             self._wipe_handed_over()
         except Exception as exc:
             log.warning("replica %s: could not check for snapshots to wipe: %s", self.id, exc)
+        if self.on_round is not None:
+            try:
+                self.on_round()
+            except Exception as exc:
+                log.warning("replica %s: %s", self.id, exc)
         if self.audit is not None:
             try:
                 self.audit.follow_tip()

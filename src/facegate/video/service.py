@@ -110,6 +110,7 @@ class LiveService:
                 audit=gallery.audit,
                 snapshots=self.snapshots,
                 snapshot_days=max(settings.privacy.snapshot_days, settings.privacy.unknown_snapshot_days),
+                on_round=self.mqtt.still_online if self.mqtt is not None else None,
             )
             self.bus.fence = self._may_speak
             self.bus.origin = settings.replica.id
