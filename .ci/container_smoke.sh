@@ -130,11 +130,26 @@ took
 
 step "smoke: the image's HEALTHCHECK against its ENTRYPOINT and CMD, as its default user"
 # chroot isolation shares the host's network: the image's port 8080 must be free here.
-if python3 -c 'import socket, sys; sys.exit(socket.socket().connect_ex(("127.0.0.1", 8080)) == 0)'; then
+if ! python3 "$HERE/reachable.py" 127.0.0.1:8080; then
   buildah run --isolation chroot -v "$WORK/data:/data" "$SMOKE_CTR" -- \
     /opt/facegate/bin/python /smoke/healthcheck.py /smoke/health.json
 else
   echo "   port 8080 is in use on this host: skipped"
+fi
+took
+
+step "smoke: serve on PostgreSQL and MQTT, configured as compose.yaml does (Home Assistant discovery)"
+# The PostgreSQL and the broker .ci/run starts for the tests (a database and topics of its own,
+# removed after); skipped where they are not running, except under CI=true.
+PG_URL="${FACEGATE_TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
+MQTT_AT="${FACEGATE_TEST_MQTT:-127.0.0.1:1883}"
+if python3 "$HERE/reachable.py" "$PG_URL" "$MQTT_AT"; then
+  buildah run --isolation chroot --env FACEGATE_TEST_PG_URL="$PG_URL" --env FACEGATE_TEST_MQTT="$MQTT_AT" \
+    "$SMOKE_CTR" -- /opt/facegate/bin/python /smoke/pg_mqtt.py
+elif [ "${CI:-}" = true ]; then
+  echo "PostgreSQL ($PG_URL) or the MQTT broker ($MQTT_AT) is not running (CI=true: required)"; exit 1
+else
+  echo "   PostgreSQL ($PG_URL) or the MQTT broker ($MQTT_AT) is not running: skipped"
 fi
 took
 
