@@ -2,13 +2,17 @@
 # Build the container image from the Containerfile on a Debian bookworm base made here (no
 # registry is reachable in CI) and use it as a user would: as its non-root user, with the data on
 # the /data volume, init, enrol, identify, verify, a stranger not recognised, and `serve`
-# answering /readyz, an enrolment and an identification over loopback HTTP. Then check the image
+# answering /readyz, an enrolment and an identification over loopback HTTP; its own HEALTHCHECK
+# against its own command; `serve` on the CI's PostgreSQL and MQTT broker configured as
+# compose.yaml does (Home Assistant discovery); compose.yaml's settings. Then check the image
 # itself: non-root, labels, healthcheck, no compiler, pip cache, wheels, tests, bench or
-# ../shared data inside. Prints the time of each step. Run as root: `bash .ci/container_smoke.sh`.
+# ../shared data inside. Prints the time of each step (docs/deployment.md: cold about 3 min,
+# warm under 1 min). Run as root: `bash .ci/container_smoke.sh` (`make container`).
 #
-# The base (debootstrap, a few minutes) is cached in buildah's storage as $BASE_IMAGE, labelled
+# The base (debootstrap, about a minute) is cached in buildah's storage as $BASE_IMAGE, labelled
 # with a hash of how it was made; it is made again only when that changes (or with
-# FACEGATE_CI_REBUILD_BASE=1). The image build uses buildah's layer cache.
+# FACEGATE_CI_REBUILD_BASE=1). The image build uses buildah's layer cache; the untagged images
+# of earlier builds are pruned at the end. Python checks: .ci/container/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -52,6 +56,7 @@ mirror() {
   echo "${FACEGATE_CI_DEBIAN_MIRROR:-${uri:-http://deb.debian.org/debian}}"
 }
 MIRROR="$(mirror)"
+# shellcheck disable=SC2054  # --include takes a comma-separated list
 DEBOOTSTRAP_ARGS=(--variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates
   bookworm "$WORK/rootfs" "$MIRROR")
 # The cache key: how the base is made (the rootfs path is a fresh temporary one each run).
