@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: .venv demo test lint typecheck unit bench package clean
+.PHONY: .venv demo test lint typecheck unit bench package container clean
 
 .venv: $(STAMP)
 
@@ -20,8 +20,8 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench .ci
+	$(BIN)/ruff format --check src tests bench .ci
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -34,6 +34,10 @@ unit: $(STAMP)
 
 package: $(STAMP)
 	bash .ci/package_smoke.sh
+
+# The container image (Containerfile), built with buildah and smoke-tested inside; as root.
+container:
+	bash .ci/container_smoke.sh
 
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python run_all.py
