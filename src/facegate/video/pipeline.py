@@ -25,6 +25,7 @@ from facegate.gallery.gallery import Gallery
 from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
+from facegate.vision import planarity
 from facegate.vision.detectors import camera_detector, sensitive_detector
 from facegate.vision.engine import FaceEngine
 from facegate.vision.geometry import clip
@@ -236,6 +237,8 @@ class CameraPipeline:
             if d is not None:
                 decisions.append(d)
                 self._announce(d, frame, faces)
+            if t.decided:
+                t.liveness.planarity.clear()  # its face crops are needed no longer
         result = FrameResult(
             frame, faces, {id(t.face): t for t in seen}, decisions, time.perf_counter() - started
         )
@@ -248,12 +251,24 @@ class CameraPipeline:
 
     def _score_liveness(self, image: np.ndarray, tracks: list[Track], clock: float) -> None:
         """Score the whole frame around each undecided track's face (doors requiring liveness);
-        note its head pose where the door asks for a head turn."""
+        note its head pose where the door asks for a head turn; sample its face's region for
+        the motion cue (a small grey crop, in memory, with the track) where either asks."""
+        live = self.gallery.settings.liveness
+        window = live.challenge_window_s
         if self.door.challenge != "none":
-            window = self.gallery.settings.liveness.challenge_window_s
             for t in tracks:
                 if not (t.emitted - {"unknown"}) and clock - t.first_seen <= window:
                     t.liveness.add_pose(clock, t.face.landmarks)
+        if self.gate.asks_motion:
+            for t in tracks:
+                # A liveness door judges until the decision; a challenge alone, within its window.
+                if t.emitted - {"unknown"} or (self.liveness is None and clock - t.first_seen > window):
+                    t.liveness.planarity.clear()
+                    continue
+                if t.liveness.planarity.due(clock, live.planarity.sample_gap_s):
+                    t.liveness.planarity.add(
+                        planarity.sample(image, t.face.rules_box, t.face.landmarks, clock)
+                    )
         if self.liveness is None:
             return
         # Until the track is decided ("unknown" is no decision: it may be recognised later), and
