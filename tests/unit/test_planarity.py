@@ -172,12 +172,12 @@ def test_samples_are_small_bounded_and_dropped() -> None:
 
 
 def test_the_verdict_needs_enough_judged_pairs_and_has_an_undecided_band() -> None:
-    flat = PairMotion(0.04, 0.004, 80, 0.2)  # ratio 0.1
+    flat = PairMotion(0.04, 0.001, 80, 0.2)  # ratio 0.025
     head = PairMotion(0.03, 0.018, 80, 0.2)  # ratio 0.6
-    between = PairMotion(0.03, 0.008, 80, 0.2)  # ratio 0.27
+    between = PairMotion(0.03, 0.005, 80, 0.2)  # ratio 0.17
     small = PairMotion(0.005, 0.004, 80, 0.1)  # too little motion
-    few = PairMotion(0.04, 0.004, 5, 0.2)  # too few points
-    args = (0.015, 0.2, 0.35, 3)
+    few = PairMotion(0.04, 0.001, 5, 0.2)  # too few points
+    args = (0.015, 0.1, 0.25, 3)
     assert judge([flat, flat], *args).verdict == "undecided"
     assert judge([flat, flat, small, few], *args).verdict == "undecided"
     assert judge([flat] * 3, *args).verdict == "planar"
@@ -189,7 +189,7 @@ def test_the_verdict_needs_enough_judged_pairs_and_has_an_undecided_band() -> No
 
 
 WALL = datetime.fromisoformat("2026-11-27T10:00:00+00:00")
-FLAT = [PairMotion(0.04, 0.004, 80, 0.2)] * 3
+FLAT = [PairMotion(0.04, 0.002, 80, 0.2)] * 3
 HEAD = [PairMotion(0.03, 0.018, 80, 0.2)] * 3
 FRONTAL = np.array([[30, 50], [40, 50], [60, 50], [70, 50], [50, 70]], np.float32)
 TURNED = FRONTAL + np.array([0, 0, 0, 0, 12.5])[:, None] * [1, 0]
@@ -223,7 +223,7 @@ def test_a_face_moving_as_a_sheet_is_an_attack_even_where_minifasnet_says_live()
     d = gate().consider(t, "cam", 0.4, WALL, 0.9, 1e-3)
     assert d is not None and (d.kind, d.reason, d.person_id) == ("denied", "presentation_attack", None)
     assert d.liveness == pytest.approx(0.9)  # MiniFASNet was fooled; the motion was not
-    assert d.details()["planarity"] == {"verdict": "planar", "ratio": 0.1}
+    assert d.details()["planarity"] == {"verdict": "planar", "ratio": 0.05}
     # The cue switched off: the same track is let in (what the issue reported).
     t2 = alice()
     t2.liveness.planarity.pairs += FLAT

@@ -182,16 +182,16 @@ class PlanaritySettings(BaseModel):
         "pair of frames needs to be judged: below it a print and a still head look alike",
     )
     max_planar_ratio: float = Field(
-        0.2,
+        0.1,
         ge=0,
-        description="Median share of that motion left unexplained by a homography at or below which "
-        "the face is a flat surface (moved prints: 0.09-0.19; real heads: 0.32 and above)",
+        description="Median share of that motion a homography leaves unexplained at or below which the "
+        "face is a flat surface (moved NUAA prints: 0.02-0.05; real heads: 0.29 and above)",
     )
     min_three_d_ratio: float = Field(
-        0.35,
+        0.25,
         ge=0,
-        description="Median unexplained share at or above which the face is a three-dimensional "
-        "head (turning heads: 0.52-0.88); between the two thresholds: undecided",
+        description="Median unexplained share at or above which the face is a three-dimensional head "
+        "(turning heads: 0.33-0.61); between the two thresholds: undecided",
     )
     min_pairs: int = Field(3, ge=1, description="Judged pairs of frames a verdict needs")
     min_watch_s: float = Field(

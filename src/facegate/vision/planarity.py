@@ -122,36 +122,37 @@ _LK = {
 }
 
 
-def _follow(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Corners of `a` and where they are in `b` (forward-backward checked)."""
-    p0 = cv2.goodFeaturesToTrack(a, maxCorners=120, qualityLevel=0.005, minDistance=3, blockSize=5)
-    if p0 is None or len(p0) < MIN_POINTS:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    return _follow_from(a, b, p0.reshape(-1, 2))
-
-
-def _follow_from(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`points` of `a` (those inside it) and where they are in `b` (forward-backward checked)."""
-    inside0 = np.all((points >= 0) & (points < CROP_SIDE - 1), axis=1)
-    p0 = np.ascontiguousarray(points[inside0], np.float32).reshape(-1, 1, 2)
-    if len(p0) < MIN_POINTS:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+def _follow(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where `points` of `a` are in `b`: the indices of those followed (forward-backward
+    checked, inside both crops) and their positions in `b`."""
+    index = np.flatnonzero(np.all((points >= 0) & (points < CROP_SIDE - 1), axis=1))
+    if len(index) < MIN_POINTS:
+        return np.zeros(0, np.intp), np.zeros((0, 2), np.float32)
+    p0 = np.ascontiguousarray(points[index], np.float32).reshape(-1, 1, 2)
     p1, ok1, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, **_LK)  # type: ignore[call-overload]
     back, ok2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **_LK)  # type: ignore[call-overload]
-    fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
+    p1 = p1.reshape(-1, 2)
+    fb = np.linalg.norm(back.reshape(-1, 2) - p0.reshape(-1, 2), axis=1)
     good = (ok1.ravel() == 1) & (ok2.ravel() == 1) & (fb < 1.0)
-    inside = np.all((p1.reshape(-1, 2) >= 0) & (p1.reshape(-1, 2) < CROP_SIDE), axis=1)
-    keep = good & inside
-    return p0.reshape(-1, 2)[keep].astype(np.float32), p1.reshape(-1, 2)[keep].astype(np.float32)
+    keep = good & np.all((p1 >= 0) & (p1 < CROP_SIDE), axis=1)
+    return index[keep], p1[keep].astype(np.float32)
+
+
+def _corners(a: np.ndarray) -> np.ndarray:
+    """Up to 120 corners of a crop, 3 px apart at least: the points whose motion is measured."""
+    corners = cv2.goodFeaturesToTrack(a, maxCorners=120, qualityLevel=0.005, minDistance=3, blockSize=5)
+    return np.zeros((0, 2), np.float32) if corners is None else corners.reshape(-1, 2).astype(np.float32)
 
 
 def compare(earlier: PlanaritySample, later: PlanaritySample) -> PairMotion:
     """How the face moved from `earlier` to `later`: beyond a similarity, and beyond a homography."""
     span = later.time - earlier.time
-    p0, p1 = _follow(earlier.crop, later.crop)
-    n = len(p0)
+    corners = _corners(earlier.crop)
+    index, p1 = _follow(earlier.crop, later.crop, corners)
+    n = len(index)
     if n < MIN_POINTS:
         return PairMotion(float("nan"), float("nan"), n, span)
+    p0 = corners[index]
     sim, _ = cv2.estimateAffinePartial2D(p0, p1, method=cv2.LMEDS)
     if sim is None:
         return PairMotion(float("nan"), float("nan"), n, span)
@@ -160,15 +161,21 @@ def compare(earlier: PlanaritySample, later: PlanaritySample) -> PairMotion:
     hom, _ = cv2.findHomography(p0, p1, cv2.RANSAC, 1.5)
     if hom is None:
         return PairMotion(motion, float("nan"), n, span)
-    # What the homography leaves: the earlier crop warped by it, followed again into the later
-    # one. A plane's warped crop *is* the later crop (sub-pixel flow, whatever the tilt: the
-    # window no longer has to stretch with the sheet); a head's differs by its parallax.
+    # Followed again from the earlier crop warped by that homography: a plane's warped crop *is*
+    # the later crop (the window no longer has to stretch with a tilted sheet), so the points
+    # land precisely; a head's differs by its parallax. Then the best homography of those
+    # precise correspondences, and what it leaves.
     warped = cv2.warpPerspective(earlier.crop, hom, (CROP_SIDE, CROP_SIDE), borderMode=cv2.BORDER_REPLICATE)
     projected = cv2.perspectiveTransform(p0.reshape(-1, 1, 2), hom).reshape(-1, 2)
-    q0, q1 = _follow_from(warped, later.crop, projected)
-    if len(q0) < MIN_POINTS:
-        return PairMotion(motion, float("nan"), len(q0), span)
-    residual = float(np.median(np.linalg.norm(q1 - q0, axis=1))) / CROP_SIDE
+    again, q1 = _follow(warped, later.crop, projected)
+    if len(again) < MIN_POINTS:
+        return PairMotion(motion, float("nan"), len(again), span)
+    q0 = p0[again]
+    refined, _ = cv2.findHomography(q0, q1, cv2.RANSAC, 1.0)
+    if refined is None:
+        return PairMotion(motion, float("nan"), len(again), span)
+    left = cv2.perspectiveTransform(q0.reshape(-1, 1, 2), refined).reshape(-1, 2)
+    residual = float(np.median(np.linalg.norm(q1 - left, axis=1))) / CROP_SIDE
     return PairMotion(motion, residual, n, span)
 
 
