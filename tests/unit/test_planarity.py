@@ -231,12 +231,19 @@ def test_a_face_moving_as_a_sheet_is_an_attack_even_where_minifasnet_says_live()
     assert g is not None and g.kind == "granted" and "planarity" not in g.details()
 
 
-def test_undecided_motion_denies_nothing_and_only_waits_min_watch_s() -> None:
+def test_undecided_motion_denies_nothing_and_only_waits_while_watching() -> None:
     g = gate()
     still = alice()
+    still.liveness.planarity.sampled = 4
     assert g.consider(still, "cam", 0.4, WALL, 0.9, 1e-3) is None  # watched 0.4 s of 0.6
     d = g.consider(still, "cam", 0.6, WALL, 0.9, 1e-3)
     assert d is not None and d.kind == "granted" and d.details()["planarity"]["verdict"] == "undecided"  # type: ignore[index]
+    # A slow camera: four samples are needed too, for at most `watch_s` (2 s).
+    slow = alice(5.0)
+    slow.liveness.planarity.sampled = 3
+    g = gate()  # (a new gate: the same person's grant has a cooldown)
+    assert g.consider(slow, "cam", 6.0, WALL, 0.9, 1e-3) is None
+    assert g.consider(slow, "cam", 7.1, WALL, 0.9, 1e-3).kind == "granted"  # type: ignore[union-attr]
     # Already judged a head: no need to wait.
     head = alice(10.0)
     head.liveness.planarity.pairs += HEAD

@@ -170,7 +170,7 @@ class DecisionGate:
                 kind, self.door.name, camera, track.id, person.person_id, person.name, person.score,
                 threshold, target_fmr, verdict.reason, wall, now - track.first_seen, len(track.evidence),
                 track.box, track.liveness.fused() if self.requires_live else None,
-                planarity=self._planarity(track) if self.asks_motion else None,
+                planarity=self.planarity(track) if self.asks_motion else None,
             )  # fmt: skip
         # Unknown: only on enough evidence, and never for a track already recognised.
         if (
@@ -189,7 +189,7 @@ class DecisionGate:
             subjects=ident.matched,
         )  # fmt: skip
 
-    def _planarity(self, track: TrackedFace) -> PlanarityResult | None:
+    def planarity(self, track: TrackedFace) -> PlanarityResult | None:
         """How the track's face moved, where the cue is on (None where it is off)."""
         p = self.liveness.planarity
         if not self.asks_motion:
@@ -205,11 +205,11 @@ class DecisionGate:
         track's frames) and the motion of the face (a flat sheet, whatever a homography of an
         earlier frame explains, is a print). An attack by either denies; a live verdict needs
         MiniFASNet's, and a motion cue that is undecided (too little motion) denies nothing.
-        A live verdict waits until the face was watched `planarity.min_watch_s`, unless its
-        motion was already judged: a print moved from the start has that long to show it is flat."""
+        A live verdict waits while the face is watched (`_watching`), unless its motion was
+        already judged: a print moved from the start has that long to show it is flat."""
         if not self.requires_live:
             return "live"
-        plan = self._planarity(track)
+        plan = self.planarity(track)
         if plan is not None and plan.verdict == "planar":
             return "attack"
         verdict = track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
@@ -217,10 +217,18 @@ class DecisionGate:
             verdict == "live"
             and plan is not None
             and plan.verdict == "undecided"
-            and now - track.first_seen < self.liveness.planarity.min_watch_s
+            and self._watching(track, now)
         ):
             return None
         return verdict
+
+    def _watching(self, track: TrackedFace, now: float) -> bool:
+        """Whether a live verdict should wait for the motion cue: for `min_watch_s`, and until
+        the face was sampled `min_pairs + 1` times (a slow camera), within `watch_s`."""
+        p = self.liveness.planarity
+        seen = now - track.first_seen
+        few = track.liveness.planarity.sampled < p.min_pairs + 1
+        return seen < p.min_watch_s or (few and seen <= p.watch_s)
 
     def _turned(self, track: TrackedFace) -> bool:
         """The head-turn challenge: the yaw swung far enough within the window, and (the motion
@@ -229,7 +237,7 @@ class DecisionGate:
         s = self.liveness
         if not track.liveness.turned(s.challenge_window_s, s.challenge_min_turn):
             return False
-        plan = self._planarity(track)
+        plan = self.planarity(track)
         return plan is None or plan.verdict == "three_d"
 
     def _failed_challenge(
@@ -246,7 +254,7 @@ class DecisionGate:
             "denied", self.door.name, camera, track.id, None, None, person.score if person else None,
             threshold, target_fmr, "challenge_failed", wall, now - track.first_seen, len(track.evidence),
             track.box, track.liveness.fused(), ident.matched if ident is not None else (),
-            self._planarity(track),
+            self.planarity(track),
         )  # fmt: skip
 
     def _attack(
@@ -267,5 +275,5 @@ class DecisionGate:
         return DoorDecision(
             "denied", self.door.name, camera, track.id, None, None, None, threshold, target_fmr,
             "presentation_attack", wall, now - track.first_seen, len(track.liveness.scores), track.box,
-            track.liveness.fused(), ident.matched if ident is not None else (), self._planarity(track),
+            track.liveness.fused(), ident.matched if ident is not None else (), self.planarity(track),
         )  # fmt: skip

@@ -200,6 +200,12 @@ class PlanaritySettings(BaseModel):
         description="At doors with liveness: required, a face whose motion is still undecided is let "
         "in no sooner than this after first sight (a print moved from the start shows it is flat)",
     )
+    watch_s: float = Field(
+        2.0,
+        gt=0,
+        description="A track's face is sampled during its first seconds only (at a door with the head-turn "
+        "challenge, its whole window), and no longer once its motion is judged",
+    )
     sample_gap_s: float = Field(
         0.1,
         ge=0,

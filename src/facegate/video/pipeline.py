@@ -260,15 +260,25 @@ class CameraPipeline:
                 if not (t.emitted - {"unknown"}) and clock - t.first_seen <= window:
                     t.liveness.add_pose(clock, t.face.landmarks)
         if self.gate.asks_motion:
+            watch = max(live.planarity.watch_s, window if self.door.challenge != "none" else 0.0)
             for t in tracks:
-                # A liveness door judges until the decision; a challenge alone, within its window.
-                if t.emitted - {"unknown"} or (self.liveness is None and clock - t.first_seen > window):
-                    t.liveness.planarity.clear()
+                ev = t.liveness.planarity
+                # Until the track is decided, its motion judged, or its first `watch` seconds
+                # are over: then its crops go (the numbers stay).
+                if t.emitted - {"unknown"} or clock - t.first_seen > watch:
+                    ev.clear()
                     continue
-                if t.liveness.planarity.due(clock, live.planarity.sample_gap_s):
-                    t.liveness.planarity.add(
-                        planarity.sample(image, t.face.rules_box, t.face.landmarks, clock)
-                    )
+                if not ev.due(clock, live.planarity.sample_gap_s):
+                    continue
+                # A face too small for MiniFASNet is never live at a liveness door: no need to
+                # judge its motion (a crowd's small faces would cost a comparison each).
+                if self.liveness is not None and t.face.rules_box.size < live.min_face_px:
+                    continue
+                plan = self.gate.planarity(t)
+                if plan is not None and plan.verdict != "undecided":
+                    ev.clear()
+                    continue
+                ev.add(planarity.sample(image, t.face.rules_box, t.face.landmarks, clock))
         if self.liveness is None:
             return
         # Until the track is decided ("unknown" is no decision: it may be recognised later), and

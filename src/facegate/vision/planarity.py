@@ -238,6 +238,7 @@ class PlanarityEvidence:
     max_pairs: int = 48
     samples: deque[PlanaritySample] = field(default_factory=deque)
     pairs: list[PairMotion] = field(default_factory=list)
+    sampled: int = 0  # samples taken in all
 
     def due(self, now: float, gap_s: float) -> bool:
         return not self.samples or now - self.samples[-1].time >= gap_s
@@ -249,6 +250,7 @@ class PlanarityEvidence:
             self.pairs.append(compare(earlier[i], s))
         del self.pairs[: -self.max_pairs]
         self.samples.append(s)
+        self.sampled += 1
         while len(self.samples) > self.keep:
             self.samples.popleft()
 
