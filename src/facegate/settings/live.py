@@ -185,13 +185,13 @@ class PlanaritySettings(BaseModel):
         0.1,
         ge=0,
         description="Median share of that motion a homography leaves unexplained at or below which the "
-        "face is a flat surface (moved NUAA prints: 0.02-0.05; real heads: 0.29 and above)",
+        "face is a flat surface (moved NUAA prints: 0.015-0.053; real heads: 0.35 and above)",
     )
     min_three_d_ratio: float = Field(
         0.25,
         ge=0,
         description="Median unexplained share at or above which the face is a three-dimensional head "
-        "(turning heads: 0.33-0.61); between the two thresholds: undecided",
+        "(turning heads: 0.45-0.59); between the two thresholds: undecided",
     )
     min_pairs: int = Field(3, ge=1, description="Judged pairs of frames a verdict needs")
     min_watch_s: float = Field(

@@ -12,9 +12,14 @@ frame of a track and a later one:
 2. `motion`: how far the points moved *beyond a similarity* (shift, scale, in-plane rotation:
    what a still face with a jittering box, or a print held still, gives), the median distance
    of the points from the best similarity's prediction, relative to the crop side. Below
-   `min_motion` nothing can be told apart: "undecided";
-3. `residual`: the median reprojection distance of the best homography (RANSAC) relative to the
-   crop side. A plane leaves only tracking noise; a turning head leaves parallax.
+   `min_motion` nothing can be told apart: the pair is not judged;
+3. `residual`: the earlier crop warped by the best homography (RANSAC), its points followed
+   again into the later crop (precisely now: the tracking window no longer has to stretch with
+   a tilted sheet), the best homography of those correspondences, and the median distance it
+   leaves, relative to the crop side. A plane leaves tracking noise; a turning head, parallax;
+4. `ratio` = residual / motion, the share of the non-similar motion no homography explains:
+   0.02-0.05 for moved prints, 0.3-0.7 for real heads (docs/liveness.md). A track's verdict is
+   the median ratio of its judged pairs (`judge`).
 
 Crops are taken about the face box, so both crops of a pair are in "box coordinates": a
 similarity of the frame away from the frame coordinates, which keeps a planar motion a
