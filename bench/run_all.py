@@ -50,6 +50,7 @@ def main() -> None:
     run("privacy_ops.py")
     run("console_overhead.py")
     run("liveness_cost.py")  # skips itself without ../shared/pad
+    run("planarity.py")  # skips itself without ../shared/pad and ../shared/videos
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from facegate.eval.pad_run import load_pad_labels, split_subjects, subject_of
 from facegate.settings import AccessRule, DoorSettings, LivenessSettings, UnlockSettings
 from facegate.video.tracker import Track
 from facegate.vision.liveness import LivenessEvidence, LivenessResult, context_box, effective_scale, yaw
+from facegate.vision.planarity import PairMotion
 from facegate.vision.types import Box
 
 from tests.unit.test_access import face, identity
@@ -213,5 +214,9 @@ def test_the_gate_asks_for_a_head_turn_within_the_window() -> None:
     moving = Track(2, face(Box(0, 0, 100, 100)), 10.0, 10.0, embeddings=2, identity=identity("alice", 0.97))
     moving.liveness.add_pose(10.0, frontal)
     moving.liveness.add_pose(11.0, frontal + np.array([0, 0, 0, 0, 12.5])[:, None] * [1, 0])
-    g = gate.consider(moving, "cam", 11.0, wall, 0.9, 1e-3)
+    # The yaw swung, but nothing yet says the face moved as a head: the turn does not count.
+    assert gate.consider(moving, "cam", 11.0, wall, 0.9, 1e-3) is None
+    moving.liveness.planarity.pairs += [PairMotion(0.03, 0.018, 60, 0.2)] * 3  # a head's parallax
+    g = gate.consider(moving, "cam", 11.2, wall, 0.9, 1e-3)
     assert g is not None and g.kind == "granted"
+    assert g.details()["planarity"] == {"verdict": "three_d", "ratio": 0.6}

@@ -11,6 +11,7 @@ from facegate.access.policy import DoorPolicy
 from facegate.match import OpenSetDecision
 from facegate.settings import DoorSettings, LivenessSettings
 from facegate.vision.liveness import LivenessEvidence
+from facegate.vision.planarity import PlanarityResult
 from facegate.vision.types import Box
 
 DecisionKind = Literal["granted", "denied", "unknown"]
@@ -60,6 +61,8 @@ class DoorDecision:
     # people alike): everyone it matched at or above their threshold. Not in `details`: kept
     # only so that the event is theirs for subject access and erasure.
     subjects: tuple[str, ...] = ()
+    # How the face moved (a flat sheet or a head), where the door's liveness or challenge asked.
+    planarity: PlanarityResult | None = None
 
     def details(self) -> dict[str, object]:
         """The event payload: never an image, a template or a candidate who was not decided."""
@@ -68,6 +71,12 @@ class DoorDecision:
             # What an automation needs before it unlocks: whether a live face was required and
             # seen ("passed") or the door's rule never checked ("off": a photo would do).
             live["liveness"] = "off" if self.liveness is None else "passed"
+        if self.planarity is not None:
+            p = self.planarity
+            live["planarity"] = {
+                "verdict": p.verdict,
+                "ratio": None if p.ratio is None else round(p.ratio, 4),
+            }
         return {
             "door": self.door,
             "track": self.track_id,
@@ -108,6 +117,11 @@ class DecisionGate:
         self.unknown_min_s = unknown_min_s
         self.liveness = liveness or LivenessSettings()
         self.requires_live = door.liveness_required
+        # Whether the track's motion is judged (a flat sheet or a head): the pipeline samples
+        # the face's region only then.
+        self.asks_motion = self.liveness.planarity.enabled and (
+            self.requires_live or door.challenge != "none"
+        )
         self._last: dict[tuple[str, str], float] = {}
         self._last_unknown = float("-inf")
 
@@ -124,7 +138,7 @@ class DecisionGate:
         """`confident`: a score at which one sighting is enough; below it, a match waits for a
         second embedding (the track hurries to get one) before anyone is let in or turned away."""
         ident = track.identity
-        live = self._live(track)
+        live = self._live(track, now)
         if live == "attack":
             return self._attack(track, camera, now, wall, threshold, target_fmr)
         if ident is None:
@@ -156,6 +170,7 @@ class DecisionGate:
                 kind, self.door.name, camera, track.id, person.person_id, person.name, person.score,
                 threshold, target_fmr, verdict.reason, wall, now - track.first_seen, len(track.evidence),
                 track.box, track.liveness.fused() if self.requires_live else None,
+                planarity=self.planarity(track) if self.asks_motion else None,
             )  # fmt: skip
         # Unknown: only on enough evidence, and never for a track already recognised.
         if (
@@ -174,15 +189,56 @@ class DecisionGate:
             subjects=ident.matched,
         )  # fmt: skip
 
-    def _live(self, track: TrackedFace) -> Literal["live", "attack"] | None:
-        """The track's liveness verdict; "live" where the door does not require one."""
+    def planarity(self, track: TrackedFace) -> PlanarityResult | None:
+        """How the track's face moved, where the cue is on (None where it is off)."""
+        p = self.liveness.planarity
+        if not self.asks_motion:
+            return None
+        return track.liveness.planarity.result(
+            p.min_motion, p.max_planar_ratio, p.min_three_d_ratio, p.min_pairs
+        )
+
+    def _live(self, track: TrackedFace, now: float) -> Literal["live", "attack"] | None:
+        """The track's liveness verdict; "live" where the door does not require one.
+
+        Two independent cues: the texture and context of each frame (MiniFASNet, fused over the
+        track's frames) and the motion of the face (a flat sheet, whatever a homography of an
+        earlier frame explains, is a print). An attack by either denies; a live verdict needs
+        MiniFASNet's, and a motion cue that is undecided (too little motion) denies nothing.
+        A live verdict waits while the face is watched (`_watching`), unless its motion was
+        already judged: a print moved from the start has that long to show it is flat."""
         if not self.requires_live:
             return "live"
-        return track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
+        plan = self.planarity(track)
+        if plan is not None and plan.verdict == "planar":
+            return "attack"
+        verdict = track.liveness.verdict(self.liveness.threshold, self.liveness.frames)
+        if (
+            verdict == "live"
+            and plan is not None
+            and plan.verdict == "undecided"
+            and self._watching(track, now)
+        ):
+            return None
+        return verdict
+
+    def _watching(self, track: TrackedFace, now: float) -> bool:
+        """Whether a live verdict should wait for the motion cue: for `min_watch_s`, and until
+        the face was sampled `min_pairs + 1` times (a slow camera), within `watch_s`."""
+        p = self.liveness.planarity
+        seen = now - track.first_seen
+        few = track.liveness.planarity.sampled < p.min_pairs + 1
+        return seen < p.min_watch_s or (few and seen <= p.watch_s)
 
     def _turned(self, track: TrackedFace) -> bool:
+        """The head-turn challenge: the yaw swung far enough within the window, and (the motion
+        cue on) the face moved as a head, not as a sheet a 2-D transform explains: a print
+        tilted or sheared to imitate the turn swings the landmarks' yaw too."""
         s = self.liveness
-        return track.liveness.turned(s.challenge_window_s, s.challenge_min_turn)
+        if not track.liveness.turned(s.challenge_window_s, s.challenge_min_turn):
+            return False
+        plan = self.planarity(track)
+        return plan is None or plan.verdict == "three_d"
 
     def _failed_challenge(
         self, track: TrackedFace, camera: str, now: float, wall: datetime, threshold: float, target_fmr: float
@@ -198,6 +254,7 @@ class DecisionGate:
             "denied", self.door.name, camera, track.id, None, None, person.score if person else None,
             threshold, target_fmr, "challenge_failed", wall, now - track.first_seen, len(track.evidence),
             track.box, track.liveness.fused(), ident.matched if ident is not None else (),
+            self.planarity(track),
         )  # fmt: skip
 
     def _attack(
@@ -218,5 +275,5 @@ class DecisionGate:
         return DoorDecision(
             "denied", self.door.name, camera, track.id, None, None, None, threshold, target_fmr,
             "presentation_attack", wall, now - track.first_seen, len(track.liveness.scores), track.box,
-            track.liveness.fused(), ident.matched if ident is not None else (),
+            track.liveness.fused(), ident.matched if ident is not None else (), self.planarity(track),
         )  # fmt: skip

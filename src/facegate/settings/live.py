@@ -162,3 +162,58 @@ class TrackingSettings(BaseModel):
     unknown_min_s: float = Field(
         1.0, ge=0, description="A track is called unknown only after being seen this long (residents turning)"
     )
+
+
+class PlanaritySettings(BaseModel):
+    """The motion cue of liveness (docs/liveness.md, "Does the face move as a sheet?"): whether a
+    track's face moves as a flat surface (a homography of an earlier frame explains it) or as a
+    head. Fitted on sheared, tilted, zoomed and rotated NUAA prints against the head-pose,
+    Hamilton and NUAA real sequences (`bench/planarity.py`)."""
+
+    enabled: bool = Field(
+        True,
+        description="At doors with liveness: required, deny a face that moves as a flat sheet; with "
+        "challenge: head_turn, pass only a turn a flat sheet cannot make",
+    )
+    min_motion: float = Field(
+        0.015,
+        gt=0,
+        description="Motion beyond a shift, scale and in-plane rotation (share of the face crop) a "
+        "pair of frames needs to be judged: below it a print and a still head look alike",
+    )
+    max_planar_ratio: float = Field(
+        0.1,
+        ge=0,
+        description="Median share of that motion a homography leaves unexplained at or below which the "
+        "face is a flat surface (moved NUAA prints: 0.015-0.053; real heads: 0.35 and above)",
+    )
+    min_three_d_ratio: float = Field(
+        0.25,
+        ge=0,
+        description="Median unexplained share at or above which the face is a three-dimensional head "
+        "(turning heads: 0.45-0.59); between the two thresholds: undecided",
+    )
+    min_pairs: int = Field(3, ge=1, description="Judged pairs of frames a verdict needs")
+    min_watch_s: float = Field(
+        0.6,
+        ge=0,
+        description="At doors with liveness: required, a face whose motion is still undecided is let "
+        "in no sooner than this after first sight (a print moved from the start shows it is flat)",
+    )
+    watch_s: float = Field(
+        2.0,
+        gt=0,
+        description="A track's face is sampled during its first seconds only (at a door with the head-turn "
+        "challenge, its whole window), and no longer once its motion is judged",
+    )
+    sample_gap_s: float = Field(
+        0.1,
+        ge=0,
+        description="A track's face is sampled (a small grey crop, kept in memory) at most this often",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlanaritySettings:
+        if self.min_three_d_ratio < self.max_planar_ratio:
+            raise ValueError("min_three_d_ratio must be at least max_planar_ratio")
+        return self

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from facegate.settings.live import PlanaritySettings
+
 
 class ImageLimits(BaseModel):
     max_bytes: int = Field(25 * 1024 * 1024, gt=0, description="Largest encoded image accepted")
@@ -184,6 +186,10 @@ class LivenessSettings(BaseModel):
     )
     challenge_min_turn: float = Field(
         0.5, gt=0, le=2, description="Head-turn challenge: yaw swing needed (0 frontal, 1 profile)"
+    )
+    planarity: PlanaritySettings = Field(
+        default_factory=PlanaritySettings,
+        description="The motion cue: a face moving as a flat sheet is an attack (docs/liveness.md)",
     )
     provider: Literal["auto", "cpu", "cuda"] = "cpu"
     threads: int = Field(1, ge=0, description="ONNX Runtime threads; 0 = the cores available")

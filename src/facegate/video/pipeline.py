@@ -25,6 +25,7 @@ from facegate.gallery.gallery import Gallery
 from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
+from facegate.vision import planarity
 from facegate.vision.detectors import camera_detector, sensitive_detector
 from facegate.vision.engine import FaceEngine
 from facegate.vision.geometry import clip
@@ -236,6 +237,8 @@ class CameraPipeline:
             if d is not None:
                 decisions.append(d)
                 self._announce(d, frame, faces)
+            if t.decided:
+                t.liveness.planarity.clear()  # its face crops are needed no longer
         result = FrameResult(
             frame, faces, {id(t.face): t for t in seen}, decisions, time.perf_counter() - started
         )
@@ -248,12 +251,34 @@ class CameraPipeline:
 
     def _score_liveness(self, image: np.ndarray, tracks: list[Track], clock: float) -> None:
         """Score the whole frame around each undecided track's face (doors requiring liveness);
-        note its head pose where the door asks for a head turn."""
+        note its head pose where the door asks for a head turn; sample its face's region for
+        the motion cue (a small grey crop, in memory, with the track) where either asks."""
+        live = self.gallery.settings.liveness
+        window = live.challenge_window_s
         if self.door.challenge != "none":
-            window = self.gallery.settings.liveness.challenge_window_s
             for t in tracks:
                 if not (t.emitted - {"unknown"}) and clock - t.first_seen <= window:
                     t.liveness.add_pose(clock, t.face.landmarks)
+        if self.gate.asks_motion:
+            watch = max(live.planarity.watch_s, window if self.door.challenge != "none" else 0.0)
+            for t in tracks:
+                ev = t.liveness.planarity
+                # Until the track is decided, its motion judged, or its first `watch` seconds
+                # are over: then its crops go (the numbers stay).
+                if t.emitted - {"unknown"} or clock - t.first_seen > watch:
+                    ev.clear()
+                    continue
+                if not ev.due(clock, live.planarity.sample_gap_s):
+                    continue
+                # A face too small for MiniFASNet is never live at a liveness door: no need to
+                # judge its motion (a crowd's small faces would cost a comparison each).
+                if self.liveness is not None and t.face.rules_box.size < live.min_face_px:
+                    continue
+                plan = self.gate.planarity(t)
+                if plan is not None and plan.verdict != "undecided":
+                    ev.clear()
+                    continue
+                ev.add(planarity.sample(image, t.face.rules_box, t.face.landmarks, clock))
         if self.liveness is None:
             return
         # Until the track is decided ("unknown" is no decision: it may be recognised later), and

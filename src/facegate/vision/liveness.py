@@ -19,6 +19,7 @@ import numpy as np
 
 from facegate.settings import LivenessSettings
 from facegate.vision.models import ModelFile, verified_path
+from facegate.vision.planarity import PlanarityEvidence
 from facegate.vision.types import Box, Face
 
 # Vendored in facegate/data/minifasnet/ with the licence and SOURCE.txt (exported from the
@@ -230,12 +231,15 @@ def _scores(model: PadModel, image: np.ndarray, boxes: list[Box]) -> list[float]
 @dataclass
 class LivenessEvidence:
     """A face's liveness across frames: the scores of its latest scored frames, fused by their
-    mean, and how many frames were refused. Undecided until `frames` frames were scored."""
+    mean, and how many frames were refused. Undecided until `frames` frames were scored. Also
+    its head poses (the head-turn challenge) and how its face moved (`planarity`: a flat sheet
+    or a head; small grey crops of the face, in memory, dropped with the track)."""
 
     keep: int = 8
     scores: list[float] = field(default_factory=list)
     refused: int = 0
     poses: list[tuple[float, float]] = field(default_factory=list)  # (time, yaw): the head-turn challenge
+    planarity: PlanarityEvidence = field(default_factory=PlanarityEvidence)
 
     def add(self, result: LivenessResult) -> None:
         if result.score is None:
