@@ -27,6 +27,7 @@ from facegate.settings.live import (
     AccessRule,
     CameraSettings,
     DoorSettings,
+    PlanaritySettings,
     TrackingSettings,
     UnlockSettings,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "MatchSettings",
     "MqttSettings",
     "OnnxEmbedderSettings",
+    "PlanaritySettings",
     "PrivacySettings",
     "QualitySettings",
     "ReplicaSettings",
