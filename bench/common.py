@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,3 +34,33 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+PG = os.environ.get("FACEGATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pg_missing() -> str | None:
+    """Why the PostgreSQL the benchmarks use cannot be reached, or None."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL at {PG} is not reachable ({exc})"
+    return None
+
+
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in that database, as a URL whose search path is it; dropped afterwards."""
+    import psycopg
+
+    raw = PG.replace("postgresql+psycopg", "postgresql")
+    schema = f"fg_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from common import RESULTS, machine
-
-PG = os.environ.get("FACEGATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from common import RESULTS, machine, pg_missing, pg_schema
 
 
 def rss_mb() -> float:
@@ -37,73 +33,60 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,30000")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
-    import psycopg
-
-    raw = PG.replace("postgresql+psycopg", "postgresql")
-    try:
-        psycopg.connect(raw, connect_timeout=3).close()
-    except Exception as exc:
-        print(f"SKIP: PostgreSQL at {PG} is not reachable ({exc})")
+    if (why := pg_missing()) is not None:
+        print(f"SKIP: {why}")
         return
     from facegate import Gallery, load_settings
     from facegate.gallery.people import Consent, NewTemplate
 
-    schema = f"fg_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(raw, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
     rows = []
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            s = load_settings(data_dir=d, secret_key="bench-secret-key-0123456789abcdef", database_url=url)
-            writer = Gallery.open(s)
-            reader = Gallery.open(s)  # the other replica
-            space = writer.space
-            consent = Consent("bench", datetime.now(UTC) + timedelta(days=30), "bench")
-            rng = np.random.default_rng(0)
-            dim = 128 if "sface" in space or "dlib" in space else 512
-            enrolled = 0
+    with pg_schema() as url, tempfile.TemporaryDirectory() as d:
+        s = load_settings(data_dir=d, secret_key="bench-secret-key-0123456789abcdef", database_url=url)
+        writer = Gallery.open(s)
+        reader = Gallery.open(s)  # the other replica
+        space = writer.space
+        consent = Consent("bench", datetime.now(UTC) + timedelta(days=30), "bench")
+        rng = np.random.default_rng(0)
+        dim = 128 if "sface" in space or "dlib" in space else 512
+        enrolled = 0
 
-            def enrol_one(i: int) -> None:
-                v = rng.normal(size=dim).astype(np.float32)
-                v /= np.linalg.norm(v)
-                t = NewTemplate(space, v.tobytes(), None, f"{i:064d}", 120, 0.5, 0.9, 0.5)
-                writer.store.enrol(None, f"Person {i:06d}", None, consent, [t], writer.cipher.encrypt)
+        def enrol_one(i: int) -> None:
+            v = rng.normal(size=dim).astype(np.float32)
+            v /= np.linalg.norm(v)
+            t = NewTemplate(space, v.tobytes(), None, f"{i:064d}", 120, 0.5, 0.9, 0.5)
+            writer.store.enrol(None, f"Person {i:06d}", None, consent, [t], writer.cipher.encrypt)
 
-            for size in sizes:
+        for size in sizes:
+            t0 = time.perf_counter()
+            while enrolled < size:
+                enrol_one(enrolled)
+                enrolled += 1
+            print(f"{size} templates enrolled ({time.perf_counter() - t0:.0f} s)", flush=True)
+            before = rss_mb()
+            full = []
+            for _ in range(3):
                 t0 = time.perf_counter()
-                while enrolled < size:
-                    enrol_one(enrolled)
-                    enrolled += 1
-                print(f"{size} templates enrolled ({time.perf_counter() - t0:.0f} s)", flush=True)
-                before = rss_mb()
-                full = []
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    reader.rebuild_index()
-                    full.append(time.perf_counter() - t0)
-                held_mb = rss_mb() - before
-                catch = []
-                for _ in range(5):
-                    enrol_one(enrolled)  # another replica's enrolment...
-                    enrolled += 1
-                    t0 = time.perf_counter()
-                    reader.sync()  # ...seen at this one's next search
-                    catch.append(time.perf_counter() - t0)
-                row = {
-                    "templates": len(reader.search_index.index),
-                    "full_reload_s": round(statistics.median(full), 3),
-                    "catch_up_s": round(statistics.median(catch), 4),
-                    "speedup": round(statistics.median(full) / statistics.median(catch), 1),
-                    "rss_growth_mb_first_load": round(held_mb, 1),
-                }
-                rows.append(row)
-                print(row, flush=True)
-            writer.close()
-            reader.close()
-    finally:
-        with psycopg.connect(raw, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                reader.rebuild_index()
+                full.append(time.perf_counter() - t0)
+            held_mb = rss_mb() - before
+            catch = []
+            for _ in range(5):
+                enrol_one(enrolled)  # another replica's enrolment...
+                enrolled += 1
+                t0 = time.perf_counter()
+                reader.sync()  # ...seen at this one's next search
+                catch.append(time.perf_counter() - t0)
+            row = {
+                "templates": len(reader.search_index.index),
+                "full_reload_s": round(statistics.median(full), 3),
+                "catch_up_s": round(statistics.median(catch), 4),
+                "speedup": round(statistics.median(full) / statistics.median(catch), 1),
+                "rss_growth_mb_first_load": round(held_mb, 1),
+            }
+            rows.append(row)
+            print(row, flush=True)
+        writer.close()
+        reader.close()
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine(), "database": "PostgreSQL 15 on loopback", "space": space, "rows": rows}
     (RESULTS / "replica_sync.json").write_text(json.dumps(report, indent=2) + "\n")

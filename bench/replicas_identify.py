@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,9 +27,7 @@ from PIL import Image, ImageOps
 
 from api_load import LUA, run_wrk, wait_ready
 
-from common import RESULTS, ROOT, machine
-
-PG = os.environ.get("FACEGATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from common import RESULTS, ROOT, machine, pg_missing, pg_schema
 
 HAPROXY = """
 global
@@ -64,18 +61,14 @@ def main() -> None:
         if shutil.which(tool) is None:
             print(f"SKIP: {tool} is not installed (apt-get install {tool})")
             return
-    import psycopg
-
-    raw = PG.replace("postgresql+psycopg", "postgresql")
-    try:
-        psycopg.connect(raw, connect_timeout=3).close()
-    except Exception as exc:
-        print(f"SKIP: PostgreSQL at {PG} is not reachable ({exc})")
+    if (why := pg_missing()) is not None:
+        print(f"SKIP: {why}")
         return
-    schema = f"fg_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(raw, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+    with pg_schema() as url:
+        measure(url, args.seconds)
+
+
+def measure(url: str, seconds: int) -> None:
     work = Path(tempfile.mkdtemp())
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -135,7 +128,7 @@ def main() -> None:
         report: dict[str, object] = {
             "machine": machine(),
             "photo": "640x480, two faces",
-            "seconds": args.seconds,
+            "seconds": seconds,
             "database": "PostgreSQL on loopback",
             "haproxy": subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.splitlines()[
                 0
@@ -151,7 +144,7 @@ def main() -> None:
             run_wrk(base + "/v1/identify", script, 2, 3)  # warm-up
             rows[name] = {}
             for conns in (4, 16):
-                rows[name][str(conns)] = run_wrk(base + "/v1/identify", script, conns, args.seconds)
+                rows[name][str(conns)] = run_wrk(base + "/v1/identify", script, conns, seconds)
                 print(name, conns, rows[name][str(conns)], flush=True)
         one_proxy.terminate()
         _, two_port = proxy(ports)
@@ -160,7 +153,7 @@ def main() -> None:
         rows[name] = {}
         for conns in (4, 16):
             rows[name][str(conns)] = run_wrk(
-                f"http://127.0.0.1:{two_port}/v1/identify", script, conns, args.seconds
+                f"http://127.0.0.1:{two_port}/v1/identify", script, conns, seconds
             )
             print(name, conns, rows[name][str(conns)], flush=True)
         report["rows"] = rows
@@ -174,8 +167,6 @@ def main() -> None:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-        with psycopg.connect(raw, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         shutil.rmtree(work, ignore_errors=True)
 
 

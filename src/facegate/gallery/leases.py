@@ -52,21 +52,16 @@ class LeaseTable:
             expr = (func.julianday("now") - literal_column("2440587.5")) * literal_column("86400.0")
         return float(s.execute(select(expr)).scalar_one())
 
-    def now(self) -> float:
-        with self.store.session() as s:
-            return self._now(s)
-
     def _upsert(self, table: type[ReplicaRow] | type[LeaseRow]):  # type: ignore[no-untyped-def]
         dialect = postgresql if self.store.backend == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def heartbeat(self, replica: str, host: str) -> float:
-        """Record that `replica` is alive now; the database's time."""
+    def heartbeat(self, replica: str, host: str) -> None:
+        """Record that `replica` is alive now."""
         with self.store.session() as s, s.begin():
             now = self._now(s)
             ins = self._upsert(ReplicaRow).values(id=replica, host=host, started_at=now, seen_at=now)
             s.execute(ins.on_conflict_do_update(index_elements=[ReplicaRow.id], set_={"seen_at": now}))
-            return now
 
     def replicas(self, within_s: float | None = None) -> list[ReplicaSeen]:
         """Replicas seen (within the last `within_s` seconds), oldest first."""
@@ -127,12 +122,10 @@ class LeaseTable:
                     .values(expires_at=0.0)
                 )
 
-    def leases(self, live_only: bool = True) -> dict[str, Lease]:
-        """Every lease (unexpired ones only, with `live_only`), by name."""
+    def leases(self) -> dict[str, Lease]:
+        """Every unexpired lease, by name."""
         with self.store.session() as s:
-            q = select(LeaseRow)
-            if live_only:
-                q = q.where(LeaseRow.expires_at >= self._now(s))
+            q = select(LeaseRow).where(LeaseRow.expires_at >= self._now(s))
             return {
                 r.name: Lease(r.name, r.holder, r.epoch, r.acquired_at, r.expires_at) for r in s.scalars(q)
             }
@@ -146,6 +139,10 @@ class SnapshotWipes:
         self.store = store
 
     def hand_over(self, rels: list[str]) -> int:
+        """Leave `rels` (files not on this disk) to the replicas sharing this database; how many
+        were handed over (none where no replica shares it: those files are simply gone)."""
+        if not rels or not LeaseTable(self.store).replicas():
+            return 0
         with self.store.session() as s, s.begin():
             for rel in rels:
                 s.merge(SnapshotWipeRow(rel=rel))

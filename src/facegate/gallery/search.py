@@ -118,12 +118,23 @@ class SearchIndex:
             for tid in gone:
                 self._owner.pop(tid, None)
                 self._vectors.pop(tid, None)
-        for tid, pid, ct in store.templates(space, ids=new) if new else ():
-            vec = open_embedding(cipher, pid, tid, ct)
-            if len(self.index) == 0 and len(vec) != self.index.dim:  # the first template of a space
-                self.index = make_index(len(vec), settings.backend, len(new), settings.approximate_above)
-            self.index.add(np.array([tid], np.int64), vec[None, :])
-            self._owner[tid], self._vectors[tid] = pid, vec
+        opened = (
+            [
+                (tid, pid, open_embedding(cipher, pid, tid, ct))
+                for tid, pid, ct in store.templates(space, ids=new)
+            ]
+            if new
+            else []
+        )
+        if opened:
+            vecs = np.stack([v for _, _, v in opened])
+            if len(self.index) == 0 and vecs.shape[1] != self.index.dim:  # the first template of a space
+                self.index = make_index(
+                    vecs.shape[1], settings.backend, len(opened), settings.approximate_above
+                )
+            self.index.add(np.array([t for t, _, _ in opened], np.int64), vecs)
+            for tid, pid, vec in opened:
+                self._owner[tid], self._vectors[tid] = pid, vec
         self._held = Counter(self._owner.values())
         self._thresholds, self._moments = {}, None
         self._foreign_spaces = {sp: n for sp, n in store.spaces().items() if sp != space}

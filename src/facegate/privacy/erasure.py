@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from facegate.errors import PersonNotFound
 from facegate.events.snapshots import snapshot_store
-from facegate.gallery.leases import LeaseTable, SnapshotWipes
+from facegate.gallery.leases import SnapshotWipes
 from facegate.gallery.people import Deletion
 from facegate.gallery.schema import ConsentRow, PersonRow, TemplateRow
 from facegate.gallery.templates import open_embedding
@@ -36,7 +36,9 @@ from facegate.gallery.wipes import OwedWipe, owe, owed, settle
 from facegate.privacy.traces import database_traces, file_traces, index_traces
 
 if TYPE_CHECKING:
+    from facegate.events.snapshots import SnapshotStore
     from facegate.gallery.gallery import Gallery
+    from facegate.gallery.store import SqlStore
 
 
 @dataclass
@@ -202,19 +204,20 @@ def _delete(gallery: Gallery, planned: OwedWipe) -> OwedWipe:
     return owing[0]
 
 
+def delete_snapshots(store: SqlStore, snaps: SnapshotStore, rels: Sequence[str]) -> int:
+    """Delete the snapshot files on this disk; a file not here may be on another replica's,
+    which deletes it on its next heartbeat. How many were handed over so."""
+    elsewhere = [rel for rel in rels if not snaps.delete(rel) and not (snaps.root / rel).exists()]
+    return SnapshotWipes(store).hand_over(elsewhere)
+
+
 def wipe_owed(gallery: Gallery, wipe: OwedWipe, vectors: Sequence[np.ndarray] = ()) -> ErasureReceipt:
     """The wipe of a committed deletion: snapshot files, freed pages, trace checks, the receipt
     (audited, "erasure_receipt", in the transaction that settles the record). If someone else
     settled it meanwhile, their receipt."""
     store = gallery.store
     snaps = snapshot_store(gallery.settings, gallery.cipher)
-    # A file not on this disk may be on another replica's: it deletes it on its next heartbeat.
-    elsewhere = [rel for rel in wipe.snapshots if not (snaps.root / rel).exists()]
-    for rel in wipe.snapshots:
-        snaps.delete(rel)
-    handed_over = 0
-    if elsewhere and LeaseTable(store).replicas():
-        handed_over = SnapshotWipes(store).hand_over(elsewhere)
+    handed_over = delete_snapshots(store, snaps, wipe.snapshots)
     reclaimed = store.reclaim()
     roots = [gallery.settings.data_dir]
     db_file = store.sqlite_path

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from facegate.events.snapshots import snapshot_store
 from facegate.gallery.audit import ANCHOR_KEY
-from facegate.gallery.leases import LeaseTable, SnapshotWipes
 from facegate.gallery.people import consent_in_force
 from facegate.gallery.schema import AuditRow, ConsentRow, EventRow, EventSubjectRow, MetaRow, PersonRow
 from facegate.settings import PrivacySettings
@@ -217,7 +216,7 @@ def purge(
     actor: str = "retention",
 ) -> PurgeReport:
     """Remove what the policy no longer allows to keep (or count it, with `dry_run`)."""
-    from facegate.privacy.erasure import erase, finish_owed
+    from facegate.privacy.erasure import delete_snapshots, erase, finish_owed
 
     now = now or datetime.now(UTC)
     report = PurgeReport(now, dry_run)
@@ -255,9 +254,7 @@ def purge(
     orphans = orphan_snapshots(gallery, now)
     report.orphan_files = len(orphans)
     if not dry_run:
-        elsewhere = [rel for rel in files if not snaps.delete(rel) and not (snaps.root / rel).exists()]
-        if elsewhere and LeaseTable(store).replicas():  # on other replicas' disks: theirs to delete
-            SnapshotWipes(store).hand_over(elsewhere)
+        delete_snapshots(store, snaps, files)  # those on other replicas' disks: theirs to delete
         for path in orphans:
             path.unlink(missing_ok=True)
     due = people_due(gallery, p, now)

@@ -81,7 +81,6 @@ class Replica:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rounds = 0
-        self.failed_rounds = 0
 
     def holds(self, name: str) -> bool:
         """Whether this replica may act for `name` now (the camera's events, the door's commands)."""
@@ -105,26 +104,22 @@ class Replica:
     def round(self) -> None:
         began = time.monotonic()
         self.rounds += 1
-        try:
-            self._renew_and_take(began)
-        except Exception as exc:  # the database is away: keep what is held until it runs out
-            self.failed_rounds += 1
-            log.warning("replica %s: heartbeat failed: %s", self.id, exc)
-        self._drop_expired()
-        try:
-            self._wipe_handed_over()
-        except Exception as exc:
-            log.warning("replica %s: could not check for snapshots to wipe: %s", self.id, exc)
+        # Each step on its own: the database away fails the heartbeat, yet what is held is kept
+        # until it runs out (`_drop_expired`), and the other steps still run.
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("heartbeat failed", lambda: self._renew_and_take(began)),
+            ("could not drop expired leases", self._drop_expired),
+            ("could not check for snapshots to wipe", self._wipe_handed_over),
+        ]
         if self.on_round is not None:
-            try:
-                self.on_round()
-            except Exception as exc:
-                log.warning("replica %s: %s", self.id, exc)
+            steps.append(("the round's hook failed", self.on_round))
         if self.audit is not None:
+            steps.append(("could not follow the audit trail's head", self.audit.follow_tip))
+        for what, step in steps:
             try:
-                self.audit.follow_tip()
+                step()
             except Exception as exc:
-                log.warning("replica %s: could not follow the audit trail's head: %s", self.id, exc)
+                log.warning("replica %s: %s: %s", self.id, what, exc)
 
     def _renew_and_take(self, began: float) -> None:
         ttl = self.settings.lease_ttl_s
