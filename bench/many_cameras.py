@@ -8,6 +8,9 @@ Each camera is a live HTTP MJPEG stream on loopback, paced at 10 frames/s, of a 
 pipeline was too slow for.
 
     flock -x /tmp/facegate-bench.lock .venv/bin/python bench/many_cameras.py [--seconds 12] [--max 8]
+
+Each row runs in a fresh process (memory and threads of one row never weigh on the next), so
+its resident memory is that of a server running those cameras.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import argparse
 import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -96,7 +101,17 @@ def camera_server(jpegs: list[bytes], seconds: float) -> ThreadingHTTPServer:
     return server
 
 
-def run(n: int, workers: bool, jpegs: list[bytes], seconds: float, lin: Path) -> dict[str, object]:
+# The cameras' settings in each configuration measured: facegate's defaults, and a door camera
+# whose faces are at least 60 px (detection on a 640 px copy, where a 60 px face is 20 px).
+CONFIGS: dict[str, dict[str, object]] = {
+    "default": {},
+    "door (min_face_px 60, detect_max_side 640)": {"min_face_px": 60, "detect_max_side": 640},
+}
+
+
+def run(
+    n: int, workers: bool, jpegs: list[bytes], seconds: float, lin: Path, config: str = "default"
+) -> dict[str, object]:
     from facegate import Consent, Gallery, load_settings
     from facegate.events.store import EventStore
     from facegate.settings import CameraSettings
@@ -107,7 +122,12 @@ def run(n: int, workers: bool, jpegs: list[bytes], seconds: float, lin: Path) ->
         data = Path(tmp) / "data"
         data.mkdir()
         cams = [
-            CameraSettings(name=f"cam{i}", source=f"http://127.0.0.1:{s.server_address[1]}/v.mjpg", fps=12)
+            CameraSettings(
+                name=f"cam{i}",
+                source=f"http://127.0.0.1:{s.server_address[1]}/v.mjpg",
+                fps=12,
+                **CONFIGS[config],  # type: ignore[arg-type]
+            )
             for i, s in enumerate(servers)
         ]
         settings = load_settings(data_dir=data, secret_key="bench-many-cameras-key-0123456789", cameras=cams)
@@ -146,6 +166,7 @@ def run(n: int, workers: bool, jpegs: list[bytes], seconds: float, lin: Path) ->
     return {
         "cameras": n,
         "mode": "workers" if workers else "one process",
+        "config": config,
         "frames": sum(int(s.get("frames", 0)) for s in stats),
         "decoded": sum(int(s.get("decoded", 0)) for s in stats),
         "dropped": sum(int(s.get("skipped", 0)) for s in stats),
@@ -165,17 +186,32 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--max", type=int, default=8)
     ap.add_argument("--lin", type=Path, default=LIN)
+    ap.add_argument("--row", nargs=3, metavar=("N", "MODE", "CONFIG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     jpegs = frames_1080p()
+    if args.row:  # one row, in a process of its own: rows must not inherit each other's memory
+        n, mode, config = int(args.row[0]), args.row[1], args.row[2]
+        row = run(n, mode == "workers", jpegs, args.seconds, args.lin, config)
+        print("ROW " + json.dumps(row, default=str), flush=True)
+        return
     rows = []
+    modes = [("one process", False, c) for c in CONFIGS] + [("workers", True, "default")]
     for n in range(1, args.max + 1):
-        for workers in (False, True):
-            row = run(n, workers, jpegs, args.seconds, args.lin)
+        for mode, _, config in modes:
+            cmd = [sys.executable, __file__, "--seconds", str(args.seconds), "--lin", str(args.lin)]
+            out = subprocess.run([*cmd, "--row", str(n), mode, config], capture_output=True, text=True)
+            found = [line[4:] for line in out.stdout.splitlines() if line.startswith("ROW ")]
+            if out.returncode != 0 or not found:
+                raise SystemExit(f"row {n} {mode} {config} failed:\n{out.stderr[-3000:]}")
+            row = json.loads(found[0])
             print(json.dumps({k: v for k, v in row.items() if k != "status"}), flush=True)
             rows.append(row)
     best = {
-        mode: max((r["cameras"] for r in rows if r["mode"] == mode and r["dropped"] == 0), default=0)
-        for mode in ("one process", "workers")
+        f"{mode}, {config}": max(
+            (r["cameras"] for r in rows if r["mode"] == mode and r["config"] == config and r["dropped"] == 0),
+            default=0,
+        )
+        for mode, _, config in modes
     }
     out = {
         "machine": machine(),

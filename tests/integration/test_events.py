@@ -277,3 +277,51 @@ def test_a_locked_database_does_not_hold_up_the_camera(tmp_path: Path) -> None:
     assert sorted(e.details["n"] for e in EventStore(store).list()) == [0, 1, 2]
     bus.close()
     store.close()
+
+
+def test_snapshots_are_made_by_the_writer_and_a_backlog_by_the_camera(tmp_path: Path) -> None:
+    """A decision's snapshot handed over as a function is made on the bus's writer thread, in
+    the events' order; while `DEFERRED_SNAPSHOTS` wait (the writer is stuck on a locked
+    database), the next is made by the publishing camera itself, so waiting frames stay few.
+    Every event is stored with its snapshot once the database is free."""
+    import sqlite3
+
+    from facegate.events.bus import DEFERRED_SNAPSHOTS, EventBus
+    from facegate.events.metrics import LiveMetrics
+    from facegate.gallery.store import SqlStore
+
+    db = tmp_path / "events.db"
+    store = SqlStore(f"sqlite:///{db}")
+    store.migrate()
+    bus = EventBus(EventStore(store), [], LiveMetrics())
+    made_on: dict[int, str] = {}
+    first_made = threading.Event()
+
+    def maker(i: int):  # type: ignore[no-untyped-def]
+        def make() -> str:
+            made_on[i] = threading.current_thread().name
+            first_made.set()
+            return f"2026/12/02/snap-{i}.jpg.enc"
+
+        return make
+
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        bus.publish("door", "unknown", None, {"n": 0}, maker(0))
+        assert first_made.wait(5)  # the writer made it and now waits for the database
+        for i in range(1, DEFERRED_SNAPSHOTS + 2):
+            bus.publish("door", "unknown", None, {"n": i}, maker(i))
+        camera = threading.current_thread().name
+        assert [i for i, t in sorted(made_on.items()) if t == camera] == [DEFERRED_SNAPSHOTS + 1]
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    bus.flush()
+    assert {t for i, t in made_on.items() if i <= DEFERRED_SNAPSHOTS} == {"events:database"}
+    stored = sorted(EventStore(store).list(), key=lambda e: e.details["n"])
+    assert [(e.details["n"], e.snapshot) for e in stored] == [
+        (i, f"2026/12/02/snap-{i}.jpg.enc") for i in range(DEFERRED_SNAPSHOTS + 2)
+    ]
+    bus.close()
+    store.close()

@@ -354,5 +354,8 @@ def test_http_mjpeg_camera_newest_frame_first(tmp_path: Path, engine, mjpeg: str
     # 62 frames arrive over ~5 s; about 5 a second are processed, the stale ones skipped.
     assert stats.decoded == 62 and 15 <= stats.frames <= 35 and stats.skipped == 62 - stats.frames
     assert [(d.kind, d.person_id) for d in stats.decisions] == [("granted", man)]
+    # From the first frame's capture to the decision: the deciding frame's own wait and
+    # processing count (a grant on the first sighting is not "0 ms").
+    assert 0.005 < stats.decisions[0].latency_s < 2.0, stats.decisions[0].latency_s
     assert src.state == SourceState.ENDED
     g.close()

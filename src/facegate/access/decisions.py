@@ -53,7 +53,9 @@ class DoorDecision:
     target_fmr: float
     reason: str
     at: datetime
-    latency_s: float  # from the first frame the face was seen to this decision
+    # From the first frame the face was seen in (its capture, for a live camera) until this
+    # decision was made: the wait for the deciding frame and its processing included.
+    latency_s: float
     evidence: int  # embeddings the decision rests on
     box: Box
     liveness: float | None = None  # the track's fused live score, where the door requires it

@@ -1,6 +1,9 @@
 """The event bus: door actuators first, then a writer thread stores each event and hands it to
 every sink through the sink's own bounded queue.
 
+A decision's snapshot (redacted, encrypted, written) may be handed over as a function: the
+writer thread makes it before storing the event, so the camera goes on to its next frame.
+
 A sink that is slow or down (the database, a broker, a webhook receiver) loses its own events,
 counted in metrics; it never blocks the camera that produced the event.
 """
@@ -76,12 +79,53 @@ class QueuedSink:
             self.sink.close()
 
 
+SnapshotMaker = Callable[[], "str | None"]
+"""Makes a decision's snapshot and returns its path (None: no snapshot); run off the camera."""
+
+DEFERRED_SNAPSHOTS = 8
+"""Snapshots waiting for the writer at most; past that a camera makes its own (each waiting one
+holds its whole frame in memory, so a burst of decisions must not queue hundreds of them)."""
+
+
+class Announcer(Protocol):
+    """What a camera pipeline tells: the bus itself, or a worker process's stand-in for it."""
+
+    def alert(
+        self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None: ...
+
+    def publish(
+        self,
+        camera: str,
+        kind: str,
+        person_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        snapshot: str | SnapshotMaker | None = None,
+        *,
+        urgent: bool = True,
+        then: Callable[[Event | None], None] | None = None,
+        subjects: tuple[str, ...] = (),
+    ) -> None: ...
+
+
+def made(snapshot: str | SnapshotMaker | None) -> str | None:
+    """The snapshot's path, making it now if it was handed over as a function; a snapshot that
+    cannot be made is logged and left out (an event without one rather than no event)."""
+    if not callable(snapshot):
+        return snapshot
+    try:
+        return snapshot()
+    except Exception as exc:
+        log.error("snapshot not saved: %s", exc)
+        return None
+
+
 Pending = tuple[
     str,
     str,
     str | None,
     dict[str, Any],
-    str | None,
+    str | SnapshotMaker | None,
     datetime,
     "Callable[[Event], None] | None",
     tuple[str, ...],
@@ -110,6 +154,8 @@ class EventBus:
         self.sinks = [QueuedSink(s, queue_size, metrics) for s in sinks]
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=queue_size)
         self._closed = False
+        self._deferred = 0  # snapshots queued as functions, not made yet
+        self._deferred_lock = threading.Lock()
         # Replicas: `fence(camera)` says whether this process may still speak for the camera
         # (it holds the camera's lease); `origin` names the replica on each event.
         self.fence: Callable[[str], bool] | None = None
@@ -123,7 +169,7 @@ class EventBus:
         kind: str,
         person_id: str | None = None,
         details: dict[str, Any] | None = None,
-        snapshot: str | None = None,
+        snapshot: str | SnapshotMaker | None = None,
         *,
         urgent: bool = True,
         then: Callable[[Event], None] | None = None,
@@ -131,15 +177,18 @@ class EventBus:
     ) -> None:
         """Queue it for the urgent sinks (unless `alert` already did) and for the database
         writer, which stores it (id 0 if the database failed), hands it to every other sink,
-        and runs `then` (e.g. the audit entry) with the stored event. Never blocks.
+        and runs `then` (e.g. the audit entry) with the stored event. Never blocks, except to
+        make a snapshot handed over as a function while `DEFERRED_SNAPSHOTS` already wait.
         `subjects`: whose face it shows though it names nobody (`EventStore.add`)."""
         if self._closed:
             log.warning("a %s event of %s after the bus closed was dropped", kind, camera)
             return
         if not self._may_speak(camera, kind):
-            if snapshot is not None and self.snapshots is not None:
+            if isinstance(snapshot, str) and self.snapshots is not None:
                 self.snapshots.delete(snapshot)
             return
+        if callable(snapshot) and not self._defer():
+            snapshot = made(snapshot)
         details = self._stamped(details)
         if urgent:
             self.alert(camera, kind, person_id, details)
@@ -147,8 +196,24 @@ class EventBus:
         try:
             self._pending.put_nowait(item)
         except queue.Full:
+            if callable(snapshot):
+                self._made_one()
+            elif snapshot is not None and self.snapshots is not None:
+                self.snapshots.delete(snapshot)  # no event will ever point to it
             self.metrics.sink_dropped.labels("database").inc()
             log.error("event queue full: a %s event of %s was dropped", kind, camera)
+
+    def _defer(self) -> bool:
+        """Whether one more snapshot may wait for the writer thread (counted if so)."""
+        with self._deferred_lock:
+            if self._deferred >= DEFERRED_SNAPSHOTS:
+                return False
+            self._deferred += 1
+            return True
+
+    def _made_one(self) -> None:
+        with self._deferred_lock:
+            self._deferred -= 1
 
     def _write_loop(self) -> None:
         while (item := self._pending.get()) is not None:
@@ -164,11 +229,14 @@ class EventBus:
         kind: str,
         person_id: str | None,
         details: dict[str, Any],
-        snapshot: str | None,
+        pending_snapshot: str | SnapshotMaker | None,
         at: datetime,
         then: Callable[[Event], None] | None,
         subjects: tuple[str, ...],
     ) -> None:
+        snapshot = made(pending_snapshot)
+        if callable(pending_snapshot):
+            self._made_one()
         event: Event | None = None
         if self.store is not None:
             try:

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import cv2
 import numpy as np
 
 from facegate.access.decisions import DecisionGate, DoorDecision
 from facegate.access.policy import ALLOW_ALL
 from facegate.credentials import hide_credentials
-from facegate.events.bus import EventBus
+from facegate.events.bus import Announcer, SnapshotMaker
 from facegate.events.metrics import LiveMetrics
 from facegate.events.snapshots import SnapshotStore, redact
 from facegate.events.store import Event
@@ -26,7 +27,7 @@ from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
 from facegate.vision import planarity
-from facegate.vision.detectors import camera_detector, sensitive_detector
+from facegate.vision.detectors import camera_detector
 from facegate.vision.engine import FaceEngine
 from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck
@@ -112,6 +113,16 @@ def _shift(det: Detection, dx: int, dy: int) -> Detection:
     return replace(det, box=Box(b.left + dx, b.top + dy, b.right + dx, b.bottom + dy), points=points)
 
 
+def _shrunk(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """`image` no larger than `max_side`, and the factor it was scaled by."""
+    h, w = image.shape[:2]
+    scale = min(max_side / max(h, w), 1.0)
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(round(w * scale), 1), max(round(h * scale), 1))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
 class CameraPipeline:
     """Recognition for one camera and (at most) one door.
 
@@ -125,18 +136,25 @@ class CameraPipeline:
         gallery: Gallery,
         *,
         door: DoorSettings | None = None,
-        bus: EventBus | None = None,
+        bus: Announcer | None = None,
         snapshots: SnapshotStore | None = None,
         metrics: LiveMetrics | None = None,
         on_decision: Callable[[DoorDecision], None] | None = None,
         on_frame: Callable[[FrameResult], None] | None = None,
+        detector_threads: int = 0,
     ) -> None:
+        """`detector_threads`: ONNX Runtime threads of the camera's detector (0: the embedder's
+        setting); a process running several cameras gives each one, the cameras being what
+        keeps the cores busy."""
         self.camera = camera
         self.gallery = gallery
         settings = gallery.settings
         base = gallery.engine  # loads the shared aligner and embedder once
         self.engine = FaceEngine(
-            settings, detector=camera_detector(settings, camera), aligner=base.aligner, embedder=base.embedder
+            settings,
+            detector=camera_detector(settings, camera, detector_threads),
+            aligner=base.aligner,
+            embedder=base.embedder,
         )
         self.door = door or ALLOW_ALL.model_copy(update={"cameras": [camera.name]})
         self.target_fmr = self.door.target_fmr or settings.match.target_fmr
@@ -166,9 +184,10 @@ class CameraPipeline:
         self.on_frame = on_frame
         self._state = ""
         self.recent: deque[DoorDecision] = deque(maxlen=100)  # the latest decisions, newest last
-        # Built now (it may convert a model on first use), not in the middle of a decision.
+        # Built now (it may convert a model on first use), not in the middle of a decision; one
+        # for every camera of the process (its thorough pass needs a few hundred MB of buffers).
         self._redaction_detector: Detector | None = (
-            sensitive_detector(settings) if snapshots is not None and self.redact_mode != "none" else None
+            base.redaction_detector() if snapshots is not None and self.redact_mode != "none" else None
         )
 
     # --- one frame ---------------------------------------------------------------------------
@@ -210,8 +229,12 @@ class CameraPipeline:
         """`clock`: seconds on the stream's clock (media time for files, monotonic for live)."""
         return self._process(frame, clock, None)
 
-    def _process(self, frame: Frame, clock: float, found: list[Detection] | None) -> FrameResult:
-        """`found`: the frame's detections where they were made ahead (on the decoding thread)."""
+    def _process(
+        self, frame: Frame, clock: float, found: list[Detection] | None, live: bool = False
+    ) -> FrameResult:
+        """`found`: the frame's detections where they were made ahead (on the decoding thread).
+        `live`: `clock` is the frame's capture time (monotonic), so a decision's latency runs
+        to now; for a file it runs on the media clock plus this frame's processing."""
         started = time.perf_counter()
         if found is None:
             found = self._detections(frame.image)
@@ -235,6 +258,8 @@ class CameraPipeline:
                 t, self.camera.name, clock, wall, self.threshold, self.target_fmr, self.confident
             )
             if d is not None:
+                lag = time.monotonic() - frame.captured if live else time.perf_counter() - started
+                d = replace(d, latency_s=d.latency_s + max(lag, 0.0))
                 decisions.append(d)
                 self._announce(d, frame, faces)
             if t.decided:
@@ -298,22 +323,15 @@ class CameraPipeline:
         decided = next((f for f in faces if f.box == d.box), None)
         details = {**d.details(), **({"quality": decided.quality.to_dict()} if decided else {})}
         if self.bus is not None:
-            # The door first: redacting and saving the snapshot takes a few hundred milliseconds.
+            # The door first; the snapshot is made on the bus's writer thread (redacting takes a
+            # few hundred milliseconds of CPU the camera needs for its next frames).
             self.bus.alert(self.camera.name, d.kind, d.person_id, details)
-        snapshot = None
-        if self.snapshots is not None:
-            try:
-                img = redact(frame.image, d.box, self._faces_to_blur(frame.image, faces), self.redact_mode)
-                snapshot = self.snapshots.save(img, d.at)
-            except Exception as exc:  # no snapshot rather than no event
-                log.error("camera %s: snapshot not saved: %s", self.camera.name, exc)
-        if self.bus is not None:
             self.bus.publish(
                 self.camera.name,
                 d.kind,
                 d.person_id,
                 details,
-                snapshot,
+                self._snapshot(d, frame, faces),
                 urgent=False,
                 then=self._account(d),
                 subjects=d.subjects,
@@ -343,10 +361,27 @@ class CameraPipeline:
 
         return write
 
-    def _faces_to_blur(self, image: np.ndarray, faces: list[Face]) -> list[Box]:
+    def _snapshot(self, d: DoorDecision, frame: Frame, faces: list[Face]) -> SnapshotMaker | None:
+        """The decision's snapshot, to be made: the frame with the faces to blur blurred."""
+        store = self.snapshots
+        if store is None:
+            return None
+        boxes = [f.box for f in faces]
+
+        def make() -> str:
+            # Redacted at the size it is kept: the thorough pass then finds every face that
+            # the stored picture could show recognisably, at a fraction of the full frame's cost.
+            image, scale = _shrunk(frame.image, store.max_side)
+            ours = [b.scaled(scale) for b in boxes]
+            keep = d.box.scaled(scale)
+            img = redact(image, keep, self._faces_to_blur(image, ours), self.redact_mode)
+            return store.save(img, d.at)
+
+        return make
+
+    def _faces_to_blur(self, image: np.ndarray, boxes: list[Box]) -> list[Box]:
         """The frame's faces for redaction: the camera's detections, plus what a second, more
         sensitive pass finds (small and turned faces the camera's settings skip)."""
-        boxes = [f.box for f in faces]
         if self._redaction_detector is None:
             return boxes
         return boxes + [d.box for d in more_faces(self._redaction_detector, image, boxes)]
@@ -393,7 +428,7 @@ class CameraPipeline:
                     break
                 clock = frame.captured if source.live else frame.media_s
                 try:
-                    result = self._process(frame, clock, found)
+                    result = self._process(frame, clock, found, source.live)
                 except Exception:  # one bad frame must not end the camera
                     log.exception("camera %s: frame %d failed", self.camera.name, frame.index)
                     continue

@@ -159,6 +159,8 @@ class LiveService:
             metrics=self.metrics,
             on_decision=on_decision,
             on_frame=on_frame,
+            # Several cameras in this process keep the cores busy: a thread each for detection.
+            detector_threads=1 if len(self.cameras) > 1 else 0,
         )
         self.pipelines[camera.name] = p
         return p

@@ -55,7 +55,7 @@ def is_live(source: str) -> bool:
     return source.lower().startswith(LIVE_SCHEMES) or is_webcam(source)
 
 
-def _pyav_frames(source: str, open_timeout: float, read_timeout: float) -> Iterator[Decoded]:
+def _pyav_frames(source: str, open_timeout: float, read_timeout: float, live: bool) -> Iterator[Decoded]:
     import av
 
     options = {"rtsp_transport": "tcp"} if source.lower().startswith(("rtsp://", "rtsps://")) else {}
@@ -68,7 +68,10 @@ def _pyav_frames(source: str, open_timeout: float, read_timeout: float) -> Itera
         if not container.streams.video:
             raise SourceUnavailable(f"{shown} has no video stream", source=shown)
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # A live camera decodes with slice threads only: frame threads hold a frame per thread
+        # before the first comes out (at 10 frames/s and 3 threads, 200 ms later at the door)
+        # and let the held ones out at once at a reconnect, where all but the newest are dropped.
+        stream.thread_type = "SLICE" if live else "AUTO"
         start: float | None = None
         for frame in container.decode(stream):
             t = frame.time if frame.time is not None else 0.0
@@ -106,7 +109,7 @@ def decode(source: str, open_timeout: float = 10.0, read_timeout: float = 10.0) 
         return _webcam_frames(source)
     if not is_live(source) and not Path(source).is_file():
         raise SourceUnavailable(f"no such video file: {source}", source=source)
-    return _pyav_frames(source, open_timeout, read_timeout)
+    return _pyav_frames(source, open_timeout, read_timeout, is_live(source))
 
 
 class VideoSource:

@@ -17,14 +17,19 @@ import logging
 import multiprocessing as mp
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from facegate.events.bus import EventBus
+from facegate.events.bus import EventBus, SnapshotMaker, made
 from facegate.events.metrics import LiveMetrics
 from facegate.settings import CameraSettings, Settings
+from facegate.vision.onnx_runtime import available_cores
+
+if TYPE_CHECKING:
+    from facegate.events.store import Event
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +53,15 @@ class _BusProxy:
         kind: str,
         person_id: str | None = None,
         details: dict[str, Any] | None = None,
-        snapshot: str | None = None,
+        snapshot: str | SnapshotMaker | None = None,
         *,
         urgent: bool = True,
-        then: Any = None,
+        then: Callable[[Event | None], None] | None = None,
         subjects: tuple[str, ...] = (),
     ) -> None:
-        self.out.send(("publish", camera, kind, person_id, dict(details or {}), snapshot, urgent, subjects))
+        # The worker runs one camera in a process of its own: its snapshot is made here.
+        path = made(snapshot)
+        self.out.send(("publish", camera, kind, person_id, dict(details or {}), path, urgent, subjects))
         if then is not None:  # the audit entry: the worker shares the database
             then(None)
 
@@ -90,7 +97,7 @@ def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: C
             camera,
             gallery,
             door=settings.door_for(camera.name),
-            bus=_BusProxy(out),  # type: ignore[arg-type]
+            bus=_BusProxy(out),
             snapshots=snapshots,
             on_frame=frame,
         )
@@ -136,6 +143,11 @@ class CameraWorkers:
         backoff_max_s: float = 30.0,
         on_frame: Any = None,
     ) -> None:
+        if settings.embedder.threads == 0 and len(cameras) >= available_cores():
+            # As many workers as cores: one ONNX Runtime thread each (more would only contend).
+            settings = settings.model_copy(
+                update={"embedder": settings.embedder.model_copy(update={"threads": 1})}
+            )
         self.settings = settings
         self.bus = bus
         self.metrics = metrics

@@ -14,14 +14,17 @@ from facegate.vision.protocols import Detector
 DetectorKind = Literal["yunet", "hog", "cnn"]
 
 
-def build_detector(settings: Settings, kind: DetectorKind, upsample: int, max_side: int) -> Detector:
+def build_detector(
+    settings: Settings, kind: DetectorKind, upsample: int, max_side: int, threads: int = 0
+) -> Detector:
     """YuNet, HOG, or the MMOD CNN on the configured runtime (`detector.cnn_runtime`).
 
     `upsample` is for HOG and the CNN, which miss faces under ~80 px without it; YuNet finds
-    faces from ~12 px and is not upsampled.
+    faces from ~12 px and is not upsampled. `threads`: ONNX Runtime's (0: `embedder.threads`).
     """
     d = settings.detector
     e = settings.embedder
+    threads = threads or e.threads
     if kind == "yunet":
         from facegate.vision.detect_yunet import YuNetDetector
 
@@ -30,7 +33,7 @@ def build_detector(settings: Settings, kind: DetectorKind, upsample: int, max_si
             min_score=d.yunet_min_score,
             tiles=d.tiles,
             provider=e.provider,
-            threads=e.threads,
+            threads=threads,
         )
     if kind == "hog":
         from facegate.vision.detect_dlib import HogDetector
@@ -43,7 +46,7 @@ def build_detector(settings: Settings, kind: DetectorKind, upsample: int, max_si
     from facegate.vision.detect_onnx import OnnxMmodDetector
 
     return OnnxMmodDetector(
-        settings.models_dir, upsample, max_side, d.min_score, provider=e.provider, threads=e.threads
+        settings.models_dir, upsample, max_side, d.min_score, provider=e.provider, threads=threads
     )
 
 
@@ -61,9 +64,9 @@ def fallback_detector(settings: Settings) -> Detector | None:
     return build_detector(settings, "cnn", 0, d.cnn_fallback_max_side)
 
 
-def camera_detector(settings: Settings, camera: CameraSettings) -> Detector:
+def camera_detector(settings: Settings, camera: CameraSettings, threads: int = 0) -> Detector:
     """A camera's detector, tuned for its frames (size, upsampling)."""
-    return build_detector(settings, camera.detector, camera.upsample, camera.detect_max_side)
+    return build_detector(settings, camera.detector, camera.upsample, camera.detect_max_side, threads)
 
 
 def sensitive_detector(settings: Settings) -> Detector:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import numpy as np
 from facegate.errors import LivenessNotAssessed, NoFaceFound, PresentationAttack, TooManyFaces
 from facegate.settings import Settings, load_settings
 from facegate.vision.decode import DecodeLimits, ImageInput, load_image
-from facegate.vision.detectors import default_detector, fallback_detector
+from facegate.vision.detectors import default_detector, fallback_detector, sensitive_detector
 from facegate.vision.embed_flip import FlipFused, fused_space
 from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck, LivenessResult
@@ -140,6 +141,16 @@ class FaceEngine:
         self.load_seconds = time.perf_counter() - started
         self.limits = DecodeLimits(**self.settings.images.model_dump())
         self._liveness: LivenessCheck | None = None  # built on first use
+        self._redaction: Detector | None = None
+        self._redaction_lock = threading.Lock()
+
+    def redaction_detector(self) -> Detector:
+        """The thorough detector that finds the faces to blur in snapshots, built on first use
+        and shared by every camera using this engine's models."""
+        with self._redaction_lock:
+            if self._redaction is None:
+                self._redaction = sensitive_detector(self.settings)
+            return self._redaction
 
     @property
     def space(self) -> str:
