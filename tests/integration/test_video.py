@@ -345,6 +345,45 @@ def mjpeg() -> Iterator[str]:
     server.shutdown()
 
 
+def test_a_corrupt_jpeg_in_an_mjpeg_stream_is_skipped_without_a_reconnect() -> None:
+    """An MJPEG camera's frames are decoded one by one as they are taken: a corrupt one is
+    skipped and the stream goes on (it used to end the stream, and the camera reconnected)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from facegate.video.sources import VideoSource
+
+    jpegs = []
+    for level in (0, 30, 60, 90, 120, 150, 180):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((48, 64, 3), level, np.uint8)).save(buf, format="JPEG")
+        jpegs.append(buf.getvalue())
+    jpegs.insert(4, b"\xff\xd8 not a picture \xff\xd9")
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for jpg in jpegs:
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                self.wfile.write(head + jpg + b"\r\n")
+                time.sleep(0.15)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        src = VideoSource(f"http://127.0.0.1:{server.server_address[1]}/v.mjpg", fps=None, max_reconnects=0)
+        levels = [round(float(f.image.mean())) for f in src.frames()]
+    finally:
+        server.shutdown()
+    # Opening the stream reads its first frames at once, so the first may be dropped for newer.
+    assert levels[-3:] == [120, 150, 180] and levels == sorted(levels), levels
+    assert src.decoded == 8 and src.reconnects == 0
+
+
 def test_http_mjpeg_camera_newest_frame_first(tmp_path: Path, engine, mjpeg: str) -> None:  # type: ignore[no-untyped-def]
     g = open_gallery(tmp_path, engine, quality={"min_face_px": 60})
     man = g.enroll("Man", [first_frame(MALE)], consent()).person.id

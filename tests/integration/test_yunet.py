@@ -156,6 +156,25 @@ def test_portraits_from_shared() -> None:
     assert set(counts.values()) == {1}, counts
 
 
+@pytest.mark.parametrize(
+    ("src", "dst"), [((1920, 1080), (640, 360)), ((1366, 769), (455, 256)), ((300, 200), (600, 400))]
+)
+def test_the_detection_copy_is_an_area_average_of_the_frame(
+    src: tuple[int, int], dst: tuple[int, int]
+) -> None:
+    """Shrunk by halvings and then bilinearly (the fast path): of the size asked, and within
+    about a grey level of OpenCV's area average on a real photo; enlarging stays bilinear."""
+    import cv2
+
+    from facegate.vision.detect_yunet import resized
+
+    frame = np.asarray(Image.open(LIN).convert("RGB").resize(src, Image.Resampling.BICUBIC))
+    out = resized(frame, dst)
+    assert out.shape == (dst[1], dst[0], 3) and out.dtype == np.uint8
+    ref = cv2.resize(frame, dst, interpolation=cv2.INTER_AREA if dst[0] < src[0] else cv2.INTER_LINEAR)
+    assert np.abs(out.astype(np.int16) - ref).mean() < 1.5
+
+
 def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]], np.float32)
     scores = np.array([0.7, 0.9, 0.8, 0.6], np.float32)

@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facegate.credentials import hide_credentials
 from facegate.errors import SourceUnavailable
 
+if TYPE_CHECKING:
+    import av
+    import av.container
+
 log = logging.getLogger(__name__)
 
+# Codecs whose every frame decodes alone: a live source skips the decoding of dropped frames.
+INTRA_ONLY = frozenset({"mjpeg"})
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
@@ -72,6 +79,9 @@ def _pyav_frames(source: str, open_timeout: float, read_timeout: float, live: bo
         # before the first comes out (at 10 frames/s and 3 threads, 200 ms later at the door)
         # and let the held ones out at once at a reconnect, where all but the newest are dropped.
         stream.thread_type = "SLICE" if live else "AUTO"
+        if live and stream.codec_context.name in INTRA_ONLY:
+            yield from _packets(container, stream)
+            return
         start: float | None = None
         for frame in container.decode(stream):
             t = frame.time if frame.time is not None else 0.0
@@ -84,6 +94,31 @@ def _pyav_frames(source: str, open_timeout: float, read_timeout: float, live: bo
         ) from exc
     finally:
         container.close()
+
+
+def _packets(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[Decoded]:
+    """An intra-only stream's frames as undecoded packets, each decoded only if the consumer
+    takes it: a camera that falls behind drops the frames it skips before decoding them (a
+    1080p JPEG costs ~4 ms), where every frame of an inter-coded stream must be decoded."""
+    codec = stream.codec_context
+    start: float | None = None
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the demuxer's end-of-stream marker
+            continue
+        t = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else 0.0
+        start = t if start is None else start
+        yield partial(_decoded, codec, packet), t - start
+
+
+def _decoded(codec: av.VideoCodecContext, packet: av.Packet[av.VideoStream]) -> np.ndarray:
+    """One packet of an intra-only stream as an RGB frame (on the consumer's thread, the only
+    one that uses the decoder)."""
+    import av
+
+    frames = [f for f in codec.decode(packet) if isinstance(f, av.VideoFrame)]
+    if not frames:
+        raise ValueError("the frame could not be decoded")
+    return frames[-1].to_ndarray(format="rgb24")
 
 
 def _webcam_frames(source: str) -> Iterator[Decoded]:
@@ -263,8 +298,10 @@ class VideoSource:
                 next_at = max(next_at, time.monotonic()) + step
                 try:
                     image = to_rgb()
-                except Exception:  # a frame that cannot be converted is skipped, not fatal
-                    log.exception("source %s: cannot convert a frame", self.shown)
+                except Exception as exc:  # a frame that cannot be decoded is skipped, not fatal
+                    log.warning(
+                        "source %s: frame %d skipped: %s", self.shown, index, hide_credentials(str(exc))
+                    )
                     continue
                 yield Frame(image, index, t, captured)
         finally:
