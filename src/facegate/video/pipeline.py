@@ -176,11 +176,6 @@ class CameraPipeline:
             liveness=settings.liveness,
         )
         self.liveness = LivenessCheck(settings.liveness) if self.door.liveness_required else None
-        # Faces measured without dlib's landmarks, unless the door reads the head's pose (the
-        # head-turn challenge) or its motion (the planarity cue), which need them.
-        self._light = (
-            self.engine.measures_lightly and self.door.challenge == "none" and not self.gate.asks_motion
-        )
         self.bus = bus
         self.snapshots = snapshots
         self.redact_mode = settings.events.redact
@@ -225,9 +220,8 @@ class CameraPipeline:
         from their last sighting instead of measured again (no landmarks, chip, quality)."""
         h, w = image.shape[:2]
         follows = self.tracker.needs_face([clip(d.box, w, h) for d in found], clock)
-        measure = self.engine.camera_face if self._light else self.engine.face
         return [
-            measure(image, d) if t is None else self.engine.follow(image, d, t.face)
+            self.engine.face(image, d) if t is None else self.engine.follow(image, d, t.face)
             for d, t in zip(found, follows, strict=True)
         ]
 

@@ -18,7 +18,7 @@ from facegate.vision.liveness import LivenessCheck, LivenessResult
 from facegate.vision.models import DLIB_RESNET_SPACE, FIVE_POINT_SPACES
 from facegate.vision.points import points_from_eyes, points_near
 from facegate.vision.protocols import Aligner, Detector, Embedder, five_point_cropper
-from facegate.vision.quality import assess, assess_five, require_quality
+from facegate.vision.quality import assess, require_quality
 from facegate.vision.types import Box, Detection, Face, Quality
 
 
@@ -196,32 +196,6 @@ class FaceEngine:
             chip,
             assess(sized, marks, chip),
             square_box=square,
-            crop=crop,
-        )
-
-    @property
-    def measures_lightly(self) -> bool:
-        """Whether `camera_face` can measure this engine's faces (a five-point embedder)."""
-        return self._cropper is not None
-
-    def camera_face(self, image: np.ndarray, det: Detection) -> Face:
-        """A camera's face for a five-point embedder, measured without dlib (its landmark
-        predictor and chip are 2-3 ms a face): the detector's five points stand in for the
-        landmarks and the embedder's aligned crop for the chip, and quality is taken from
-        those (`assess_five`). Every face of such a camera is measured so, so a track compares
-        like with like; a door that reads the head's pose or motion needs `face` instead."""
-        if det.points is None or self._cropper is None:
-            return self.face(image, det)
-        h, w = image.shape[:2]
-        sized = _sized(det)
-        crop = self._cropper.crop(image, det.points)
-        return Face(
-            clip(det.box, w, h),
-            det.score,
-            det.points,
-            crop,
-            assess_five(sized, det.points, crop),
-            square_box=clip(sized, w, h),
             crop=crop,
         )
 

@@ -58,29 +58,6 @@ def frontal(landmarks: np.ndarray) -> float:
     return float(np.clip(1.0 - abs(offset) / (dist / 2.0), 0.0, 1.0))
 
 
-def frontal_five(points: np.ndarray) -> float:
-    """`frontal` from YuNet's five points (eye centres, nose tip, mouth corners): the nose tip
-    moves further along the eye line than dlib's nose base, so a turn reads a little lower."""
-    eye_a, eye_b, nose = points[0], points[1], points[2]
-    axis = eye_b - eye_a
-    dist = float(np.linalg.norm(axis))
-    if dist < 1e-6:
-        return 0.0
-    offset = float(np.dot(nose - (eye_a + eye_b) / 2.0, axis / dist))
-    return float(np.clip(1.0 - abs(offset) / (dist / 2.0), 0.0, 1.0))
-
-
-def assess_five(box: Box, points: np.ndarray, crop: np.ndarray) -> Quality:
-    """Quality of a camera face measured without dlib: from the detector's five points and
-    the five-point embedder's aligned crop (see `FaceEngine.camera_face`)."""
-    return Quality(
-        size_px=box.size,
-        sharpness=sharpness(crop),
-        frontal=frontal_five(points),
-        brightness=brightness(crop),
-    )
-
-
 def assess(box: Box, landmarks: np.ndarray, chip: np.ndarray) -> Quality:
     return Quality(
         size_px=box.size,
