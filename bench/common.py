@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the benchmarks share the tests' loopback camera (tests/support)
+    sys.path.append(str(ROOT))
 SHARED = Path(os.environ.get("FACEGATE_SHARED", ROOT.parent / "shared"))
 LFW = SHARED / "faces" / "lfw"
 RESULTS = ROOT / "bench" / "results"

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -33,6 +33,7 @@ import httpx
 from PIL import Image, ImageOps
 
 from common import RESULTS, ROOT, machine
+from tests.support.mjpeg import serve_mjpeg
 
 PASSWORD = "bench console password"
 
@@ -46,26 +47,7 @@ def mjpeg_camera(clip: Path, fps: float = 15) -> tuple[ThreadingHTTPServer, str]
             f.to_image().save(buf, format="JPEG", quality=85)
             jpegs.append(buf.getvalue())
 
-    class Camera(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            try:
-                while True:
-                    for jpg in jpegs:
-                        head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
-                        self.wfile.write(head + jpg + b"\r\n")
-                        time.sleep(1 / fps)
-            except OSError:
-                pass
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    return serve_mjpeg(lambda i: jpegs[i % len(jpegs)], fps)
 
 
 class ConsoleViewer:

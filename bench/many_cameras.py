@@ -22,16 +22,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import av
 import numpy as np
 
 from common import CACHE, RESULTS, ROOT, SHARED, machine
+from tests.support.mjpeg import played, serve_mjpeg
 
 CLIP = SHARED / "videos" / "hamilton_clip.mp4"
 FPS = 10
@@ -72,32 +72,8 @@ def rss_bytes(pid: int) -> int:
 
 
 def camera_server(jpegs: list[bytes], seconds: float) -> ThreadingHTTPServer:
-    played = threading.Event()
-
-    class Camera(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if played.is_set():  # the source reconnects when the stream ends: play it once only
-                self.send_error(404)
-                return
-            played.set()
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            start = time.monotonic()
-            try:
-                for i in range(int(seconds * FPS)):
-                    jpg = jpegs[i % len(jpegs)]
-                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
-                    self.wfile.write(head + jpg + b"\r\n")
-                    time.sleep(max(0.0, start + (i + 1) / FPS - time.monotonic()))  # no drift
-            except OSError:
-                pass
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    """A live camera playing the clip once at 10 frames/s (a reconnect is refused)."""
+    server, _ = serve_mjpeg(played(jpegs, count=int(seconds * FPS)), FPS, once=True)
     return server
 
 
@@ -124,7 +100,7 @@ def run(
         cams = [
             CameraSettings(
                 name=f"cam{i}",
-                source=f"http://127.0.0.1:{s.server_address[1]}/v.mjpg",
+                source=f"http://127.0.0.1:{s.server_address[1]}/video.mjpg",
                 fps=12,
                 **CONFIGS[config],  # type: ignore[arg-type]
             )

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ import yaml
 
 from tests.api.test_server import Server
 from tests.conftest import LFW, OBAMA, PROBES
+from tests.support.mjpeg import serve_mjpeg
 from tests.web.console import PASSWORD, sign_in
 
 pytestmark = pytest.mark.api
@@ -55,29 +55,10 @@ def scene() -> Iterator[list[str]]:
     shown[60:420, max(0, x) : max(0, x) + min(640, face.shape[1])] = face[:, : min(640, face.shape[1])]
     frames = {True: _jpeg(shown), False: _jpeg(canvas)}
 
-    class Camera(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            try:
-                while True:
-                    jpg = frames[time.time() % CYCLE_S < FACE_S]
-                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
-                    self.wfile.write(head + jpg + b"\r\n")
-                    time.sleep(0.1)
-            except OSError:
-                pass
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Camera) for _ in range(2)]
-    for s in servers:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    yield [f"http://127.0.0.1:{s.server_address[1]}/video.mjpg" for s in servers]
-    for s in servers:
-        s.shutdown()
+    cameras = [serve_mjpeg(lambda _i: frames[time.time() % CYCLE_S < FACE_S], 10) for _ in range(2)]
+    yield [url for _, url in cameras]
+    for server, _ in cameras:
+        server.shutdown()
 
 
 def _cameras(r: Server) -> dict[str, str | None]:

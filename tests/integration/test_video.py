@@ -26,6 +26,7 @@ from facegate.video.service import LiveService
 from facegate.video.sources import SourceState, VideoSource
 
 from tests.conftest import ALEX, LIN, ROOT, SECRET, consent, need
+from tests.support.mjpeg import mjpeg_camera, played
 
 pytestmark = [pytest.mark.integration, pytest.mark.video]
 
@@ -313,43 +314,20 @@ def wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untype
 
 @pytest.fixture
 def mjpeg() -> Iterator[str]:
-    """An HTTP MJPEG camera (multipart/x-mixed-replace) on loopback, playing the male clip once at 12 fps."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
+    """An HTTP MJPEG camera on loopback, playing the male clip once at 12 fps."""
     with av.open(str(MALE)) as c:
         jpegs = []
         for f in c.decode(video=0):
             buf = io.BytesIO()
             f.to_image().save(buf, format="JPEG")
             jpegs.append(buf.getvalue())
-
-    class Camera(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            try:
-                for jpg in jpegs:
-                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
-                    self.wfile.write(head + jpg + b"\r\n")
-                    time.sleep(1 / 12)
-            except OSError:
-                pass
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
-    server.shutdown()
+    with mjpeg_camera(played(jpegs), 12) as url:
+        yield url
 
 
 def test_a_corrupt_jpeg_in_an_mjpeg_stream_is_skipped_without_a_reconnect() -> None:
     """An MJPEG camera's frames are decoded one by one as they are taken: a corrupt one is
     skipped and the stream goes on (it used to end the stream, and the camera reconnected)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from facegate.video.sources import VideoSource
 
     jpegs = []
@@ -358,27 +336,9 @@ def test_a_corrupt_jpeg_in_an_mjpeg_stream_is_skipped_without_a_reconnect() -> N
         Image.fromarray(np.full((48, 64, 3), level, np.uint8)).save(buf, format="JPEG")
         jpegs.append(buf.getvalue())
     jpegs.insert(4, b"\xff\xd8 not a picture \xff\xd9")
-
-    class Camera(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            for jpg in jpegs:
-                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
-                self.wfile.write(head + jpg + b"\r\n")
-                time.sleep(0.15)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        src = VideoSource(f"http://127.0.0.1:{server.server_address[1]}/v.mjpg", fps=None, max_reconnects=0)
+    with mjpeg_camera(played(jpegs), 1 / 0.15) as url:
+        src = VideoSource(url, fps=None, max_reconnects=0)
         levels = [round(float(f.image.mean())) for f in src.frames()]
-    finally:
-        server.shutdown()
     # Opening the stream reads its first frames at once, so the first may be dropped for newer.
     assert levels[-3:] == [120, 150, 180] and levels == sorted(levels), levels
     assert src.decoded == 8 and src.reconnects == 0
