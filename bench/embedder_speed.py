@@ -14,12 +14,14 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from facegate import FaceEngine, load_settings
 from facegate.vision.embed_dlib import DlibResNetEmbedder
+from facegate.vision.embed_five import FivePointEmbedder
 from facegate.vision.embed_flip import FlipFused
 from facegate.vision.embed_onnx import OnnxResNetEmbedder
 from facegate.vision.quantize import int8_path, quantize_embedder
@@ -33,6 +35,27 @@ def chips_from(engine: FaceEngine, photos: list[Path]) -> list[np.ndarray]:
     for p in photos:
         out += [f.chip if f.crop is None else f.crop for f in engine.detect(p, expect_face=True).faces[:1]]
     return out
+
+
+def previous_recipe(data: Path) -> dict[str, Callable[[int], FivePointEmbedder]]:
+    """SFace and reid0095 as built before 2026-12-03 (every PRelu as Relu arithmetic, which ONNX
+    Runtime runs outside its blocked layout), to time beside the graphs that replaced them."""
+    from facegate.vision.embed_five import REID0095_MODEL, SFACE_MODEL
+    from facegate.vision.models import REID0095_BIN, REID0095_XML, SFACE, verified_path
+    from facegate.vision.onnx_fold import fast_graph
+    from facegate.vision.openvino_ir import ir_to_onnx
+
+    sface = data / "sface_previous_recipe.onnx"
+    sface.write_bytes(fast_graph(verified_path(SFACE).read_bytes(), blocked=False))
+    reid = data / "reid0095_previous_recipe.onnx"
+    ir = ir_to_onnx(
+        verified_path(REID0095_XML).read_bytes(), verified_path(REID0095_BIN).read_bytes(), blocked=False
+    )
+    reid.write_bytes(ir.SerializeToString())
+    return {
+        "sface, previous recipe": lambda t: FivePointEmbedder(SFACE_MODEL, sface, "cpu", t),
+        "reid0095, previous recipe": lambda t: FivePointEmbedder(REID0095_MODEL, reid, "cpu", t),
+    }
 
 
 def calibration_photos(n: int) -> list[Path]:
@@ -106,6 +129,7 @@ def main() -> None:
                 }
             )
             print(rows[-1], flush=True)
+    previous = previous_recipe(data)
     for model in ("sface", "reid0095", "sface+reid0095"):
         for threads in (1, 2):
             settings = load_settings(
@@ -118,6 +142,19 @@ def main() -> None:
                 ms = ms_per_face(five.embedder.embed, crops, batch)
                 name = "sface (default)" if model == "sface" else model
                 rows.append({"backend": name, "threads": threads, "batch": batch, "ms_per_face": ms})
+                print(rows[-1], flush=True)
+            build = previous.get(f"{model}, previous recipe")
+            before = build(threads) if build is not None else None
+            for batch in (1, 8, 32) if before is not None else ():  # the same crops, side by side
+                ms = ms_per_face(before.embed, crops, batch)
+                rows.append(
+                    {
+                        "backend": f"{model}, previous recipe",
+                        "threads": threads,
+                        "batch": batch,
+                        "ms_per_face": ms,
+                    }
+                )
                 print(rows[-1], flush=True)
     base = {r["batch"]: r["ms_per_face"] for r in rows if r["backend"] == "dlib"}
     for r in rows:

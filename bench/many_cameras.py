@@ -35,6 +35,7 @@ from tests.support.mjpeg import played, serve_mjpeg
 
 CLIP = SHARED / "videos" / "hamilton_clip.mp4"
 FPS = 10
+WARM_UP_FRAMES = 30  # a camera's first 3 s
 LIN = ROOT / "examples" / "gallery" / "Lin-Manuel_Miranda" / "lin-manuel-miranda.png"
 
 
@@ -117,19 +118,31 @@ def run(
         )
         live = LiveService(g, workers=workers)
         live.start()
-        time.sleep(seconds * 0.6)
-        pids = [live.workers.pid(c.name) for c in cams] if live.workers is not None else [os.getpid()]
-        rss = [rss_bytes(p) for p in pids if p is not None]
-        time.sleep(seconds * 0.4 + 5)  # the streams end; a source then retries: stop it
+        started = time.monotonic()
+        rss: list[int] = []
+        warm: dict[str, int] = {}  # camera -> frames it dropped in its first WARM_UP_FRAMES
+        while time.monotonic() < started + seconds + 5:  # the streams end; a source then retries
+            for row in live.status():
+                dropped = int(row.get("frames_skipped", 0))  # type: ignore[call-overload]
+                # Received: in-process sources count them; workers count processed + dropped.
+                got = int(row.get("frames_decoded", int(row.get("frames", 0)) + dropped))  # type: ignore[call-overload]
+                if row["camera"] not in warm and got >= WARM_UP_FRAMES:
+                    warm[str(row["camera"])] = dropped
+            if not rss and time.monotonic() >= started + seconds * 0.6:
+                pids = [live.workers.pid(c.name) for c in cams] if live.workers is not None else [os.getpid()]
+                rss = [rss_bytes(p) for p in pids if p is not None]
+            time.sleep(0.1)
         status = live.status()
         live.stop()
         if workers:
             assert live.workers is not None
-            stats = [c.stats for c in live.workers.cameras.values()]
+            by_camera = {name: c.stats for name, c in live.workers.cameras.items()}
         else:
-            stats = [
-                {"frames": s.frames, "decoded": s.decoded, "skipped": s.skipped} for s in live.stats.values()
-            ]
+            by_camera = {
+                name: {"frames": s.frames, "decoded": s.decoded, "skipped": s.skipped}
+                for name, s in live.stats.items()
+            }
+        stats = list(by_camera.values())
         events = EventStore(g.store).list(limit=100000)
         g.close()
     for s in servers:
@@ -146,6 +159,12 @@ def run(
         "frames": sum(int(s.get("frames", 0)) for s in stats),
         "decoded": sum(int(s.get("decoded", 0)) for s in stats),
         "dropped": sum(int(s.get("skipped", 0)) for s in stats),
+        # Once each camera is past its first WARM_UP_FRAMES (sessions' first runs, the other
+        # worker processes loading their models): what the machine sustains.
+        "dropped_after_warm_up": sum(
+            int(s.get("skipped", 0)) - min(warm.get(name, 0), int(s.get("skipped", 0)))
+            for name, s in by_camera.items()
+        ),
         "sent": n * int(seconds * FPS),
         "decisions": len(lat),
         "p95_latency_ms": lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None,
@@ -161,6 +180,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--max", type=int, default=8)
+    ap.add_argument("--min", type=int, default=1)
     ap.add_argument("--lin", type=Path, default=LIN)
     ap.add_argument("--row", nargs=3, metavar=("N", "MODE", "CONFIG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -172,7 +192,7 @@ def main() -> None:
         return
     rows = []
     modes = [("one process", False, c) for c in CONFIGS] + [("workers", True, "default")]
-    for n in range(1, args.max + 1):
+    for n in range(args.min, args.max + 1):
         for mode, _, config in modes:
             cmd = [sys.executable, __file__, "--seconds", str(args.seconds), "--lin", str(args.lin)]
             out = subprocess.run([*cmd, "--row", str(n), mode, config], capture_output=True, text=True)
@@ -183,11 +203,16 @@ def main() -> None:
             print(json.dumps({k: v for k, v in row.items() if k != "status"}), flush=True)
             rows.append(row)
     best = {
-        f"{mode}, {config}": max(
-            (r["cameras"] for r in rows if r["mode"] == mode and r["config"] == config and r["dropped"] == 0),
+        f"{mode}, {config}{after}": max(
+            (
+                r["cameras"]
+                for r in rows
+                if r["mode"] == mode and r["config"] == config and r[key] == 0  # type: ignore[literal-required]
+            ),
             default=0,
         )
         for mode, _, config in modes
+        for key, after in (("dropped", ""), ("dropped_after_warm_up", ", after warm-up"))
     }
     out = {
         "machine": machine(),

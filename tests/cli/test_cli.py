@@ -257,7 +257,7 @@ def test_models_list_convert_and_quantize(cli: Cli) -> None:
         for m in cli.json("models", "list")["models"]
         if m["kind"] == "onnx (converted)"
     }
-    assert set(built.values()) == {"ok"} and "face-reidentification-retail-0095.onnx" in built
+    assert set(built.values()) == {"ok"} and "face-reidentification-retail-0095_v2.onnx" in built
     from tests.conftest import LFW
 
     q = cli.json("models", "quantize", "--faces", LFW, "--limit", "16")

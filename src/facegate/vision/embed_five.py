@@ -85,8 +85,8 @@ class FivePointEmbedder:
         self.provider = self._session.get_providers()[0]
         self._input = self._session.get_inputs()[0].name
         self._output = model.output or self._session.get_outputs()[0].name
-        # On a CPU these graphs run fastest a face at a time (SFace, one thread: 10.6 ms a face
-        # alone, 12.8 in batches of 8, 16.3 of 32; bench/embedder_speed.py); a GPU wants batches.
+        # On a CPU batches gain nothing (SFace, one thread: 14.8 ms a face alone, 15.0 in batches
+        # of 8, 15.6 of 32; bench/embedder_speed.py) and delay the first face; a GPU wants them.
         self.batch_size = 1 if self.provider == "CPUExecutionProvider" else batch_size
         self._lock = threading.Lock()  # one run at a time: the session already uses every core
         self.dim = int(self.raw([np.zeros((model.height, model.width, 3), np.uint8)]).shape[1])

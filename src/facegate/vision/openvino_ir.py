@@ -27,8 +27,11 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.replace(" ", "").split(",") if x]
 
 
-def ir_to_onnx(xml_text: bytes, weights: bytes, input_name: str = "data") -> onnx.ModelProto:
-    """The IR graph as an ONNX model with one input (`input_name`, NCHW float) and one output."""
+def ir_to_onnx(
+    xml_text: bytes, weights: bytes, input_name: str = "data", *, blocked: bool = True
+) -> onnx.ModelProto:
+    """The IR graph as an ONNX model with one input (`input_name`, NCHW float) and one output
+    (`blocked`: see `onnx_fold.rewrite_prelu`)."""
     root = ET.fromstring(xml_text)
     layers = {int(layer.get("id", "-1")): layer for layer in root.iter("layer")}
     feeds: dict[tuple[int, int], tuple[int, int]] = {}  # (to layer, to port) -> (from layer, from port)
@@ -137,7 +140,7 @@ def ir_to_onnx(xml_text: bytes, weights: bytes, input_name: str = "data") -> onn
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="facegate")
     model.ir_version = 8
-    rewrite_prelu(model)
+    rewrite_prelu(model, blocked=blocked)
     dynamic_batch(model)
     onnx.checker.check_model(model)
     return model
