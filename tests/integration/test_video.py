@@ -325,6 +325,36 @@ def mjpeg() -> Iterator[str]:
         yield url
 
 
+def test_whole_frame_detection_every_third_frame_keeps_the_face_and_the_decision(  # type: ignore[no-untyped-def]
+    tmp_path: Path, engine, mjpeg: str
+) -> None:
+    """`full_detect_every: 3` on a live camera: two frames in three are searched only around
+    the tracked face, which is still found in them, and the door decides as before."""
+    g = open_gallery(tmp_path, engine, quality={"min_face_px": 60})
+    man = g.enroll("Man", [first_frame(MALE)], consent()).person.id
+    runs = {}
+    for every in (1, 3):
+        seen: list[int] = []
+        p = CameraPipeline(
+            CameraSettings(name=f"every{every}", source=mjpeg, fps=5, full_detect_every=every),
+            g,
+            on_frame=lambda r, seen=seen: seen.append(len(r.faces)),
+        )
+        stats = p.run(p.source(max_reconnects=0))
+        runs[every] = (stats, p.whole_frame_detections, seen)
+    (one, whole_one, seen_one), (three, whole_three, seen_three) = runs[1], runs[3]
+    assert whole_one == one.frames  # every frame, as without the setting
+    # A third or so (more where the regions would cost as much), far fewer than every frame.
+    assert three.frames // 3 <= whole_three <= three.frames // 2, (whole_three, three.frames)
+    # The face is found in the frames between as in the frames searched whole.
+    assert (
+        sum(n > 0 for n in seen_three) / len(seen_three) >= sum(n > 0 for n in seen_one) / len(seen_one) - 0.1
+    )
+    assert [(d.kind, d.person_id) for d in three.decisions] == [("granted", man)]
+    assert [(d.kind, d.person_id) for d in one.decisions] == [("granted", man)]
+    g.close()
+
+
 def test_a_corrupt_jpeg_in_an_mjpeg_stream_is_skipped_without_a_reconnect() -> None:
     """An MJPEG camera's frames are decoded one by one as they are taken: a corrupt one is
     skipped and the stream goes on (it used to end the stream, and the camera reconnected)."""

@@ -40,6 +40,14 @@ class CameraSettings(BaseModel):
         None, description="Region of interest: left, top, right, bottom as fractions of the frame"
     )
     min_face_px: int = Field(40, ge=0, description="Faces smaller than this (frame pixels) are ignored")
+    full_detect_every: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Live cameras: detect on the whole frame every N frames, and in the frames between "
+        "only around the faces being tracked (each tracked face is still found every frame; a new "
+        "face up to N-1 frames later). 1: the whole frame every frame. Files: always 1",
+    )
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnection attempts")
 
     @field_validator("roi")

@@ -27,9 +27,10 @@ from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
 from facegate.vision import planarity
+from facegate.vision.detect_yunet import resized
 from facegate.vision.detectors import camera_detector
 from facegate.vision.engine import FaceEngine
-from facegate.vision.geometry import clip
+from facegate.vision.geometry import clip, iou
 from facegate.vision.liveness import LivenessCheck
 from facegate.vision.protocols import Detector
 from facegate.vision.redact import more_faces
@@ -38,6 +39,13 @@ from facegate.vision.types import Box, Detection, Face
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DECODE_AHEAD = 4  # frames a file camera decodes ahead of the one being processed
+# Between whole-frame detections, the region around a tracked face is searched with the face at
+# most this large (the whole-frame pass sees a 1080p face at half size or less) ...
+NEAR_FACE_PX = 128
+# ... and this much of the face's side on each side of it: a face moves less between two frames.
+NEAR_MARGIN = 0.75
+# The regions are searched only while they cost less than this share of a whole-frame pass.
+NEAR_MAX_SHARE = 0.5
 
 
 @dataclass
@@ -113,6 +121,20 @@ def _shift(det: Detection, dx: int, dy: int) -> Detection:
     return replace(det, box=Box(b.left + dx, b.top + dy, b.right + dx, b.bottom + dy), points=points)
 
 
+def _scaled(det: Detection, factor: float) -> Detection:
+    points = None if det.points is None else det.points * np.float32(factor)
+    return replace(det, box=det.box.scaled(factor), points=points)
+
+
+def _distinct(found: list[Detection], overlap: float = 0.5) -> list[Detection]:
+    """One detection per face where the regions of two tracked faces overlapped (the best)."""
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(iou(d.box, k.box) < overlap for k in kept):
+            kept.append(d)
+    return kept
+
+
 def _shrunk(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """`image` no larger than `max_side`, and the factor it was scaled by."""
     h, w = image.shape[:2]
@@ -183,6 +205,9 @@ class CameraPipeline:
         self.on_decision = on_decision
         self.on_frame = on_frame
         self._state = ""
+        self._until_full = 0  # live frames until the next whole-frame detection
+        self._previous_clock = float("inf")  # of the previous live frame
+        self.whole_frame_detections = 0  # of live frames (the others searched near tracked faces)
         self.recent: deque[DoorDecision] = deque(maxlen=100)  # the latest decisions, newest last
         # Built now (it may convert a model on first use), not in the middle of a decision; one
         # for every camera of the process (its thorough pass needs a few hundred MB of buffers).
@@ -207,6 +232,60 @@ class CameraPipeline:
         if dx or dy:
             found = [_shift(d, dx, dy) for d in found]
         found.sort(key=lambda d: -d.box.width * d.box.height)  # largest first, as the engine gives
+        return [d for d in found if clip(d.box, w, h).size >= self.camera.min_face_px]
+
+    def _live_detections(self, image: np.ndarray, clock: float) -> list[Detection]:
+        """A live frame's detections: the whole frame every `full_detect_every` frames, else
+        only the regions around the faces tracked in the previous frame (the whole frame too
+        when those regions would cost as much, or nothing is tracked)."""
+        every = self.camera.full_detect_every
+        self._until_full -= 1
+        previous, self._previous_clock = self._previous_clock, clock
+        if every > 1 and self._until_full > 0:
+            # Faces seen in the previous frame only: one lost since is looked for in the whole
+            # frame next time (its old box would cost a search and rarely hold it).
+            tracked = [t.box for t in self.tracker.tracks.values() if t.last_seen >= previous]
+            regions = self._regions(image, tracked)
+            whole = min(self.camera.detect_max_side / max(image.shape[:2]), 1.0)
+            area = sum((r[2] - r[0]) * (r[3] - r[1]) * r[4] ** 2 for r in regions)
+            if regions and area < NEAR_MAX_SHARE * image.shape[0] * image.shape[1] * whole**2:
+                return self._near(image, regions)
+        self._until_full = every
+        self.whole_frame_detections += 1
+        return self._detections(image)
+
+    def _regions(self, image: np.ndarray, boxes: list[Box]) -> list[tuple[int, int, int, int, float]]:
+        """The region (left, top, right, bottom) around each box, and the scale it is searched
+        at: the whole-frame pass's or smaller (a large face need not be seen large to be found)."""
+        h, w = image.shape[:2]
+        left, top, right, bottom = 0, 0, w, h
+        if self.camera.roi is not None:
+            r = self.camera.roi
+            left, top, right, bottom = int(r[0] * w), int(r[1] * h), int(r[2] * w), int(r[3] * h)
+        whole = min(self.camera.detect_max_side / max(h, w), 1.0)
+        out = []
+        for b in boxes:
+            side = max(b.width, b.height, 1)
+            pad = round(side * NEAR_MARGIN)
+            x0, y0 = max(b.left - pad, left), max(b.top - pad, top)
+            x1, y1 = min(b.right + pad, right), min(b.bottom + pad, bottom)
+            if x1 - x0 >= 8 and y1 - y0 >= 8:  # else the face left the frame (or the region of interest)
+                out.append((x0, y0, x1, y1, min(whole, NEAR_FACE_PX / side)))
+        return out
+
+    def _near(self, image: np.ndarray, regions: list[tuple[int, int, int, int, float]]) -> list[Detection]:
+        """The faces found in `regions` (see `_regions`), in frame coordinates."""
+        h, w = image.shape[:2]
+        found = []
+        for x0, y0, x1, y1, scale in regions:
+            region = image[y0:y1, x0:x1]  # a view: no copy
+            if scale < 1.0:
+                size = (max(round((x1 - x0) * scale), 1), max(round((y1 - y0) * scale), 1))
+                region = resized(region, size)
+            for d in self.engine.detector.detect(region):  # smaller than its max_side: as it is
+                found.append(_shift(_scaled(d, 1 / scale) if scale < 1.0 else d, x0, y0))
+        found = _distinct(found)
+        found.sort(key=lambda d: -d.box.width * d.box.height)
         return [d for d in found if clip(d.box, w, h).size >= self.camera.min_face_px]
 
     def _detect_ahead(self, frame: Frame) -> list[Detection] | None:
@@ -237,7 +316,7 @@ class CameraPipeline:
         to now; for a file it runs on the media clock plus this frame's processing."""
         started = time.perf_counter()
         if found is None:
-            found = self._detections(frame.image)
+            found = self._live_detections(frame.image, clock) if live else self._detections(frame.image)
         faces = self._faces(frame.image, clock, found)
         seen, _ended = self.tracker.update(faces, clock, self.engine.embed)
         self._score_liveness(frame.image, seen, clock)
