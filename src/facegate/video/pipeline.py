@@ -27,10 +27,10 @@ from facegate.settings import CameraSettings, DoorSettings
 from facegate.video.sources import Frame, SourceState, VideoSource
 from facegate.video.tracker import Track, Tracker
 from facegate.vision import planarity
-from facegate.vision.detect_yunet import resized
+from facegate.vision.detect_yunet import nms, resized
 from facegate.vision.detectors import camera_detector
 from facegate.vision.engine import FaceEngine
-from facegate.vision.geometry import clip, iou
+from facegate.vision.geometry import clip
 from facegate.vision.liveness import LivenessCheck
 from facegate.vision.protocols import Detector
 from facegate.vision.redact import more_faces
@@ -124,15 +124,6 @@ def _shift(det: Detection, dx: int, dy: int) -> Detection:
 def _scaled(det: Detection, factor: float) -> Detection:
     points = None if det.points is None else det.points * np.float32(factor)
     return replace(det, box=det.box.scaled(factor), points=points)
-
-
-def _distinct(found: list[Detection], overlap: float = 0.5) -> list[Detection]:
-    """One detection per face where the regions of two tracked faces overlapped (the best)."""
-    kept: list[Detection] = []
-    for d in sorted(found, key=lambda d: -d.score):
-        if all(iou(d.box, k.box) < overlap for k in kept):
-            kept.append(d)
-    return kept
 
 
 def _shrunk(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -231,7 +222,11 @@ class CameraPipeline:
         found = self.engine.detector.detect(image)
         if dx or dy:
             found = [_shift(d, dx, dy) for d in found]
-        found.sort(key=lambda d: -d.box.width * d.box.height)  # largest first, as the engine gives
+        return self._kept(found, w, h)
+
+    def _kept(self, found: list[Detection], w: int, h: int) -> list[Detection]:
+        """The detections large enough for this camera, largest first (as the engine gives)."""
+        found.sort(key=lambda d: -d.box.width * d.box.height)
         return [d for d in found if clip(d.box, w, h).size >= self.camera.min_face_px]
 
     def _live_detections(self, image: np.ndarray, clock: float) -> list[Detection]:
@@ -245,8 +240,8 @@ class CameraPipeline:
             # Faces seen in the previous frame only: one lost since is looked for in the whole
             # frame next time (its old box would cost a search and rarely hold it).
             tracked = [t.box for t in self.tracker.tracks.values() if t.last_seen >= previous]
-            regions = self._regions(image, tracked)
             whole = min(self.camera.detect_max_side / max(image.shape[:2]), 1.0)
+            regions = self._regions(image, tracked, whole)
             area = sum((r[2] - r[0]) * (r[3] - r[1]) * r[4] ** 2 for r in regions)
             if regions and area < NEAR_MAX_SHARE * image.shape[0] * image.shape[1] * whole**2:
                 return self._near(image, regions)
@@ -254,15 +249,17 @@ class CameraPipeline:
         self.whole_frame_detections += 1
         return self._detections(image)
 
-    def _regions(self, image: np.ndarray, boxes: list[Box]) -> list[tuple[int, int, int, int, float]]:
+    def _regions(
+        self, image: np.ndarray, boxes: list[Box], whole: float
+    ) -> list[tuple[int, int, int, int, float]]:
         """The region (left, top, right, bottom) around each box, and the scale it is searched
-        at: the whole-frame pass's or smaller (a large face need not be seen large to be found)."""
+        at: the whole-frame pass's (`whole`) or smaller (a large face need not be seen large to
+        be found)."""
         h, w = image.shape[:2]
         left, top, right, bottom = 0, 0, w, h
         if self.camera.roi is not None:
             r = self.camera.roi
             left, top, right, bottom = int(r[0] * w), int(r[1] * h), int(r[2] * w), int(r[3] * h)
-        whole = min(self.camera.detect_max_side / max(h, w), 1.0)
         out = []
         for b in boxes:
             side = max(b.width, b.height, 1)
@@ -284,9 +281,10 @@ class CameraPipeline:
                 region = resized(region, size)
             for d in self.engine.detector.detect(region):  # smaller than its max_side: as it is
                 found.append(_shift(_scaled(d, 1 / scale) if scale < 1.0 else d, x0, y0))
-        found = _distinct(found)
-        found.sort(key=lambda d: -d.box.width * d.box.height)
-        return [d for d in found if clip(d.box, w, h).size >= self.camera.min_face_px]
+        if len(found) > 1:  # regions of faces close together overlap: one detection per face
+            boxes = np.array([[d.box.left, d.box.top, d.box.right, d.box.bottom] for d in found], np.float32)
+            found = [found[i] for i in nms(boxes, np.array([d.score for d in found], np.float32), 0.5)]
+        return self._kept(found, w, h)
 
     def _detect_ahead(self, frame: Frame) -> list[Detection] | None:
         try:

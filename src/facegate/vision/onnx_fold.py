@@ -75,7 +75,7 @@ def rewrite_prelu(model: onnx.ModelProto, *, blocked: bool = True) -> None:
     A constant slope s (shared or per channel) of a 4-D (NCHW) tensor: x + (1 - s) * Relu(-x), as a depthwise
     1x1 convolution by -1 with its Relu fused, a depthwise 1x1 convolution by 1 - s and a sum
     fused into it (equal to PRelu up to float rounding, ~1e-6). Measured on SFace, 112x112, one
-    thread of a 2-core AMD EPYC: 22.9 ms (elementwise form) -> 14.9 ms; the native PRelu 33 ms.
+    thread of a 2-core Intel Xeon: 22.9 ms (elementwise form) -> 14.9 ms; the native PRelu 33 ms.
     Any other PRelu (a computed slope, a tensor of another rank), or every one without `blocked`
     (the recipe before, kept for the benchmark), becomes Relu(x) + s * (x - Relu(x)).
     """
