@@ -374,6 +374,51 @@ def test_a_corrupt_jpeg_in_an_mjpeg_stream_is_skipped_without_a_reconnect() -> N
     assert src.decoded == 8 and src.reconnects == 0
 
 
+def _levels(count: int) -> list[bytes]:
+    """`count` small JPEGs whose grey level (3 * i) says which frame each is."""
+    out = []
+    for i in range(count):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((48, 64, 3), 3 * i, np.uint8)).save(buf, format="JPEG", quality=95)
+        out.append(buf.getvalue())
+    return out
+
+
+def _taken(src: VideoSource, slow: dict[int, float]) -> list[tuple[int, int, float]]:
+    """(frame index, grey level / 3, seconds it waited) of each frame processed, with a
+    consumer that works `slow[n]` seconds on its n-th frame."""
+    out = []
+    for n, f in enumerate(src.frames()):
+        out.append((f.index, round(float(f.image.mean()) / 3), time.monotonic() - f.captured))
+        time.sleep(slow.get(n, 0.0))
+    return out
+
+
+def test_live_frames_wait_through_a_burst_up_to_max_lag() -> None:
+    """A camera busy for 0.5 s (a burst of new faces): with `max_lag_s: 1` the frames that
+    came meanwhile wait and every frame is processed, in order; at the default (0) the burst's
+    frames are dropped for the newest, and a longer burst drops only what is older than the lag."""
+    jpegs = _levels(50)
+    runs = {}
+    for lag, burst in ((1.0, 0.5), (0.0, 0.5), (0.3, 1.0)):
+        with mjpeg_camera(played(jpegs), 20) as url:
+            src = VideoSource(url, fps=None, max_reconnects=0, max_lag_s=lag)
+            runs[lag] = (_taken(src, {10: burst}), src)
+    taken, src = runs[1.0]
+    assert [i for i, _, _ in taken] == list(range(50)) and src.dropped == 0, (taken, src.dropped)
+    assert [level for _, level, _ in taken] == list(range(50))  # the frames themselves, in order
+    assert max(wait for _, _, wait in taken) >= 0.4  # the burst was paid in latency
+    taken, src = runs[0.0]
+    assert src.decoded == 50 and src.dropped >= 7 and len(taken) == 50 - src.dropped, (taken, src.dropped)
+    assert max(wait for _, _, wait in taken[12:]) < 0.2
+    taken, src = runs[0.3]
+    indices = [i for i, _, _ in taken]
+    assert indices == sorted(indices) and len(taken) == 50 - src.dropped
+    # After the 1 s burst, frames at most 0.3 s old were kept (about 6 at 20 fps), not all 20.
+    assert 12 <= src.dropped <= 18, src.dropped
+    assert max(wait for _, _, wait in taken) < 0.3 + 0.1
+
+
 def test_http_mjpeg_camera_newest_frame_first(tmp_path: Path, engine, mjpeg: str) -> None:  # type: ignore[no-untyped-def]
     g = open_gallery(tmp_path, engine, quality={"min_face_px": 60})
     man = g.enroll("Man", [first_frame(MALE)], consent()).person.id

@@ -48,6 +48,14 @@ class CameraSettings(BaseModel):
         "only around the faces being tracked (each tracked face is still found every frame; a new "
         "face up to N-1 frames later). 1: the whole frame every frame. Files: always 1",
     )
+    max_lag_s: float = Field(
+        0.0,
+        ge=0,
+        le=5,
+        description="Live cameras: frames may wait this long while the camera is busy (a burst of new "
+        "faces) instead of being dropped for the newest, so a burst costs latency, not frames. "
+        "0: only the newest frame waits (the lowest latency)",
+    )
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnection attempts")
 
     @field_validator("roi")

@@ -486,6 +486,7 @@ class CameraPipeline:
             on_state=self._on_state,
             reconnect_max_s=self.camera.reconnect_max_s,
             max_reconnects=max_reconnects,
+            max_lag_s=self.camera.max_lag_s,
         )
 
     def run(self, source: VideoSource | None = None, stop: threading.Event | None = None) -> RunStats:

@@ -1,7 +1,9 @@
 """Video sources: files, GIFs, RTSP and HTTP streams, webcams; newest frame first, reconnecting.
 
 A live source is read by its own thread that keeps only the newest decoded frame, so a slow
-consumer skips frames instead of falling behind (latency never grows). When the stream dies
+consumer skips frames instead of falling behind (latency never grows); with `max_lag_s`, frames
+wait up to that long instead, so a short burst of work (many new faces at once) costs latency,
+not frames, and only a longer one drops the oldest. When the stream dies
 it reconnects with exponential backoff and reports each state change. A file is read in
 order, sampled at the wanted rate by its timestamps, so a run over a file is repeatable.
 """
@@ -12,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +55,7 @@ class Frame:
 
 StateListener = Callable[[SourceState, str], None]
 Decoded = tuple[Callable[[], np.ndarray], float]
+Waiting = tuple[Callable[[], np.ndarray], int, float, float]  # decode, index, media time, captured
 
 
 def is_webcam(source: str) -> bool:
@@ -166,6 +170,7 @@ class VideoSource:
         max_reconnects: int | None = None,
         open_timeout: float = 10.0,
         read_timeout: float = 10.0,
+        max_lag_s: float = 0.0,
     ) -> None:
         self.source = source
         self.shown = hide_credentials(source)  # what logs, events and errors may say
@@ -177,6 +182,7 @@ class VideoSource:
         self.max_reconnects = max_reconnects
         self.open_timeout = open_timeout
         self.read_timeout = read_timeout
+        self.max_lag_s = max_lag_s
         self.state = SourceState.CONNECTING
         self._announced = False
         self.decoded = 0
@@ -184,7 +190,7 @@ class VideoSource:
         self.reconnects = 0
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._slot: tuple[Callable[[], np.ndarray], int, float, float] | None = None
+        self._pending: deque[Waiting] = deque()  # live frames waiting, oldest first
         self._reader: threading.Thread | None = None
 
     def stop(self) -> None:
@@ -254,10 +260,10 @@ class VideoSource:
                         backoff = self.reconnect_initial_s
                     got += 1
                     with self._cond:
-                        if self._slot is not None:
-                            self.dropped += 1
-                        self._slot = (to_rgb, self.decoded, t, time.monotonic())
+                        now = time.monotonic()
+                        self._pending.append((to_rgb, self.decoded, t, now))
                         self.decoded += 1
+                        self._trim(now)
                         self._cond.notify()
             except SourceUnavailable as exc:
                 reason = exc.message
@@ -278,24 +284,50 @@ class VideoSource:
         with self._cond:
             self._cond.notify_all()
 
+    def _trim(self, now: float) -> None:
+        """Drop waiting frames older than `max_lag_s` (at 0, all but the newest); the newest
+        always stays. Called with the condition held."""
+        while len(self._pending) > 1 and now - self._pending[0][3] >= self.max_lag_s:
+            self._pending.popleft()
+            self.dropped += 1
+
+    def _next_due(self, due: float, ended: bool = False) -> Waiting | None:
+        """The frame to process next, if one is due (the condition held): the oldest captured
+        at or after `due`, or the newest once `due` has passed or the stream has ended; the
+        frames before it are dropped."""
+        now = time.monotonic()
+        self._trim(now)
+        if not self._pending:
+            return None
+        at = next((i for i, w in enumerate(self._pending) if w[3] >= due), None)
+        if at is None and (now >= due or ended):
+            at = len(self._pending) - 1
+        if at is None:
+            return None
+        for _ in range(at):
+            self._pending.popleft()  # sampled out at `fps`, or older than a frame due
+            self.dropped += 1
+        return self._pending.popleft()
+
     def _live_frames(self) -> Iterator[Frame]:
         self._reader = threading.Thread(target=self._read_loop, name=f"source:{self.shown}", daemon=True)
         self._reader.start()
         step = 1.0 / self.fps if self.fps else 0.0
-        next_at = 0.0
+        due = 0.0  # capture time from which the next frame is wanted (sampling at `fps`)
         try:
             while not self._stop.is_set():
-                wait = next_at - time.monotonic()
-                if wait > 0:
-                    self._stop.wait(wait)  # newer frames replace the slot meanwhile
                 with self._cond:
-                    while self._slot is None and not self._stop.is_set() and self._reader.is_alive():
-                        self._cond.wait(0.5)
-                    if self._slot is None:
+                    taken = self._next_due(due, ended=not self._reader.is_alive())
+                    while taken is None and not self._stop.is_set() and self._reader.is_alive():
+                        # Nothing due yet: wait for a frame, or for `due` to pass.
+                        wait = due - time.monotonic() if self._pending else 0.5
+                        self._cond.wait(min(max(wait, 0.001), 0.5))
+                        taken = self._next_due(due, ended=not self._reader.is_alive())
+                    if taken is None:
                         break
-                    to_rgb, index, t, captured = self._slot
-                    self._slot = None
-                next_at = max(next_at, time.monotonic()) + step
+                to_rgb, index, t, captured = taken
+                # As a file is sampled: the next frame one step on, a late one not held against it.
+                due = max(due + step, captured + step / 2) if step else 0.0
                 try:
                     image = to_rgb()
                 except Exception as exc:  # a frame that cannot be decoded is skipped, not fatal
