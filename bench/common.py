@@ -27,14 +27,22 @@ def require_lfw() -> Path:
 
 
 def machine() -> str:
+    """The cores, the CPU and Python. A VM's model name may say only "AMD EPYC": its family and
+    model and whether it has AVX-512 tell one generation from another (they differ by half)."""
     cpu = platform.processor() or platform.machine()
+    info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    if "model name" in info:
+        cpu = info["model name"]
+        if "cpu family" in info:
+            cpu += f" (family {info['cpu family']}, model {info.get('model', '?')})"
+        flags = info.get("flags", "").split()
+        cpu += ", AVX-512" if "avx512f" in flags else ", no AVX-512"
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 

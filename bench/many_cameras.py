@@ -1,6 +1,7 @@
 """How many 1080p cameras at 10 frames/s one machine serves with no dropped frame, and the
 first-frame-to-decision latency at 5 cameras: every camera in the server's process (threads,
-`camera_workers: off`) beside a worker process per camera (`camera_workers: auto`), in one run.
+`camera_workers: off`) beside a worker process per camera (`camera_workers: auto`) and the
+cameras grouped into N worker processes (`camera_workers: N`, mode "N workers"), in one run.
 
 Each camera is a live HTTP MJPEG stream on loopback, paced at 10 frames/s, of a deterministic
 1080p clip made from ../shared/videos/hamilton_clip.mp4 (upscaled, looped). The cameras ask for
@@ -104,9 +105,21 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 
 
+def camera_workers(mode: str) -> str | int:
+    """The `camera_workers` setting of a mode: "one process", "workers" or "N workers"."""
+    if mode == "one process":
+        return "off"
+    if mode == "workers":
+        return "auto"
+    count, _, rest = mode.partition(" ")
+    if rest != "workers" or not count.isdigit() or int(count) < 1:
+        raise SystemExit(f"mode {mode!r}: 'one process', 'workers' or 'N workers'")
+    return int(count)
+
+
 def run(
     n: int,
-    workers: bool,
+    mode: str,
     jpegs: list[bytes],
     seconds: float,
     lin: Path,
@@ -133,7 +146,13 @@ def run(
             )
             for i, s in enumerate(servers)
         ]
-        settings = load_settings(data_dir=data, secret_key="bench-many-cameras-key-0123456789", cameras=cams)
+        settings = load_settings(
+            data_dir=data,
+            secret_key="bench-many-cameras-key-0123456789",
+            cameras=cams,
+            camera_workers=camera_workers(mode),
+        )
+        workers = mode != "one process"
         g = Gallery.open(settings)
         g.enroll(
             "Lin-Manuel Miranda",
@@ -167,7 +186,11 @@ def run(
                 if row["camera"] not in warm and got >= WARM_UP_FRAMES:
                     warm[str(row["camera"])] = dropped
             if not rss and time.monotonic() >= started + seconds * 0.6:
-                pids = [live.workers.pid(c.name) for c in cams] if live.workers is not None else [os.getpid()]
+                pids = (
+                    sorted({live.workers.pid(c.name) or 0 for c in cams} - {0})
+                    if live.workers is not None
+                    else [os.getpid()]
+                )
                 rss = [rss_bytes(p) for p in pids if p is not None]
             time.sleep(0.1)
         status = live.status()
@@ -192,7 +215,7 @@ def run(
     )
     return {
         "cameras": n,
-        "mode": "workers" if workers else "one process",
+        "mode": mode,
         "config": config,
         "staggered": stagger,
         "frames": sum(int(s.get("frames", 0)) for s in stats),
@@ -227,8 +250,9 @@ def main() -> None:
         "--only",
         nargs="+",
         metavar="MODE:CONFIG",
-        help='rows to run, e.g. "workers:door, full_detect_every 3" (default: every config in one'
-        " process, the defaults with workers)",
+        help='rows to run, e.g. "2 workers:door, full_detect_every 3"; MODE: "one process", "workers"'
+        ' (one per camera) or "N workers" (default: every config in one process, the defaults with'
+        " workers)",
     )
     ap.add_argument("--out", help="results file under bench/results (default many_cameras[_staggered].json)")
     ap.add_argument("--row", nargs=3, metavar=("N", "MODE", "CONFIG"), help=argparse.SUPPRESS)
@@ -236,22 +260,21 @@ def main() -> None:
     jpegs = frames_1080p()
     if args.row:  # one row, in a process of its own: rows must not inherit each other's memory
         n, mode, config = int(args.row[0]), args.row[1], args.row[2]
-        row = run(n, mode == "workers", jpegs, args.seconds, args.lin, config, args.stagger)
+        row = run(n, mode, jpegs, args.seconds, args.lin, config, args.stagger)
         print("ROW " + json.dumps(row, default=str), flush=True)
         return
     rows = []
-    modes = [("one process", False, c) for c in CONFIGS] + [("workers", True, "default")]
+    modes = [("one process", c) for c in CONFIGS] + [("workers", "default")]
     if args.only:
         modes = []
         for spec in args.only:
             mode, _, config = spec.partition(":")
-            if mode not in ("one process", "workers") or config not in CONFIGS:
-                raise SystemExit(
-                    f"--only {spec!r}: MODE is 'one process' or 'workers', CONFIG one of {list(CONFIGS)}"
-                )
-            modes.append((mode, mode == "workers", config))
+            camera_workers(mode)
+            if config not in CONFIGS:
+                raise SystemExit(f"--only {spec!r}: CONFIG is one of {list(CONFIGS)}")
+            modes.append((mode, config))
     for n in range(args.min, args.max + 1):
-        for mode, _, config in modes:
+        for mode, config in modes:
             cmd = [sys.executable, __file__, "--seconds", str(args.seconds), "--lin", str(args.lin)]
             cmd += ["--stagger"] if args.stagger else []
             out = subprocess.run([*cmd, "--row", str(n), mode, config], capture_output=True, text=True)
@@ -270,7 +293,7 @@ def main() -> None:
             ),
             default=0,
         )
-        for mode, _, config in modes
+        for mode, config in modes
         for key, after in (("dropped", ""), ("dropped_after_warm_up", ", after warm-up"))
     }
     out = {

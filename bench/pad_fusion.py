@@ -3,7 +3,11 @@ several context scales, and rules fusing them, fitted on half the subjects and s
 on the other half (issue 24). Besides the fixed rules, logistic fusions of the crops' class
 probabilities, fitted on the same half (a handful of weights: numbers, like a threshold), and
 for each the best threshold the held-out half would allow (an oracle: how separable the edits
-are, apart from whether a threshold carries from one half of the subjects to the other).
+are, apart from whether a threshold carries from one half of the subjects to the other). And
+each fusion scored against the person's own baseline: at a door the face is recognised before
+the liveness decision, so a score can be taken relative to that person's bona fide score
+(here the median over their real frames of one session, the rest scored: a threshold on
+"how much less live than this person usually looks" instead of "how live").
 
 Reads ../shared/pad/nuaa_train (development and measurement only: read in place, nothing of it
 is written but numbers). Edited frames are made in memory by facegate.eval.pad_variants.
@@ -37,21 +41,23 @@ SCALES = {
 CACHE = Path(__file__).parent / ".cache" / "pad_fusion_v2.npz"
 
 
-def raw_scores(every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
-    """(variants, photos, model x scale, class) softmax, NaN where refused; labels; subjects.
-    The models' classes: 0 and 2 two kinds of attack, 1 live."""
+def raw_scores(every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str], np.ndarray]:
+    """(variants, photos, model x scale, class) softmax, NaN where refused; labels; subjects;
+    columns; edits; capture sessions. The models' classes: 0 and 2 two kinds of attack, 1 live."""
     rows = load_pad_labels(NUAA / "labels.csv")[::every]
     images = [r[0] for r in rows]
     live = np.array([r[1] for r in rows])
     columns = [f"{m}@{s}" for m, (_, scales) in SCALES.items() for s in scales]
+    sessions = np.array([session_of(p) for p in images])
     if CACHE.is_file():
         z = np.load(CACHE, allow_pickle=False)
         if list(z["images"]) == images and list(z["columns"]) == columns:
-            return z["scores"], live, np.array([subject_of(p, "_") for p in images]), columns, list(VARIANTS)
+            subjects = np.array([subject_of(p, "_") for p in images])
+            return z["scores"], live, subjects, columns, list(VARIANTS), sessions
     settings = load_settings(data_dir=Path(__file__).parent / ".cache" / "pad_fusion_data")
     engine = FaceEngine(settings)
     check = LivenessCheck(settings.liveness)
-    sessions = {m: session(vendored(f), "cpu", 1) for m, (f, _) in SCALES.items()}
+    models = {m: session(vendored(f), "cpu", 1) for m, (f, _) in SCALES.items()}
     out = np.full((len(VARIANTS), len(images), len(columns), 3), np.nan, np.float32)
     for vi, v in enumerate(VARIANTS.values()):
         for i, p in enumerate(images):
@@ -65,13 +71,13 @@ def raw_scores(every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str
             col = 0
             for m, (_, scales) in SCALES.items():
                 batch = np.stack([patch(image, face.rules_box, s) for s in scales])
-                logits = sessions[m].run(["logits"], {"input": batch})[0]
+                logits = models[m].run(["logits"], {"input": batch})[0]
                 out[vi, i, col : col + len(scales)] = softmax(logits.astype(np.float32))
                 col += len(scales)
         print(f"{v.name}: {np.isfinite(out[vi, :, 0, 0]).sum()} of {len(images)} scored", flush=True)
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.savez(CACHE, scores=out, images=np.array(images), columns=np.array(columns))
-    return out, live, np.array([subject_of(p, "_") for p in images]), columns, list(VARIANTS)
+    return out, live, np.array([subject_of(p, "_") for p in images]), columns, list(VARIANTS), sessions
 
 
 SIX = ("v2@2.0", "v2@2.7", "v2@3.5", "v1se@3.0", "v1se@4.0", "v1se@5.0")  # the earlier runs' crops
@@ -157,6 +163,29 @@ def threshold_at_bpcer(live_scores: np.ndarray, bpcer: float) -> float:
     return float(s[k]) if k < len(s) else float(s[-1])
 
 
+def session_of(image: str) -> str:
+    """NUAA's capture session: the fifth field of the file name (0001_0001_00_00_01_72.jpg)."""
+    return Path(image).name.split("_")[4]
+
+
+def against_baseline(
+    fused: np.ndarray, live: np.ndarray, subjects: np.ndarray, sessions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each subject's scores less the median of its real, unedited frames of its first session
+    (its "enrolment"), and a mask of the frames left to score (those enrolment frames out)."""
+    out = np.full_like(fused, np.nan)
+    scored = np.ones(len(live), bool)
+    for subject in np.unique(subjects):
+        mine = subjects == subject
+        first = min(sessions[mine & (live == 1)])
+        enrol = mine & (live == 1) & (sessions == first) & np.isfinite(fused[0])
+        if not enrol.any():
+            continue
+        out[:, mine] = fused[:, mine] - np.median(fused[0, enrol])  # edit 0: the frames as captured
+        scored &= ~enrol
+    return out, scored
+
+
 def evaluate(
     fused: np.ndarray, live: np.ndarray, fit: np.ndarray, held: np.ndarray, names: list[str], bpcer: float
 ) -> dict[str, object]:
@@ -182,7 +211,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=2, help="Use every n-th labelled frame.")
     ap.add_argument("--bpcer", type=float, default=0.02, help="BPCER the threshold is fitted for.")
     args = ap.parse_args()
-    scores, live, subjects, columns, names = raw_scores(args.every)
+    scores, live, subjects, columns, names, sessions = raw_scores(args.every)
     c = {name: i for i, name in enumerate(columns)}
     result: dict[str, object] = {"machine": machine(), "every": args.every, "bpcer target": args.bpcer}
     for seed in (0, 1):
@@ -199,7 +228,12 @@ def main() -> None:
             for rule, (crops, classes) in FITTED.items()
             for way, (a, b) in ways.items()
         ]
+        # Each fusion again, relative to the person's own baseline (enrolment frames not scored).
+        based = []
         for rule, way, a, b, fused in runs:
+            rel, scored = against_baseline(fused, live, subjects, sessions)
+            based.append((f"{rule}, against the person's baseline", way, a & scored, b & scored, rel))
+        for rule, way, a, b, fused in runs + based:
             r = evaluate(fused, live, a, b, names, args.bpcer)
             r["oracle on the held-out half"] = o = oracle(fused, live, b)
             result[f"seed {seed} {way} | {rule}"] = r

@@ -32,10 +32,10 @@ def wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untype
         time.sleep(0.05)
 
 
-def open_gallery(tmp_path: Path, engine, cameras: list[CameraSettings]) -> Gallery:  # type: ignore[no-untyped-def]
+def open_gallery(tmp_path: Path, engine, cameras: list[CameraSettings], **overrides) -> Gallery:  # type: ignore[no-untyped-def]
     from facegate import FaceEngine
 
-    settings = load_settings(data_dir=tmp_path / "data", secret_key=SECRET, cameras=cameras)
+    settings = load_settings(data_dir=tmp_path / "data", secret_key=SECRET, cameras=cameras, **overrides)
     engine = FaceEngine(settings, detector=engine.detector, aligner=engine.aligner, embedder=engine.embedder)
     return Gallery.open(settings, engine=engine)
 
@@ -70,6 +70,49 @@ def test_a_killed_worker_comes_back_and_frames_stay_in_order(tmp_path: Path, eng
     granted = {e.camera for e in events if e.kind == "granted" and e.person_id is not None}
     assert granted == {"stage", "wing"}  # decisions made in the workers reached the server's store
     assert live.status()[0]["restarts"] == 1
+    g.close()
+
+
+def test_cameras_grouped_into_fewer_workers_share_one_and_restart_together(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    """`camera_workers: 2` with three cameras: two processes, the cameras dealt over them in
+    turn; killing one restarts both of its cameras and not the third, and every camera's
+    frames stay in order through it."""
+    cams = [CameraSettings(name=n, source=str(HAMILTON), fps=5) for n in ("stage", "wing", "lobby")]
+    g = open_gallery(tmp_path, engine, cams, camera_workers=2)
+    g.enroll("Lin-Manuel Miranda", [LIN], consent())
+    live = LiveService(g)  # worker mode from the setting
+    assert live.workers is not None
+    workers = live.workers
+    assert [grp.cameras for grp in workers.groups] == [["stage", "lobby"], ["wing"]]
+    live.start()
+    try:
+        wait_for(lambda: all(c.frames >= 3 for c in workers.cameras.values()), 120, "every camera's frames")
+        pid = workers.pid("stage")
+        assert pid is not None and pid == workers.pid("lobby") and workers.pid("wing") not in (pid, None)
+        before = {n: c.frames for n, c in workers.cameras.items()}
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: workers.pid("stage") not in (pid, None), 30, "the restart")
+        assert workers.pid("stage") == workers.pid("lobby")
+        wait_for(
+            lambda: all(workers.cameras[n].frames >= before[n] + 3 for n in ("stage", "lobby")),
+            120,
+            "frames after the restart",
+        )
+        wait_for(lambda: all(c.state == "ended" for c in workers.cameras.values()), 180, "the clips to end")
+    finally:
+        live.stop()
+    assert {n: c.restarts for n, c in workers.cameras.items()} == {"stage": 1, "wing": 0, "lobby": 1}
+    assert all(c.reordered == 0 for c in workers.cameras.values())
+    assert {n: c.stats["frames"] for n, c in workers.cameras.items()} == {
+        "stage": 46,
+        "wing": 46,
+        "lobby": 46,
+    }
+    events = EventStore(g.store).list(limit=1000)
+    restarting = [e for e in events if e.kind == "camera_state" and e.details.get("state") == "restarting"]
+    assert sorted(e.camera for e in restarting) == ["lobby", "stage"]
+    granted = {e.camera for e in events if e.kind == "granted" and e.person_id is not None}
+    assert granted == {"stage", "wing", "lobby"}
     g.close()
 
 

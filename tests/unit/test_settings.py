@@ -42,3 +42,28 @@ def test_bad_values_are_config_errors(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("FACEGATE_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings()
+
+
+def test_camera_workers_is_off_auto_or_a_number_of_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facegate.settings import CameraSettings
+    from facegate.video.workers import groups_of
+
+    monkeypatch.setenv("FACEGATE_DATA_DIR", str(tmp_path / "d"))
+    assert load_settings().camera_workers == "off"
+    cfg = tmp_path / "facegate.yaml"
+    cfg.write_text("camera_workers: 2\n")
+    monkeypatch.setenv("FACEGATE_CONFIG", str(cfg))
+    assert load_settings().camera_workers == 2
+    monkeypatch.setenv("FACEGATE_CAMERA_WORKERS", "auto")  # the environment beats the file
+    assert load_settings().camera_workers == "auto"
+    for bad in ("0", "sometimes"):
+        monkeypatch.setenv("FACEGATE_CAMERA_WORKERS", bad)
+        with pytest.raises(ConfigError, match="camera_workers"):
+            load_settings()
+    cams = [CameraSettings(name=f"c{i}", source="0") for i in range(5)]
+    dealt = [[c.name for c in g] for g in groups_of(cams, 2)]
+    assert dealt == [["c0", "c2", "c4"], ["c1", "c3"]]
+    assert [[c.name for c in g] for g in groups_of(cams[:1], 2)] == [["c0"]]  # no idle process
+    assert len(groups_of(cams, None)) == 5  # "auto": one each

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -102,8 +102,10 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     cameras: list[CameraSettings] = Field(default_factory=list)
     # "auto": a worker process per camera when there are two or more (each loads the models);
+    # N: N worker processes with the cameras dealt over them, each running its cameras on threads
+    # (one copy of the models per process; a crash restarts that process's cameras);
     # "off": every camera in the server's process (threads), as `facegate watch` does.
-    camera_workers: Literal["auto", "off"] = "off"
+    camera_workers: Literal["auto", "off"] | Annotated[int, Field(ge=1)] = "off"
     doors: list[DoorSettings] = Field(default_factory=list)
     tracking: TrackingSettings = TrackingSettings()
     mqtt: MqttSettings = MqttSettings()

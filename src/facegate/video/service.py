@@ -54,7 +54,8 @@ class LiveService:
         leases: bool | None = None,
     ) -> None:
         """`doors=False`: decide but open nothing (no door actuators), e.g. `facegate watch`.
-        `workers`: cameras in worker processes (default: `camera_workers`, two cameras or more).
+        `workers`: cameras in worker processes (default: `camera_workers`, two cameras or more;
+        a number there groups the cameras into that many processes).
         `leases`: run only the cameras leased to this replica (default: `replica.leases`)."""
         self.gallery = gallery
         settings = gallery.settings
@@ -93,7 +94,7 @@ class LiveService:
         self._stops: dict[str, threading.Event] = {}
         self._by_name = {c.name: c for c in self.cameras}
         if workers is None:
-            workers = settings.camera_workers == "auto" and len(self.cameras) > 1
+            workers = settings.camera_workers != "off" and len(self.cameras) > 1
         self.use_workers = workers
         # Worker mode: one `CameraWorkers` for every camera, or one per leased camera.
         self.workers: CameraWorkers | None = None
@@ -115,7 +116,10 @@ class LiveService:
             self.bus.fence = self._may_speak
             self.bus.origin = settings.replica.id
         elif workers:
-            self.workers = CameraWorkers(settings, self.cameras, self.bus, metrics=self.metrics)
+            processes = settings.camera_workers if isinstance(settings.camera_workers, int) else None
+            self.workers = CameraWorkers(
+                settings, self.cameras, self.bus, metrics=self.metrics, processes=processes
+            )
 
     def _may_speak(self, camera: str) -> bool:
         """A leased camera's events only while its lease holds here (a pipeline the caller runs

@@ -1,13 +1,16 @@
-"""Camera worker processes: each camera's decode, detect and embed in its own process, so
-several cameras use all cores.
+"""Camera worker processes: cameras' decode, detect and embed in processes of their own, so
+several cameras use all cores: a process per camera, or a few processes each running a group of
+cameras on threads (one copy of the models per process, and the cameras of a group share it as
+the server's process does).
 
 A worker opens the gallery read-only from the same database (as a service replica would) and
 follows other processes' changes through the gallery's generation check before every search, so
 an enrolment, withdrawal or erasure reaches it at its next search (one frame). What the
 pipeline would publish goes back over the worker's own pipe to the server, which publishes it on
 its bus in the order that worker sent it; one camera's frames are processed by one process in order. A
-worker that dies is started again with backoff (event `camera_state` "restarting"), never the
-server.
+worker that dies is started again with backoff (event `camera_state` "restarting" for each of its
+cameras), never the server; a camera that fails in a group's worker ends that worker, so the
+group is started again together.
 """
 
 from __future__ import annotations
@@ -39,13 +42,13 @@ Message = tuple[Any, ...]
 class _BusProxy:
     """The pipeline's bus inside a worker: every call goes back to the server, in order."""
 
-    def __init__(self, out: Connection) -> None:
-        self.out = out
+    def __init__(self, send: Callable[[Message], None]) -> None:
+        self.send = send
 
     def alert(
         self, camera: str, kind: str, person_id: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
-        self.out.send(("alert", camera, kind, person_id, dict(details or {})))
+        self.send(("alert", camera, kind, person_id, dict(details or {})))
 
     def publish(
         self,
@@ -59,15 +62,16 @@ class _BusProxy:
         then: Callable[[Event | None], None] | None = None,
         subjects: tuple[str, ...] = (),
     ) -> None:
-        # The worker runs one camera in a process of its own: its snapshot is made here.
+        # The worker's cameras run in a process of their own: the snapshot is made here.
         path = made(snapshot)
-        self.out.send(("publish", camera, kind, person_id, dict(details or {}), path, urgent, subjects))
+        self.send(("publish", camera, kind, person_id, dict(details or {}), path, urgent, subjects))
         if then is not None:  # the audit entry: the worker shares the database
             then(None)
 
 
-def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: Connection) -> None:
-    """One camera, in a process of its own, until its source ends or the server stops it."""
+def _worker(settings: Settings, cameras: list[CameraSettings], out: Connection, stop: Connection) -> None:
+    """A group of cameras (often one), in a process of its own, until their sources end or the
+    server stops them; each camera on a thread of its own, as in the server's process."""
     from facegate.events.snapshots import snapshot_store
     from facegate.gallery.gallery import Gallery
     from facegate.video.pipeline import CameraPipeline, FrameResult
@@ -75,50 +79,110 @@ def _worker(settings: Settings, camera: CameraSettings, out: Connection, stop: C
 
     gallery = Gallery.open(settings, create=False)
     stopped = threading.Event()
-    source: VideoSource | None = None
+    sources: list[VideoSource] = []
+    sending = threading.Lock()  # the cameras' threads share one pipe
+
+    def send(msg: Message) -> None:
+        with sending:
+            out.send(msg)
+
+    def stop_all() -> None:
+        stopped.set()
+        for s in list(sources):
+            s.stop()  # a source waiting for a frame wakes now
 
     def on_stop() -> None:
         # A pipe, not a shared Event: a worker killed inside Event.wait would leave its lock
         # held and the server stuck setting it. End of file (the server died) stops us too.
         with contextlib.suppress(EOFError, OSError):
             stop.recv()
-        stopped.set()
-        if source is not None:
-            source.stop()  # a source waiting for a frame wakes now
+        stop_all()
 
     threading.Thread(target=on_stop, daemon=True).start()
 
-    def frame(r: FrameResult) -> None:
-        out.send(("frame", camera.name, r.frame.index, r.frame.captured, len(r.faces), r.seconds))
+    def on_frame(name: str) -> Callable[[FrameResult], None]:
+        def frame(r: FrameResult) -> None:
+            send(("frame", name, r.frame.index, r.frame.captured, len(r.faces), r.seconds))
+
+        return frame
+
+    failed: list[str] = []
+
+    def run(pipeline: CameraPipeline, source: VideoSource) -> None:
+        name = pipeline.camera.name
+        try:
+            stats = pipeline.run(source, stopped)
+            send(("stats", name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
+        except Exception:
+            # The whole group starts again (its process exits with an error): one process's
+            # cameras live and restart together.
+            log.exception("camera %s failed in its worker", name)
+            failed.append(name)
+            stop_all()
 
     try:
         snapshots = snapshot_store(settings, gallery.cipher) if settings.events.snapshots else None
-        pipeline = CameraPipeline(
-            camera,
-            gallery,
-            door=settings.door_for(camera.name),
-            bus=_BusProxy(out),
-            snapshots=snapshots,
-            on_frame=frame,
-        )
-        source = pipeline.source()
+        bus = _BusProxy(send)
+        pipelines = [
+            CameraPipeline(
+                camera,
+                gallery,
+                door=settings.door_for(camera.name),
+                bus=bus,
+                snapshots=snapshots,
+                on_frame=on_frame(camera.name),
+                detector_threads=1 if len(cameras) > 1 else 0,  # the cameras keep the cores busy
+            )
+            for camera in cameras
+        ]
+        for p in pipelines:
+            sources.append(p.source())
         if stopped.is_set():
             return
-        stats = pipeline.run(source, stopped)
-        out.send(("stats", camera.name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
+        threads = [
+            threading.Thread(target=run, args=(p, s), name=f"camera:{p.camera.name}", daemon=True)
+            for p, s in zip(pipelines, sources, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failed:
+            raise SystemExit(1)
     finally:
         gallery.close()
         out.close()
 
 
+def groups_of(cameras: list[CameraSettings], processes: int | None) -> list[list[CameraSettings]]:
+    """The cameras of each worker process: one each (`processes` None), or dealt in turn over
+    `processes` processes (no more processes than cameras)."""
+    if processes is None:
+        return [[c] for c in cameras]
+    n = max(1, min(processes, len(cameras)))
+    return [cameras[i::n] for i in range(n)]
+
+
+@dataclass
+class _Group:
+    """One worker process and the cameras it runs."""
+
+    cameras: list[str]
+    process: BaseProcess | None = None
+    started: float = 0.0
+    backoff: float = 0.5
+    restart_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return ",".join(self.cameras)
+
+
 @dataclass
 class _Camera:
     settings: CameraSettings
-    process: BaseProcess | None = None
-    started: float = 0.0
+    group: _Group
     restarts: int = 0
-    backoff: float = 0.5
-    restart_at: float | None = None
     state: str = "starting"
     frames: int = 0
     run_frames: int = 0  # processed by the current worker
@@ -129,9 +193,9 @@ class _Camera:
 
 
 class CameraWorkers:
-    """The server's side: starts a worker per camera, forwards what they send to the bus, and
-    restarts a worker that died. `on_frame(camera, index, captured, faces, seconds)` sees each
-    processed frame in order."""
+    """The server's side: starts a worker per camera (or `processes` workers, the cameras dealt
+    over them), forwards what they send to the bus, and restarts a worker that died.
+    `on_frame(camera, index, captured, faces, seconds)` sees each processed frame in order."""
 
     def __init__(
         self,
@@ -142,8 +206,10 @@ class CameraWorkers:
         metrics: LiveMetrics | None = None,
         backoff_max_s: float = 30.0,
         on_frame: Any = None,
+        processes: int | None = None,
     ) -> None:
-        if settings.embedder.threads == 0 and len(cameras) >= available_cores():
+        groups = groups_of(cameras, processes)
+        if settings.embedder.threads == 0 and len(groups) >= available_cores():
             # As many workers as cores: one ONNX Runtime thread each (more would only contend).
             settings = settings.model_copy(
                 update={"embedder": settings.embedder.model_copy(update={"threads": 1})}
@@ -160,41 +226,46 @@ class CameraWorkers:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stoppers: dict[str, Connection] = {}
-        self.cameras = {c.name: _Camera(c) for c in cameras}
+        self.groups = [_Group([c.name for c in g]) for g in groups]
+        group_of = {name: group for group in self.groups for name in group.cameras}
+        self.cameras = {c.name: _Camera(c, group_of[c.name]) for c in cameras}  # in the config's order
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()
 
     def start(self) -> None:
-        for cam in self.cameras.values():
-            self._spawn(cam)
+        for group in self.groups:
+            self._spawn(group)
         for target, name in ((self._forward, "workers:forward"), (self._watch, "workers:watch")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
 
-    def _spawn(self, cam: _Camera) -> None:
+    def _spawn(self, group: _Group) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
         stop_r, stop_w = self._ctx.Pipe(duplex=False)
         p = self._ctx.Process(
             target=_worker,
-            args=(self.settings, cam.settings, writer, stop_r),
-            name=f"camera:{cam.settings.name}",
+            args=(self.settings, [self.cameras[n].settings for n in group.cameras], writer, stop_r),
+            name=f"camera:{group.name}",
             daemon=True,
         )
         p.start()
         writer.close()  # the worker holds the only writer: its end is our end of file
         stop_r.close()
-        old = self._stoppers.pop(cam.settings.name, None)
+        old = self._stoppers.pop(group.name, None)
         if old is not None:
             old.close()
-        self._stoppers[cam.settings.name] = stop_w
+        self._stoppers[group.name] = stop_w
         with self._lock:
-            self._conns[reader] = cam.settings.name
-        cam.process, cam.started, cam.restart_at, cam.state = p, time.monotonic(), None, "running"
-        cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # a new source counts from 0 again
+            self._conns[reader] = group.name
+        group.process, group.started, group.restart_at = p, time.monotonic(), None
+        for name in group.cameras:
+            cam = self.cameras[name]
+            cam.state = "running"
+            cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # a new source counts from 0 again
 
     def pid(self, camera: str) -> int | None:
-        p = self.cameras[camera].process
+        p = self.cameras[camera].group.process
         return p.pid if p is not None else None
 
     def _forward(self) -> None:
@@ -265,28 +336,34 @@ class CameraWorkers:
     def _watch(self) -> None:
         while not self._stop.wait(0.1):
             now = time.monotonic()
-            for cam in self.cameras.values():
-                p = cam.process
+            for group in self.groups:
+                p = group.process
                 if p is None or p.is_alive():
                     continue
-                if cam.restart_at is None:
-                    if p.exitcode == 0:  # the source ended (a file): nothing to restart
-                        cam.state, cam.process = "ended", None
+                cams = [self.cameras[n] for n in group.cameras]
+                if group.restart_at is None:
+                    if p.exitcode == 0:  # the sources ended (files): nothing to restart
+                        group.process = None
+                        for cam in cams:
+                            cam.state = "ended"
                         continue
-                    if now - cam.started > 60:  # it ran a while: start again quickly
-                        cam.backoff = 0.5
-                    cam.restart_at, cam.state = now + cam.backoff, "restarting"
-                    cam.backoff = min(cam.backoff * 2, self.backoff_max_s)
-                    log.error("camera %s: worker died (exit %s), restarting", cam.settings.name, p.exitcode)
-                    self.bus.publish(
-                        cam.settings.name,
-                        "camera_state",
-                        None,
-                        {"state": "restarting", "reason": f"worker exited with {p.exitcode}"},
-                    )
-                elif now >= cam.restart_at:
-                    cam.restarts += 1
-                    self._spawn(cam)
+                    if now - group.started > 60:  # it ran a while: start again quickly
+                        group.backoff = 0.5
+                    group.restart_at = now + group.backoff
+                    group.backoff = min(group.backoff * 2, self.backoff_max_s)
+                    log.error("camera %s: worker died (exit %s), restarting", group.name, p.exitcode)
+                    for cam in cams:
+                        cam.state = "restarting"
+                        self.bus.publish(
+                            cam.settings.name,
+                            "camera_state",
+                            None,
+                            {"state": "restarting", "reason": f"worker exited with {p.exitcode}"},
+                        )
+                elif now >= group.restart_at:
+                    for cam in cams:
+                        cam.restarts += 1
+                    self._spawn(group)
 
     def status(self) -> dict[str, dict[str, Any]]:
         return {
@@ -307,12 +384,12 @@ class CameraWorkers:
             with contextlib.suppress(OSError):  # that worker is gone already
                 conn.send("stop")
         deadline = time.monotonic() + timeout
-        for cam in self.cameras.values():
-            if cam.process is not None:
-                cam.process.join(max(0.0, deadline - time.monotonic()))
-                if cam.process.is_alive():
-                    cam.process.kill()
-                    cam.process.join(1.0)
+        for group in self.groups:
+            if group.process is not None:
+                group.process.join(max(0.0, deadline - time.monotonic()))
+                if group.process.is_alive():
+                    group.process.kill()
+                    group.process.join(1.0)
         self._closing.set()
         for t in self._threads:
             t.join(timeout)
