@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 import socket
 import subprocess
@@ -415,8 +416,23 @@ def test_live_frames_wait_through_a_burst_up_to_max_lag() -> None:
     indices = [i for i, _, _ in taken]
     assert indices == sorted(indices) and len(taken) == 50 - src.dropped
     # After the 1 s burst, frames at most 0.3 s old were kept (about 6 at 20 fps), not all 20.
-    assert 12 <= src.dropped <= 18, src.dropped
-    assert max(wait for _, _, wait in taken) < 0.3 + 0.1
+    assert 11 <= src.dropped <= 19, src.dropped
+    assert max(wait for _, _, wait in taken) < 0.3 + 0.15
+
+
+def test_live_frames_sampled_at_fps_wait_through_a_burst() -> None:
+    """At `fps: 5` on a 20 fps camera with `max_lag_s: 1`: every fourth frame or so, in order,
+    and the frames due during a 0.5 s burst are processed late rather than skipped; at most
+    `max_lag_s` at three times the sampled rate wait at once."""
+    with mjpeg_camera(played(_levels(50)), 20) as url:
+        src = VideoSource(url, fps=5, max_reconnects=0, max_lag_s=1.0)
+        taken = _taken(src, {3: 0.5})
+    indices = [i for i, _, _ in taken]
+    assert indices == sorted(indices) and len(taken) == 50 - src.dropped, (indices, src.dropped)
+    assert 11 <= len(taken) <= 15, indices  # 2.5 s at 5 frames/s, the burst's included
+    gaps = [b - a for a, b in itertools.pairwise(indices)]
+    assert max(gaps) <= 6, gaps  # no sampled frame lost to the burst (it would leave a gap of 8+)
+    assert src._max_waiting == 2 + 15
 
 
 def test_http_mjpeg_camera_newest_frame_first(tmp_path: Path, engine, mjpeg: str) -> None:  # type: ignore[no-untyped-def]

@@ -56,6 +56,12 @@ def test_camera_workers_is_off_auto_or_a_number_of_processes(
     cfg.write_text("camera_workers: 2\n")
     monkeypatch.setenv("FACEGATE_CONFIG", str(cfg))
     assert load_settings().camera_workers == 2
+    cfg.write_text("camera_workers: off\n")  # YAML's false
+    assert load_settings().camera_workers == "off"
+    cfg.write_text("camera_workers: on\n")  # YAML's true: not one process
+    with pytest.raises(ConfigError, match="camera_workers"):
+        load_settings()
+    cfg.write_text("camera_workers: 2\n")
     monkeypatch.setenv("FACEGATE_CAMERA_WORKERS", "auto")  # the environment beats the file
     assert load_settings().camera_workers == "auto"
     for bad in ("0", "sometimes"):

@@ -150,6 +150,16 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
 
+    @field_validator("camera_workers", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        # YAML reads a bare `off` as false (and `on`/`yes` as true, which is no number of processes).
+        if v is False:
+            return "off"
+        if v is True:
+            raise ValueError("'auto', 'off' or a number of worker processes")
+        return v
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'facegate.db'}"

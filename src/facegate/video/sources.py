@@ -11,6 +11,7 @@ order, sampled at the wanted rate by its timestamps, so a run over a file is rep
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -183,6 +184,10 @@ class VideoSource:
         self.open_timeout = open_timeout
         self.read_timeout = read_timeout
         self.max_lag_s = max_lag_s
+        # Frames waiting at most: `max_lag_s` at three times the sampled rate (30 frames/s when
+        # every frame is wanted), so a camera sending far faster than it is sampled cannot fill
+        # memory with waiting frames (a decoded 1080p frame is 3 MB).
+        self._max_waiting = 2 + math.ceil(max_lag_s * 3 * (fps or 30))
         self.state = SourceState.CONNECTING
         self._announced = False
         self.decoded = 0
@@ -285,9 +290,11 @@ class VideoSource:
             self._cond.notify_all()
 
     def _trim(self, now: float) -> None:
-        """Drop waiting frames older than `max_lag_s` (at 0, all but the newest); the newest
-        always stays. Called with the condition held."""
-        while len(self._pending) > 1 and now - self._pending[0][3] >= self.max_lag_s:
+        """Drop waiting frames older than `max_lag_s` (at 0, all but the newest) or past
+        `_max_waiting`; the newest always stays. Called with the condition held."""
+        while len(self._pending) > 1 and (
+            now - self._pending[0][3] >= self.max_lag_s or len(self._pending) > self._max_waiting
+        ):
             self._pending.popleft()
             self.dropped += 1
 

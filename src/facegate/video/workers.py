@@ -9,8 +9,8 @@ an enrolment, withdrawal or erasure reaches it at its next search (one frame). W
 pipeline would publish goes back over the worker's own pipe to the server, which publishes it on
 its bus in the order that worker sent it; one camera's frames are processed by one process in order. A
 worker that dies is started again with backoff (event `camera_state` "restarting" for each of its
-cameras), never the server; a camera that fails in a group's worker ends that worker, so the
-group is started again together.
+cameras that had not ended), never the server; a camera whose pipeline fails is started again
+inside its worker, with backoff, and the other cameras of that worker go on.
 """
 
 from __future__ import annotations
@@ -69,10 +69,16 @@ class _BusProxy:
             then(None)
 
 
-def _worker(settings: Settings, cameras: list[CameraSettings], out: Connection, stop: Connection) -> None:
+def _worker(
+    settings: Settings,
+    cameras: list[CameraSettings],
+    out: Connection,
+    stop: Connection,
+    backoff_max_s: float = 30.0,
+) -> None:
     """A group of cameras (often one), in a process of its own, until their sources end or the
     server stops them; each camera on a thread of its own, as in the server's process."""
-    from facegate.events.snapshots import snapshot_store
+    from facegate.events.snapshots import SnapshotStore, snapshot_store
     from facegate.gallery.gallery import Gallery
     from facegate.video.pipeline import CameraPipeline, FrameResult
     from facegate.video.sources import VideoSource
@@ -106,49 +112,61 @@ def _worker(settings: Settings, cameras: list[CameraSettings], out: Connection, 
 
         return frame
 
-    failed: list[str] = []
+    snapshots: SnapshotStore | None = None
+    bus = _BusProxy(send)
 
-    def run(pipeline: CameraPipeline, source: VideoSource) -> None:
-        name = pipeline.camera.name
-        try:
-            stats = pipeline.run(source, stopped)
+    def pipeline_of(camera: CameraSettings) -> CameraPipeline:
+        return CameraPipeline(
+            camera,
+            gallery,
+            door=settings.door_for(camera.name),
+            bus=bus,
+            snapshots=snapshots,
+            on_frame=on_frame(camera.name),
+            detector_threads=1 if len(cameras) > 1 else 0,  # the cameras keep the cores busy
+        )
+
+    def run(i: int, pipeline: CameraPipeline) -> None:
+        """One camera until its source ends or the worker stops; a pipeline that fails is
+        built again after a backoff (a fresh source, counting from frame 0), alone."""
+        name, backoff = pipeline.camera.name, 0.5
+        while not stopped.is_set():
+            started = time.monotonic()
+            try:
+                stats = pipeline.run(sources[i], stopped)
+            except Exception as exc:
+                log.exception("camera %s failed in its worker, starting it again", name)
+                send(("restarting", name, f"{type(exc).__name__}: {exc}"))
+                if time.monotonic() - started > 60:  # it ran a while: start again quickly
+                    backoff = 0.5
+                if stopped.wait(backoff):
+                    return
+                backoff = min(backoff * 2, backoff_max_s)
+                pipeline = pipeline_of(pipeline.camera)
+                sources[i] = pipeline.source()
+                if stopped.is_set():  # stop_all may have passed the old source only
+                    sources[i].stop()
+                continue
             send(("stats", name, stats.frames, stats.decoded, stats.skipped, stats.reconnects))
-        except Exception:
-            # The whole group starts again (its process exits with an error): one process's
-            # cameras live and restart together.
-            log.exception("camera %s failed in its worker", name)
-            failed.append(name)
-            stop_all()
+            if not stopped.is_set():
+                send(("ended", name))
+            return
 
     try:
         snapshots = snapshot_store(settings, gallery.cipher) if settings.events.snapshots else None
-        bus = _BusProxy(send)
-        pipelines = [
-            CameraPipeline(
-                camera,
-                gallery,
-                door=settings.door_for(camera.name),
-                bus=bus,
-                snapshots=snapshots,
-                on_frame=on_frame(camera.name),
-                detector_threads=1 if len(cameras) > 1 else 0,  # the cameras keep the cores busy
-            )
-            for camera in cameras
-        ]
+        pipelines = [pipeline_of(camera) for camera in cameras]
         for p in pipelines:
             sources.append(p.source())
         if stopped.is_set():
             return
         threads = [
-            threading.Thread(target=run, args=(p, s), name=f"camera:{p.camera.name}", daemon=True)
-            for p, s in zip(pipelines, sources, strict=True)
+            threading.Thread(target=run, args=(i, p), name=f"camera:{p.camera.name}", daemon=True)
+            for i, p in enumerate(pipelines)
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        if failed:
-            raise SystemExit(1)
     finally:
         gallery.close()
         out.close()
@@ -209,10 +227,12 @@ class CameraWorkers:
         processes: int | None = None,
     ) -> None:
         groups = groups_of(cameras, processes)
-        if settings.embedder.threads == 0 and len(groups) >= available_cores():
-            # As many workers as cores: one ONNX Runtime thread each (more would only contend).
+        if settings.embedder.threads == 0:
+            # The cores shared out between the workers (as many workers as cores: one ONNX
+            # Runtime thread each; more would only contend).
+            threads = max(1, available_cores() // len(groups))
             settings = settings.model_copy(
-                update={"embedder": settings.embedder.model_copy(update={"threads": 1})}
+                update={"embedder": settings.embedder.model_copy(update={"threads": threads})}
             )
         self.settings = settings
         self.bus = bus
@@ -241,11 +261,19 @@ class CameraWorkers:
             self._threads.append(t)
 
     def _spawn(self, group: _Group) -> None:
+        """Start the group's worker, for those of its cameras that have not ended."""
+        names = [n for n in group.cameras if self.cameras[n].state != "ended"]
         reader, writer = self._ctx.Pipe(duplex=False)
         stop_r, stop_w = self._ctx.Pipe(duplex=False)
         p = self._ctx.Process(
             target=_worker,
-            args=(self.settings, [self.cameras[n].settings for n in group.cameras], writer, stop_r),
+            args=(
+                self.settings,
+                [self.cameras[n].settings for n in names],
+                writer,
+                stop_r,
+                self.backoff_max_s,
+            ),
             name=f"camera:{group.name}",
             daemon=True,
         )
@@ -259,7 +287,7 @@ class CameraWorkers:
         with self._lock:
             self._conns[reader] = group.name
         group.process, group.started, group.restart_at = p, time.monotonic(), None
-        for name in group.cameras:
+        for name in names:
             cam = self.cameras[name]
             cam.state = "running"
             cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # a new source counts from 0 again
@@ -299,8 +327,17 @@ class CameraWorkers:
         elif kind == "publish":
             self.bus.publish(camera, msg[2], msg[3], msg[4], msg[5], urgent=msg[6], subjects=msg[7])
             self._count(camera, msg[2], msg[4])
+        elif kind == "restarting":  # its pipeline failed; the worker starts it again
+            cam = self.cameras[camera]
+            cam.restarts, cam.state = cam.restarts + 1, "restarting"
+            cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # its new source counts from 0
+            self.bus.publish(camera, "camera_state", None, {"state": "restarting", "reason": msg[2]})
+        elif kind == "ended":
+            self.cameras[camera].state = "ended"
         elif kind == "frame":
             cam = self.cameras[camera]
+            if cam.state == "restarting":
+                cam.state = "running"
             if msg[2] <= cam.last_index:
                 cam.reordered += 1
                 log.error("camera %s: frame %d after %d", camera, msg[2], cam.last_index)
@@ -340,9 +377,9 @@ class CameraWorkers:
                 p = group.process
                 if p is None or p.is_alive():
                     continue
-                cams = [self.cameras[n] for n in group.cameras]
+                cams = [self.cameras[n] for n in group.cameras if self.cameras[n].state != "ended"]
                 if group.restart_at is None:
-                    if p.exitcode == 0:  # the sources ended (files): nothing to restart
+                    if p.exitcode == 0 or not cams:  # the sources ended (files): nothing to restart
                         group.process = None
                         for cam in cams:
                             cam.state = "ended"
@@ -380,6 +417,9 @@ class CameraWorkers:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask every worker to finish its frame, wait, then end any that did not."""
         self._stop.set()
+        for t in self._threads:
+            if t.name == "workers:watch":
+                t.join(timeout)  # no worker is (re)started after this
         for conn in self._stoppers.values():
             with contextlib.suppress(OSError):  # that worker is gone already
                 conn.send("stop")
@@ -393,3 +433,5 @@ class CameraWorkers:
         self._closing.set()
         for t in self._threads:
             t.join(timeout)
+        for conn in self._stoppers.values():
+            conn.close()
