@@ -1,7 +1,8 @@
 """How many 1080p cameras at 10 frames/s one machine serves with no dropped frame, and the
 first-frame-to-decision latency at 5 cameras: every camera in the server's process (threads,
-`camera_workers: off`) beside a worker process per camera (`camera_workers: auto`) and the
-cameras grouped into N worker processes (`camera_workers: N`, mode "N workers"), in one run.
+`camera_workers: off`) beside a worker process per camera (mode "workers": `camera_workers`
+the number of cameras) and the cameras grouped into N worker processes (mode "N workers";
+`camera_workers: auto` is as many as cores), in one run.
 
 Each camera is a live HTTP MJPEG stream on loopback, paced at 10 frames/s, of a deterministic
 1080p clip made from ../shared/videos/hamilton_clip.mp4 (upscaled, looped). The cameras ask for
@@ -105,12 +106,13 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 
 
-def camera_workers(mode: str) -> str | int:
-    """The `camera_workers` setting of a mode: "one process", "workers" or "N workers"."""
+def camera_workers(mode: str, cameras: int = 1) -> str | int:
+    """The `camera_workers` setting of a mode: "one process", "workers" (one per camera) or
+    "N workers"."""
     if mode == "one process":
         return "off"
     if mode == "workers":
-        return "auto"
+        return cameras
     count, _, rest = mode.partition(" ")
     if rest != "workers" or not count.isdigit() or int(count) < 1:
         raise SystemExit(f"mode {mode!r}: 'one process', 'workers' or 'N workers'")
@@ -150,7 +152,7 @@ def run(
             data_dir=data,
             secret_key="bench-many-cameras-key-0123456789",
             cameras=cams,
-            camera_workers=camera_workers(mode),
+            camera_workers=camera_workers(mode, n),
         )
         workers = mode != "one process"
         g = Gallery.open(settings)

@@ -42,7 +42,7 @@ def open_gallery(tmp_path: Path, engine, cameras: list[CameraSettings], **overri
 
 def test_a_killed_worker_comes_back_and_frames_stay_in_order(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
     cams = [CameraSettings(name=n, source=str(HAMILTON), fps=5) for n in ("stage", "wing")]
-    g = open_gallery(tmp_path, engine, cams)
+    g = open_gallery(tmp_path, engine, cams, camera_workers=2)  # a process each
     g.enroll("Lin-Manuel Miranda", [LIN], consent())
     live = LiveService(g, workers=True)
     assert live.workers is not None
@@ -115,6 +115,22 @@ def test_cameras_grouped_into_fewer_workers_share_one_and_restart_together(tmp_p
     granted = {e.camera for e in events if e.kind == "granted" and e.person_id is not None}
     assert granted == {"stage", "wing", "lobby"}
     g.close()
+
+
+def test_auto_runs_as_many_worker_processes_as_cores(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    from facegate.vision.onnx_runtime import available_cores
+
+    cams = [CameraSettings(name=f"cam{i}", source=str(HAMILTON), fps=5) for i in range(5)]
+    g = open_gallery(tmp_path, engine, cams, camera_workers="auto")
+    live = LiveService(g)
+    try:
+        assert live.workers is not None
+        groups = [grp.cameras for grp in live.workers.groups]
+        assert len(groups) == min(5, available_cores())
+        assert sorted(n for grp in groups for n in grp) == [c.name for c in cams]  # each camera once
+    finally:
+        live.stop()
+        g.close()
 
 
 def test_a_failing_camera_restarts_alone_inside_its_group(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]

@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     gallery: GallerySettings = GallerySettings()
     api: ApiSettings = ApiSettings()
     cameras: list[CameraSettings] = Field(default_factory=list)
-    # "auto": a worker process per camera when there are two or more (each loads the models);
-    # N: N worker processes with the cameras dealt over them, each running its cameras on threads
-    # (one copy of the models per process; a crash restarts that process's cameras);
-    # "off": every camera in the server's process (threads), as `facegate watch` does.
+    # With two cameras or more, "auto": as many worker processes as cores, the cameras dealt
+    # over them; N: N processes (N at least the cameras: one each). Each process runs its cameras
+    # on threads with one copy of the models; a camera that fails restarts alone, a process that
+    # dies restarts with its cameras. "off": every camera in the server's process (threads), as
+    # `facegate watch` does.
     camera_workers: Literal["auto", "off"] | Annotated[int, Field(ge=1)] = "off"
     doors: list[DoorSettings] = Field(default_factory=list)
     tracking: TrackingSettings = TrackingSettings()

@@ -33,6 +33,7 @@ from facegate.video.preview import LatestFrames
 from facegate.video.replica import Replica, door_lease, lease_names, leases_wanted
 from facegate.video.sources import VideoSource
 from facegate.video.workers import CameraWorkers
+from facegate.vision.onnx_runtime import available_cores
 
 if TYPE_CHECKING:
     from facegate.gallery.crypto import TemplateCipher
@@ -55,7 +56,7 @@ class LiveService:
     ) -> None:
         """`doors=False`: decide but open nothing (no door actuators), e.g. `facegate watch`.
         `workers`: cameras in worker processes (default: `camera_workers`, two cameras or more;
-        a number there groups the cameras into that many processes).
+        as many processes as cores, or the number it gives).
         `leases`: run only the cameras leased to this replica (default: `replica.leases`)."""
         self.gallery = gallery
         settings = gallery.settings
@@ -116,7 +117,11 @@ class LiveService:
             self.bus.fence = self._may_speak
             self.bus.origin = settings.replica.id
         elif workers:
-            processes = settings.camera_workers if isinstance(settings.camera_workers, int) else None
+            # "auto": as many processes as cores, each running its share of the cameras (a
+            # process per camera loads the models once a camera and contends for the cores:
+            # fewer frames on two cores in every row measured, docs/benchmarks.md section 12).
+            cw = settings.camera_workers
+            processes = cw if isinstance(cw, int) else available_cores()
             self.workers = CameraWorkers(
                 settings, self.cameras, self.bus, metrics=self.metrics, processes=processes
             )

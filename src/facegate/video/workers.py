@@ -1,7 +1,7 @@
 """Camera worker processes: cameras' decode, detect and embed in processes of their own, so
-several cameras use all cores: a process per camera, or a few processes each running a group of
-cameras on threads (one copy of the models per process, and the cameras of a group share it as
-the server's process does).
+several cameras use all cores: a few processes each running a group of cameras on threads (one
+copy of the models per process, shared by its cameras as in the server's process; `camera_workers:
+auto` starts one a core), or a process per camera (a replica's leased cameras).
 
 A worker opens the gallery read-only from the same database (as a service replica would) and
 follows other processes' changes through the gallery's generation check before every search, so
