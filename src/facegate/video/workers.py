@@ -39,6 +39,21 @@ log = logging.getLogger(__name__)
 Message = tuple[Any, ...]
 
 
+@dataclass
+class _Backoff:
+    """The wait before a restart: 0.5 s, doubling up to `most`; 0.5 s again after a run of a
+    minute or more (it had recovered)."""
+
+    most: float
+    wait: float = 0.5
+
+    def next(self, ran_s: float) -> float:
+        if ran_s > 60:
+            self.wait = 0.5
+        wait, self.wait = self.wait, min(self.wait * 2, self.most)
+        return wait
+
+
 class _BusProxy:
     """The pipeline's bus inside a worker: every call goes back to the server, in order."""
 
@@ -129,7 +144,7 @@ def _worker(
     def run(i: int, pipeline: CameraPipeline) -> None:
         """One camera until its source ends or the worker stops; a pipeline that fails is
         built again after a backoff (a fresh source, counting from frame 0), alone."""
-        name, backoff = pipeline.camera.name, 0.5
+        name, backoff = pipeline.camera.name, _Backoff(backoff_max_s)
         while not stopped.is_set():
             started = time.monotonic()
             try:
@@ -137,11 +152,8 @@ def _worker(
             except Exception as exc:
                 log.exception("camera %s failed in its worker, starting it again", name)
                 send(("restarting", name, f"{type(exc).__name__}: {exc}"))
-                if time.monotonic() - started > 60:  # it ran a while: start again quickly
-                    backoff = 0.5
-                if stopped.wait(backoff):
+                if stopped.wait(backoff.next(time.monotonic() - started)):
                     return
-                backoff = min(backoff * 2, backoff_max_s)
                 pipeline = pipeline_of(pipeline.camera)
                 sources[i] = pipeline.source()
                 if stopped.is_set():  # stop_all may have passed the old source only
@@ -186,9 +198,9 @@ class _Group:
     """One worker process and the cameras it runs."""
 
     cameras: list[str]
+    backoff: _Backoff
     process: BaseProcess | None = None
     started: float = 0.0
-    backoff: float = 0.5
     restart_at: float | None = None
 
     @property
@@ -246,19 +258,21 @@ class CameraWorkers:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stoppers: dict[str, Connection] = {}
-        self.groups = [_Group([c.name for c in g]) for g in groups]
+        self.groups = [_Group([c.name for c in g], _Backoff(backoff_max_s)) for g in groups]
         group_of = {name: group for group in self.groups for name in group.cameras}
         self.cameras = {c.name: _Camera(c, group_of[c.name]) for c in cameras}  # in the config's order
         self._threads: list[threading.Thread] = []
+        self._watcher: threading.Thread | None = None
         self._closing = threading.Event()
 
     def start(self) -> None:
         for group in self.groups:
             self._spawn(group)
-        for target, name in ((self._forward, "workers:forward"), (self._watch, "workers:watch")):
-            t = threading.Thread(target=target, name=name, daemon=True)
+        forward = threading.Thread(target=self._forward, name="workers:forward", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name="workers:watch", daemon=True)
+        self._threads = [forward, self._watcher]
+        for t in self._threads:
             t.start()
-            self._threads.append(t)
 
     def _spawn(self, group: _Group) -> None:
         """Start the group's worker, for those of its cameras that have not ended."""
@@ -288,9 +302,17 @@ class CameraWorkers:
             self._conns[reader] = group.name
         group.process, group.started, group.restart_at = p, time.monotonic(), None
         for name in names:
-            cam = self.cameras[name]
-            cam.state = "running"
-            cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # a new source counts from 0 again
+            self._new_run(self.cameras[name])
+            self.cameras[name].state = "running"
+
+    @staticmethod
+    def _new_run(cam: _Camera) -> None:
+        """A camera's source starts again: its frame indices count from 0 anew."""
+        cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0
+
+    def _restarting(self, cam: _Camera, reason: str) -> None:
+        cam.state = "restarting"
+        self.bus.publish(cam.settings.name, "camera_state", None, {"state": "restarting", "reason": reason})
 
     def pid(self, camera: str) -> int | None:
         p = self.cameras[camera].group.process
@@ -329,9 +351,9 @@ class CameraWorkers:
             self._count(camera, msg[2], msg[4])
         elif kind == "restarting":  # its pipeline failed; the worker starts it again
             cam = self.cameras[camera]
-            cam.restarts, cam.state = cam.restarts + 1, "restarting"
-            cam.last_index, cam.run_frames, cam.skipped = -1, 0, 0  # its new source counts from 0
-            self.bus.publish(camera, "camera_state", None, {"state": "restarting", "reason": msg[2]})
+            cam.restarts += 1
+            self._new_run(cam)
+            self._restarting(cam, msg[2])
         elif kind == "ended":
             self.cameras[camera].state = "ended"
         elif kind == "frame":
@@ -384,19 +406,10 @@ class CameraWorkers:
                         for cam in cams:
                             cam.state = "ended"
                         continue
-                    if now - group.started > 60:  # it ran a while: start again quickly
-                        group.backoff = 0.5
-                    group.restart_at = now + group.backoff
-                    group.backoff = min(group.backoff * 2, self.backoff_max_s)
+                    group.restart_at = now + group.backoff.next(now - group.started)
                     log.error("camera %s: worker died (exit %s), restarting", group.name, p.exitcode)
                     for cam in cams:
-                        cam.state = "restarting"
-                        self.bus.publish(
-                            cam.settings.name,
-                            "camera_state",
-                            None,
-                            {"state": "restarting", "reason": f"worker exited with {p.exitcode}"},
-                        )
+                        self._restarting(cam, f"worker exited with {p.exitcode}")
                 elif now >= group.restart_at:
                     for cam in cams:
                         cam.restarts += 1
@@ -417,9 +430,8 @@ class CameraWorkers:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask every worker to finish its frame, wait, then end any that did not."""
         self._stop.set()
-        for t in self._threads:
-            if t.name == "workers:watch":
-                t.join(timeout)  # no worker is (re)started after this
+        if self._watcher is not None:
+            self._watcher.join(timeout)  # no worker is (re)started after this
         for conn in self._stoppers.values():
             with contextlib.suppress(OSError):  # that worker is gone already
                 conn.send("stop")
